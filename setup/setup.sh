@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Build real BVLC Caffe (CPU by default) and the project's venv.
+#
+# Steps: apt packages -> .venv (Python 3.11) -> Caffe source (Debian bullseye source package,
+# sha256-checked) -> project fixes (setup/patches) -> CMake build -> install into a cache
+# outside the repo keyed by source hash + patches + flags -> link into .venv.
+#
+# Environment (all optional):
+#   CUDA=1                 build the GPU variant (sm_90 by default, CUDA_ARCH_BIN to change)
+#   BLAS=open|mkl          BLAS Caffe links (default open: Debian OpenBLAS)
+#   CAFFE_ROOT=DIR         use an existing Caffe install (DIR/bin/caffe, DIR/python) and build nothing
+#   CAFFE_CACHE=DIR        where built Caffes live (default ${XDG_CACHE_HOME:-~/.cache}/simplenet-caffe)
+#   CAFFE_APT_MIRROR=URL   Debian mirror for the source package (default: read from this machine's apt config)
+#   CAFFE_SOURCE_TARBALL=F use this caffe_1.0.0+git20180821.99bd997.orig.tar.gz instead of fetching it
+#   PYTHON=python3.11      interpreter for the venv
+#   SKIP_APT=1             do not install Debian packages (you installed them yourself)
+set -Eeuo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+VENV=$ROOT/.venv
+CUDA=${CUDA:-0}
+BLAS=${BLAS:-open}
+CUDA_ARCH_BIN=${CUDA_ARCH_BIN:-90}
+CAFFE_CACHE=${CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/simplenet-caffe}
+SRC_VERSION=1.0.0+git20180821.99bd997
+SRC_DEBVER=$SRC_VERSION-8
+SRC_TARBALL=caffe_${SRC_VERSION}.orig.tar.gz
+SRC_SHA256=e0eb3f06794f7402c77b7dec8e8480273ee1a1bb192e9122b621a69d4147ad0c
+
+STEP="start"
+T0=$(date +%s)
+say()  { printf '[setup %3ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
+die()  { printf 'setup: error in step "%s": %s\n' "$STEP" "$1" >&2; [ -n "${2:-}" ] && printf 'setup: what to do: %s\n' "$2" >&2; exit 1; }
+trap 'rc=$?; [ $rc -ne 0 ] && printf "setup: step \"%s\" failed (exit %s); see the messages above.\n" "$STEP" "$rc" >&2' EXIT
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+fi
+
+# ---------------------------------------------------------------- apt packages
+APT_PACKAGES=(build-essential cmake pkg-config libboost-system-dev libboost-thread-dev
+  libboost-filesystem-dev libboost-python-dev libprotobuf-dev protobuf-compiler
+  libgoogle-glog-dev libgflags-dev libhdf5-dev liblmdb-dev libleveldb-dev libsnappy-dev
+  libopenblas-dev libopencv-dev python3-dev python3-venv dataset-fashion-mnist graphviz
+  ca-certificates debian-archive-keyring)
+STEP="apt packages"
+if [ "${SKIP_APT:-0}" != 1 ]; then
+  command -v dpkg-query >/dev/null 2>&1 || die "this is not a Debian/Ubuntu system (no dpkg-query)" \
+    "install the packages listed in setup/setup.sh yourself and rerun with SKIP_APT=1"
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ] || die "need root or sudo to install: ${missing[*]}" \
+      "run as root, install sudo, or install them yourself and rerun with SKIP_APT=1"
+    say "installing ${#missing[@]} Debian packages: ${missing[*]}"
+    $SUDO apt-get update -qq || die "apt-get update failed" "check the network and /etc/apt/sources.list*"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+      >/dev/null || die "apt-get install failed" "run: apt-get install ${missing[*]}"
+  else
+    say "Debian packages present"
+  fi
+fi
+
+# ---------------------------------------------------------------- venv
+STEP="python venv"
+PYTHON=${PYTHON:-}
+if [ -z "$PYTHON" ]; then
+  for c in python3.11 python3; do
+    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then PYTHON=$c; break; fi
+  done
+fi
+[ -n "$PYTHON" ] || die "no Python 3.11 found" "install python3.11 (Debian 12: apt-get install python3 python3-venv python3-dev) or set PYTHON="
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating .venv with $PYTHON"
+  "$PYTHON" -m venv "$VENV" || die "python -m venv failed" "apt-get install python3-venv"
+fi
+VPY=$VENV/bin/python
+REQ_HASH=$(cat pyproject.toml | sha256sum | cut -c1-16)
+if [ "$(cat "$VENV/.simplenet-req" 2>/dev/null)" != "$REQ_HASH" ]; then
+  say "installing Python dependencies (pinned in pyproject.toml)"
+  "$VPY" -m pip install -q --upgrade pip >/dev/null || die "pip upgrade failed" "check access to PyPI"
+  "$VPY" -m pip install -q -e ".[test]" || die "pip install -e .[test] failed" "check access to PyPI and the pins in pyproject.toml"
+  echo "$REQ_HASH" > "$VENV/.simplenet-req"
+else
+  say "Python dependencies up to date"
+fi
+
+# ---------------------------------------------------------------- caffe
+link_caffe() {  # $1 = install prefix
+  local prefix=$1 site
+  site=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  echo "$prefix/python" > "$site/simplenet_pycaffe.pth"
+  for b in "$prefix"/bin/*; do
+    [ -x "$b" ] || continue
+    local name; name=$(basename "$b"); name=${name%.bin}
+    # A wrapper, not a symlink, so the tools find libcaffe and pycaffe (Python layers) from anywhere.
+    cat > "$VENV/bin/$name" <<WRAP
+#!/bin/sh
+export LD_LIBRARY_PATH="$prefix/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+export PYTHONPATH="$prefix/python\${PYTHONPATH:+:\$PYTHONPATH}"
+exec "$b" "\$@"
+WRAP
+    chmod +x "$VENV/bin/$name"
+  done
+  echo "$prefix" > "$VENV/.caffe-prefix"
+}
+
+if [ -n "${CAFFE_ROOT:-}" ]; then
+  STEP="use existing Caffe"
+  [ -x "$CAFFE_ROOT/bin/caffe" ] || [ -x "$CAFFE_ROOT/bin/caffe.bin" ] || die "CAFFE_ROOT=$CAFFE_ROOT has no bin/caffe" "point CAFFE_ROOT at a Caffe install prefix"
+  [ -d "$CAFFE_ROOT/python/caffe" ] || die "CAFFE_ROOT=$CAFFE_ROOT has no python/caffe (pycaffe)" "build Caffe with -DBUILD_python=ON"
+  link_caffe "$CAFFE_ROOT"
+  say "using Caffe at $CAFFE_ROOT"
+  exit 0
+fi
+
+STEP="cache key"
+PY_BASE=$("$VPY" -c 'import sys; print(sys.base_prefix)')
+PY_INC=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+PY_LIB=$("$VPY" -c 'import sysconfig,os; print(os.path.join(sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("LDLIBRARY")))')
+NUMPY_MAJOR=$("$VPY" -c 'import numpy; print(numpy.__version__.split(".")[0])')
+CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Release -Dpython_version=3 -DBUILD_python=ON -DBUILD_python_layer=ON
+  -DUSE_OPENCV=ON -DUSE_LEVELDB=ON -DUSE_LMDB=ON -DBUILD_docs=OFF -DBUILD_matlab=OFF
+)
+PATCHES=(setup/patches/*.patch)
+case "$BLAS" in
+  open) CMAKE_FLAGS+=(-DBLAS=Open) ;;
+  mkl)  CMAKE_FLAGS+=(-DBLAS=MKL) ;;
+  *) die "unknown BLAS=$BLAS" "use BLAS=open or BLAS=mkl" ;;
+esac
+if [ "$CUDA" = 1 ]; then
+  CMAKE_FLAGS+=(-DCPU_ONLY=OFF -DUSE_CUDNN=OFF -DCUDA_ARCH_NAME=Manual "-DCUDA_ARCH_BIN=$CUDA_ARCH_BIN" "-DCUDA_ARCH_PTX=$CUDA_ARCH_BIN")
+  [ -n "${CUDA_TOOLKIT_ROOT_DIR:-}" ] && CMAKE_FLAGS+=("-DCUDA_TOOLKIT_ROOT_DIR=$CUDA_TOOLKIT_ROOT_DIR")
+  PATCHES+=(setup/patches/cuda/*.patch)
+else
+  CMAKE_FLAGS+=(-DCPU_ONLY=ON)
+fi
+KEY=$( { echo "$SRC_SHA256"; cat "${PATCHES[@]}"; printf '%s\n' "${CMAKE_FLAGS[@]}"; echo "$PY_BASE numpy$NUMPY_MAJOR"; } | sha256sum | cut -c1-16)
+VARIANT=$([ "$CUDA" = 1 ] && echo gpu || echo cpu)-$BLAS
+PREFIX=$CAFFE_CACHE/caffe-$VARIANT-$KEY
+
+if [ -f "$PREFIX/.complete" ]; then
+  say "Caffe build cached at $PREFIX (key $KEY): nothing to build"
+  link_caffe "$PREFIX"
+  exit 0
+fi
+
+STEP="fetch Caffe source"
+mkdir -p "$CAFFE_CACHE/src" || die "cannot create $CAFFE_CACHE" "set CAFFE_CACHE to a writable folder"
+TARBALL=${CAFFE_SOURCE_TARBALL:-$CAFFE_CACHE/src/$SRC_TARBALL}
+if [ ! -f "$TARBALL" ]; then
+  MIRROR=${CAFFE_APT_MIRROR:-}
+  if [ -z "$MIRROR" ]; then
+    MIRROR=$(grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)
+  fi
+  if [ -z "$MIRROR" ]; then
+    MIRROR=$(grep -hE '^deb ' /etc/apt/sources.list 2>/dev/null | grep -v security | sed -E 's/^deb (\[[^]]*\] )?//' | awk '{print $1}' | head -n1 || true)
+  fi
+  [ -n "$MIRROR" ] || die "no Debian mirror found in /etc/apt" "set CAFFE_APT_MIRROR=<a Debian mirror URL> or CAFFE_SOURCE_TARBALL=<path to $SRC_TARBALL>"
+  APTDIR=$(mktemp -d)
+  mkdir -p "$APTDIR/lists/partial" "$APTDIR/dl"
+  echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR bullseye main" > "$APTDIR/sources.list"
+  o=(-oDir::State::Lists="$APTDIR/lists" -oDir::Etc::SourceList="$APTDIR/sources.list" -oDir::Etc::SourceParts=/dev/null -qq)
+  say "fetching Debian source package caffe=$SRC_DEBVER (mirror from apt config)"
+  apt-get "${o[@]}" update || die "apt-get update with the private source list failed" "check the mirror ($MIRROR) or set CAFFE_APT_MIRROR / CAFFE_SOURCE_TARBALL"
+  (cd "$APTDIR/dl" && apt-get "${o[@]}" source --download-only "caffe=$SRC_DEBVER" >/dev/null) \
+    || die "apt-get source caffe=$SRC_DEBVER failed" "set CAFFE_SOURCE_TARBALL=<path to $SRC_TARBALL>"
+  mv "$APTDIR/dl/$SRC_TARBALL" "$TARBALL.part" && mv "$TARBALL.part" "$TARBALL"
+  rm -rf "$APTDIR"
+fi
+STEP="verify Caffe source"
+got=$(sha256sum "$TARBALL" | cut -d' ' -f1)
+if [ "$got" != "$SRC_SHA256" ]; then
+  [ -z "${CAFFE_SOURCE_TARBALL:-}" ] && rm -f "$TARBALL"
+  die "sha256 mismatch for $TARBALL: got $got, expected $SRC_SHA256" "delete the file and rerun; if it persists the mirror serves a different file"
+fi
+
+STEP="unpack and patch"
+WORK=$(mktemp -d "$CAFFE_CACHE/build-$KEY.XXXX")
+cleanup_work() { rm -rf "$WORK"; }
+trap 'rc=$?; cleanup_work; [ $rc -ne 0 ] && printf "setup: step \"%s\" failed (exit %s); see the messages above. No cache entry was written.\n" "$STEP" "$rc" >&2' EXIT
+SRC=$WORK/src
+mkdir -p "$SRC"
+tar -xzf "$TARBALL" -C "$SRC"  # the orig tarball has no top-level folder
+for p in "${PATCHES[@]}"; do
+  [ -f "$p" ] || continue
+  patch -s -p1 -d "$SRC" < "$p" || die "patch $p does not apply" "the source is not the expected Caffe $SRC_VERSION"
+done
+
+STEP="cmake configure"
+say "configuring Caffe ($VARIANT, key $KEY)"
+# Configured for its final place (RPATHs point there), installed into a staging DESTDIR, then moved.
+cmake -S "$SRC" -B "$WORK/build" "${CMAKE_FLAGS[@]}" -DCMAKE_INSTALL_PREFIX="$PREFIX" \
+  -DPYTHON_EXECUTABLE="$VPY" -DPYTHON_INCLUDE_DIR="$PY_INC" -DPYTHON_LIBRARY="$PY_LIB" \
+  > "$WORK/cmake.log" 2>&1 || { tail -30 "$WORK/cmake.log" >&2; die "cmake failed" "see the output above; missing -dev packages are the usual cause"; }
+STEP="build"
+say "building Caffe with $(nproc) jobs (about 3 minutes on 2 cores)"
+make -C "$WORK/build" -j"$(nproc)" > "$WORK/build.log" 2>&1 || { grep -E 'error|Error' "$WORK/build.log" | head -30 >&2; die "make failed" "see the errors above"; }
+make -C "$WORK/build" install DESTDIR="$WORK/stage" > "$WORK/install.log" 2>&1 || { tail -30 "$WORK/install.log" >&2; die "make install failed"; }
+
+STEP="install into cache"
+# Atomic: the entry becomes visible only complete; an interrupted run leaves only build-* temp dirs.
+{ echo "source_sha256=$SRC_SHA256"; echo "key=$KEY"; echo "variant=$VARIANT"; printf 'flag=%s\n' "${CMAKE_FLAGS[@]}";
+  for p in "${PATCHES[@]}"; do echo "patch=$p $(sha256sum < "$p" | cut -c1-16)"; done; } > "$WORK/stage$PREFIX/BUILD_INFO"
+touch "$WORK/stage$PREFIX/.complete"
+rm -rf "$PREFIX"
+mv "$WORK/stage$PREFIX" "$PREFIX"
+link_caffe "$PREFIX"
+say "Caffe installed at $PREFIX"

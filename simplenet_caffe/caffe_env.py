@@ -1,0 +1,114 @@
+"""Find the Caffe this project uses: its command-line tools and pycaffe.
+
+Order of lookup:
+1. ``CAFFE_ROOT`` (an install prefix with ``bin/caffe`` and ``python/caffe``);
+2. the prefix `make setup` recorded in ``.venv/.caffe-prefix`` (a build in the cache
+   outside the repo) -- the venv also has wrapper scripts ``.venv/bin/caffe`` etc.;
+3. ``caffe`` on PATH.
+
+Every tool goes through :func:`caffe_tool`, :func:`import_caffe` and :func:`caffe_pb2` so
+that a missing build gives one message: "Caffe is not built: run make setup".
+"""
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .cli import UserError
+from .paths import REPO_ROOT
+
+NOT_BUILT = "Caffe is not built: run make setup (or set CAFFE_ROOT to an existing Caffe install)"
+
+
+class CaffeNotBuilt(UserError):
+    def __init__(self, detail: str = ""):
+        super().__init__(NOT_BUILT + (f" [{detail}]" if detail else ""))
+
+
+def _venv_dir() -> Path:
+    return Path(os.environ.get("SIMPLENET_VENV", REPO_ROOT / ".venv"))
+
+
+@functools.lru_cache(maxsize=None)
+def caffe_prefix() -> Path | None:
+    """The Caffe install prefix (``bin/``, ``lib/``, ``python/``), or None when unknown."""
+    root = os.environ.get("CAFFE_ROOT")
+    if root:
+        return Path(root)
+    rec = _venv_dir() / ".caffe-prefix"
+    if rec.is_file():
+        p = Path(rec.read_text().strip())
+        if p.is_dir():
+            return p
+    return None
+
+
+def caffe_tool(name: str = "caffe") -> Path:
+    """Path of a Caffe command-line tool (``caffe``, ``convert_imageset``, ``compute_image_mean``...).
+
+    Prefers the venv wrapper (which sets LD_LIBRARY_PATH and PYTHONPATH for the cache build).
+    """
+    candidates = [_venv_dir() / "bin" / name]
+    prefix = caffe_prefix()
+    if prefix is not None:
+        candidates += [prefix / "bin" / name, prefix / "bin" / f"{name}.bin"]
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK):
+            return c
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    raise CaffeNotBuilt(f"no `{name}` tool found")
+
+
+def tool_env() -> dict[str, str]:
+    """Environment for running Caffe tools as subprocesses (finds libcaffe and Python layers)."""
+    env = dict(os.environ)
+    prefix = caffe_prefix()
+    if prefix is not None:
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(prefix / "lib"), env.get("LD_LIBRARY_PATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(prefix / "python"), env.get("PYTHONPATH")]))
+    env.setdefault("GLOG_logtostderr", "1")
+    return env
+
+
+def run_tool(name: str, *args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    """Run a Caffe tool with :func:`tool_env`; output captured as text unless overridden."""
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    proc = subprocess.run([str(caffe_tool(name)), *map(str, args)], env=tool_env(), **kw)
+    if check and proc.returncode != 0:
+        tail = (proc.stderr or "")[-2000:] if kw.get("capture_output") else ""
+        raise UserError(f"`{name} {' '.join(map(str, args))}` failed with status {proc.returncode}\n{tail}")
+    return proc
+
+
+@functools.lru_cache(maxsize=None)
+def import_caffe():
+    """Import pycaffe quietly (GLOG_minloglevel=2 unless set) and return the module."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    prefix = caffe_prefix()
+    if prefix is not None and str(prefix / "python") not in sys.path:
+        sys.path.insert(0, str(prefix / "python"))
+    try:
+        import caffe  # noqa: PLC0415
+    except ImportError as e:
+        raise CaffeNotBuilt(f"import caffe failed: {e}") from e
+    return caffe
+
+
+@functools.lru_cache(maxsize=None)
+def caffe_pb2():
+    """The caffe_pb2 module generated from this Caffe's caffe.proto (no pycaffe C++ import needed)."""
+    prefix = caffe_prefix()
+    if prefix is not None and str(prefix / "python") not in sys.path:
+        sys.path.insert(0, str(prefix / "python"))
+    try:
+        from caffe.proto import caffe_pb2 as pb2  # noqa: PLC0415
+    except ImportError as e:
+        raise CaffeNotBuilt(f"caffe.proto.caffe_pb2 not importable: {e}") from e
+    return pb2
