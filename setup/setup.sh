@@ -18,7 +18,7 @@ set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-VENV=$ROOT/.venv
+VENV=${VENV:-$ROOT/.venv}
 CUDA=${CUDA:-0}
 BLAS=${BLAS:-open}
 CUDA_ARCH_BIN=${CUDA_ARCH_BIN:-90}
@@ -164,7 +164,7 @@ if [ ! -f "$TARBALL" ]; then
   APTDIR=$(mktemp -d)
   mkdir -p "$APTDIR/lists/partial" "$APTDIR/dl"
   echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR bullseye main" > "$APTDIR/sources.list"
-  o=(-oDir::State::Lists="$APTDIR/lists" -oDir::Etc::SourceList="$APTDIR/sources.list" -oDir::Etc::SourceParts=/dev/null -qq)
+  o=(-oAPT::Sandbox::User=root -oDir::State::Lists="$APTDIR/lists" -oDir::Etc::SourceList="$APTDIR/sources.list" -oDir::Etc::SourceParts=/dev/null -qq)
   say "fetching Debian source package caffe=$SRC_DEBVER (mirror from apt config)"
   apt-get "${o[@]}" update || die "apt-get update with the private source list failed" "check the mirror ($MIRROR) or set CAFFE_APT_MIRROR / CAFFE_SOURCE_TARBALL"
   (cd "$APTDIR/dl" && apt-get "${o[@]}" source --download-only "caffe=$SRC_DEBVER" >/dev/null) \
