@@ -130,9 +130,10 @@ def write_lmdb(path: str | os.PathLike, items: Iterable, total: int | None = Non
                desc: str | None = None, map_size: int = INITIAL_MAP_SIZE) -> Summary:
     """Write ``items`` to a new LMDB at ``path`` and return a :class:`Summary`.
 
-    ``items`` yields ``(array, label)`` or ``(array, label, extra)``; ``array`` is CHW uint8 or
-    float32. ``extra`` is a key suffix (e.g. a file path, used when ``key_suffix``) or, with
-    ``encode``, ready-made encoded bytes (a ``bytes`` object) to store instead of re-encoding.
+    ``items`` yields ``(array, label)``, ``(array, label, suffix)`` or ``(array, label, suffix,
+    raw)``; ``array`` is CHW uint8 or float32. ``suffix`` (e.g. the image's path) is appended
+    to the key when ``key_suffix``; ``raw``, with ``encode``, is ready-made file bytes to
+    store instead of re-encoding ``array`` (which still gives C/H/W).
     ``encode`` = "png"/"jpg" stores encoded Datums with C/H/W set.
     """
     import lmdb
@@ -164,11 +165,12 @@ def write_lmdb(path: str | os.PathLike, items: Iterable, total: int | None = Non
         for n, item in enumerate(progress(items, total=total, desc=desc or target.name, unit="rec")):
             array, label = item[0], item[1]
             extra = item[2] if len(item) > 2 else None
+            raw = item[3] if len(item) > 3 else (extra if isinstance(extra, bytes) else None)
             if array.ndim == 2:
                 array = array[None]
             encoded = None
             if encode:
-                encoded = extra if isinstance(extra, bytes) else encode_image(array, encode)
+                encoded = raw if raw is not None else encode_image(array, encode)
                 dtypes.add(f"encoded-{encode}")
             else:
                 dtypes.add("uint8" if array.dtype == np.uint8 else "float32")
