@@ -638,7 +638,7 @@ class CaffeLog:
                 kept_test = {key: r for key, r in kept_test.items() if key[0] < first}
 
             def stitched(t):
-                return (anchor + (t - origin)) if (t is not None and origin is not None) else None
+                return round(anchor + (t - origin), 6) if (t is not None and origin is not None) else None
 
             seg_no = self.segments.index(seg)
             for src, dst in ((seg.train, kept_train), (seg.test, kept_test)):
@@ -673,7 +673,7 @@ class CaffeLog:
                         tr_cols.append(c)
             for r in seg.test.values():
                 for c in r:
-                    if c not in te_cols:
+                    if c not in te_cols and not c.startswith("_"):
                         te_cols.append(c)
         self.train = Table(tr_cols, train_rows)
         self.test = Table(te_cols, test_rows)
@@ -875,3 +875,22 @@ def parse(*paths: str | os.PathLike, name: str | None = None, year: int | None =
         segments += r.segments
         warnings += r.warnings
     return CaffeLog(name or run_name_for(paths), [str(f) for f in files], segments, warnings)
+
+
+def parse_run_spec(spec: str, year: int | None = None) -> tuple[str | None, CaffeLog]:
+    """Command-line run spec ``[LABEL=]PATH[,PATH...]`` -> (label or None, parsed run).
+
+    PATHs separated by commas are files of one run (stitched in that order); a PATH may be a
+    run folder. Used by tools/plot_log.py and tools/results_table.py.
+    """
+    label = None
+    if "=" in spec and not Path(spec).exists():
+        label, spec = spec.split("=", 1)
+        label = label.strip() or None
+    parts = [p for p in spec.split(",") if p] if not Path(spec).exists() else [spec]
+    if not parts:
+        raise FileNotFoundError(f"no log given in {spec!r}")
+    for p in parts:
+        if not Path(p).exists():
+            raise FileNotFoundError(f"no such file or folder: {p}")
+    return label, parse(*parts, year=year)
