@@ -112,7 +112,9 @@ WRAP
 if [ -n "${CAFFE_ROOT:-}" ]; then
   STEP="use existing Caffe"
   [ -x "$CAFFE_ROOT/bin/caffe" ] || [ -x "$CAFFE_ROOT/bin/caffe.bin" ] || die "CAFFE_ROOT=$CAFFE_ROOT has no bin/caffe" "point CAFFE_ROOT at a Caffe install prefix"
-  [ -d "$CAFFE_ROOT/python/caffe" ] || die "CAFFE_ROOT=$CAFFE_ROOT has no python/caffe (pycaffe)" "build Caffe with -DBUILD_python=ON"
+  # pycaffe either in CAFFE_ROOT/python (a CMake install) or importable already (a conda env)
+  PYTHONPATH="$CAFFE_ROOT/python${PYTHONPATH:+:$PYTHONPATH}" GLOG_minloglevel=2 "$VPY" -c "import caffe" 2>/dev/null \
+    || die "pycaffe not importable from CAFFE_ROOT=$CAFFE_ROOT" "build Caffe with -DBUILD_python=ON, or install pycaffe into this Python"
   link_caffe "$CAFFE_ROOT"
   say "using Caffe at $CAFFE_ROOT"
   exit 0
@@ -139,7 +141,9 @@ if [ "$CUDA" = 1 ]; then
 else
   CMAKE_FLAGS+=(-DCPU_ONLY=ON)
 fi
-KEY=$( { echo "$SRC_SHA256"; cat "${PATCHES[@]}"; printf '%s\n' "${CMAKE_FLAGS[@]}"; echo "$PY_BASE numpy$NUMPY_MAJOR"; } | sha256sum | cut -c1-16)
+# Bump INSTALL_LAYOUT when what setup puts into an install prefix changes.
+INSTALL_LAYOUT=2
+KEY=$( { echo "$SRC_SHA256 layout$INSTALL_LAYOUT"; cat "${PATCHES[@]}"; printf '%s\n' "${CMAKE_FLAGS[@]}"; echo "$PY_BASE numpy$NUMPY_MAJOR"; } | sha256sum | cut -c1-16)
 VARIANT=$([ "$CUDA" = 1 ] && echo gpu || echo cpu)-$BLAS
 PREFIX=$CAFFE_CACHE/caffe-$VARIANT-$KEY
 
@@ -203,6 +207,9 @@ make -C "$WORK/build" -j"$(nproc)" > "$WORK/build.log" 2>&1 || { grep -E 'error|
 make -C "$WORK/build" install DESTDIR="$WORK/stage" > "$WORK/install.log" 2>&1 || { tail -30 "$WORK/install.log" >&2; die "make install failed"; }
 
 STEP="install into cache"
+# Keep the caffe.proto this build was compiled from, so the project can check its caffe_pb2 against it.
+mkdir -p "$WORK/stage$PREFIX/share/caffe"
+cp "$SRC/src/caffe/proto/caffe.proto" "$WORK/stage$PREFIX/share/caffe/caffe.proto"
 # Atomic: the entry becomes visible only complete; an interrupted run leaves only build-* temp dirs.
 { echo "source_sha256=$SRC_SHA256"; echo "key=$KEY"; echo "variant=$VARIANT"; printf 'flag=%s\n' "${CMAKE_FLAGS[@]}";
   for p in "${PATCHES[@]}"; do echo "patch=$p $(sha256sum < "$p" | cut -c1-16)"; done; } > "$WORK/stage$PREFIX/BUILD_INFO"
