@@ -143,7 +143,21 @@ def read_cifar(path: str | os.PathLike, dataset: str, split: str, label: str = "
     if kind not in NUM_CLASSES:
         raise UserError(f"CIFAR-100 labels are fine or coarse, not {label!r}")
     src = _Source(Path(path))
-    form = detect(src, dataset)
+    try:
+        form = detect(src, dataset)
+    except UserError:
+        # a folder holding the downloaded archive(s), e.g. data/raw/cifar10/cifar-10-python.tar.gz
+        archives = sorted(p for n, p in src.names.items() if src.tar is None and n.endswith((".tar.gz", ".tgz", ".tar")))
+        for arc in archives:
+            try:
+                cand = _Source(Path(arc))
+                form = detect(cand, dataset)
+                src = cand
+                break
+            except UserError:
+                continue
+        else:
+            raise
     reader = _read_python if form == "python" else _read_binary
     xs, ys = [], []
     for name in FILES[(dataset, form)][split]:

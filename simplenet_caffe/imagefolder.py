@@ -3,9 +3,9 @@
 * Folders: classes are the subfolder names in sorted order (label 0, 1, ...); images are
   found recursively inside each class folder (sorted). ``labels.txt`` lists the classes.
 * List files: one ``path label`` per line, paths relative to the image root; the label is the
-  last whitespace-separated field, so paths may hold spaces and tabs, and trailing blanks are
-  ignored (Caffe's convert_imageset breaks on the last two). Blank lines and ``#`` comments
-  are skipped.
+  last whitespace-separated field, so paths may hold spaces and tabs; leading and trailing
+  blanks are ignored (convert_imageset breaks on tabs and trailing blanks). Blank lines and
+  ``#`` comments are skipped.
 * Images are decoded with OpenCV: records are CHW uint8 in **BGR** order (as
   convert_imageset stores them and as the authors' ImageNet LMDBs were built), or one channel
   with ``gray``. An unreadable image is an error naming the file (convert_imageset only logs it
@@ -25,7 +25,7 @@ from .cli import UserError
 from .preprocess import read_image, resize_image, to_chw
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
-_LINE = re.compile(r"^(.*?\S)\s+(-?\d+)\s*$")
+_LINE = re.compile(r"^\s*(.*?\S)\s+(-?\d+)\s*$")
 
 
 def scan_folder(root: str | os.PathLike) -> tuple[list[tuple[str, int]], list[str]]:
