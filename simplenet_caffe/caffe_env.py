@@ -90,14 +90,20 @@ def run_tool(name: str, *args: str, check: bool = True, **kw) -> subprocess.Comp
 @functools.lru_cache(maxsize=None)
 def import_caffe():
     """Import pycaffe quietly (GLOG_minloglevel=2 unless set) and return the module."""
-    os.environ.setdefault("GLOG_minloglevel", "2")
     prefix = caffe_prefix()
     if prefix is not None and str(prefix / "python") not in sys.path:
         sys.path.insert(0, str(prefix / "python"))
+    # glog reads GLOG_minloglevel once, when pycaffe initialises it; restore the variable after
+    # so that caffe subprocesses started later still log normally.
+    saved = os.environ.get("GLOG_minloglevel")
+    os.environ.setdefault("GLOG_minloglevel", "2")
     try:
         import caffe  # noqa: PLC0415
     except ImportError as e:
         raise CaffeNotBuilt(f"import caffe failed: {e}") from e
+    finally:
+        if saved is None:
+            os.environ.pop("GLOG_minloglevel", None)
     return caffe
 
 
