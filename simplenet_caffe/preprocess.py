@@ -137,9 +137,17 @@ def resize_image(img: np.ndarray, width: int, height: int | None = None, mode: s
     return out
 
 
+def quiet_cv2():
+    """cv2 with its own stderr logging off (our error message names the bad file instead)."""
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    return cv2
+
+
 def read_image(path: str | os.PathLike, gray: bool = False) -> np.ndarray:
     """An image file as HWC BGR uint8 (or HW with ``gray``); one clear error if unreadable."""
-    import cv2
+    cv2 = quiet_cv2()
 
     p = Path(path)
     flag = cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
