@@ -18,6 +18,7 @@ Conventions
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -208,24 +209,43 @@ def apply(recipe: Recipe, image: np.ndarray | str | os.PathLike) -> np.ndarray:
         w, h = recipe.size
         img = resize_image(img, w, h, recipe.resize_mode)
     x = standardise(to_chw(img, recipe.channel_order), recipe.mean, recipe.std, recipe.pad)
-    t = recipe.transform or {}
-    crop = t.get("crop_size")
+    return caffe_transform(x, recipe.transform or {})
+
+
+def caffe_transform(chw: np.ndarray, transform: dict, mirror: bool = False) -> np.ndarray:
+    """Caffe's TEST-phase ``DataTransformer`` on one record (CHW; uint8 0-255 or float).
+
+    ``transform`` holds ``transform_param`` fields: ``crop_size`` (center crop), ``mean_file``
+    (per-pixel mean image, indexed at the uncropped position, as Caffe does), ``mean_value``
+    (per channel, one value = all channels), ``scale`` (applied after the mean). ``mirror``
+    flips the result horizontally (the caller decides; Caffe flips at random when the layer
+    sets ``mirror: true``). Returns CHW float32.
+    """
+    x = np.asarray(chw, dtype=np.float32)
+    crop = transform.get("crop_size")
     _, hh, ww = x.shape
     y0, x0 = ((hh - crop) // 2, (ww - crop) // 2) if crop else (0, 0)
     if crop:
         if crop > min(hh, ww):
             raise UserError(f"crop_size {crop} is larger than the {hh}x{ww} image")
         x = x[:, y0:y0 + crop, x0:x0 + crop]
-    if t.get("mean_file"):
-        from .stats import read_binaryproto
-
-        mf = Path(t["mean_file"])
-        mean = read_binaryproto(mf if mf.is_absolute() else REPO_ROOT / mf)
+    if transform.get("mean_file"):
+        mean = _mean_image(transform["mean_file"])
         if mean.shape[1:] != (hh, ww):
-            raise UserError(f"mean file {mf} is {mean.shape[1]}x{mean.shape[2]}, the image {hh}x{ww}")
+            raise UserError(f"mean file {transform['mean_file']} is {mean.shape[1]}x{mean.shape[2]}, the image {hh}x{ww}")
         x = x - mean[:, y0:y0 + x.shape[1], x0:x0 + x.shape[2]]
-    if t.get("mean_value"):
-        x = x - np.asarray(t["mean_value"], np.float32).reshape(-1, 1, 1)
-    if t.get("scale"):
-        x = x * np.float32(t["scale"])
+    if transform.get("mean_value"):
+        x = x - np.asarray(transform["mean_value"], np.float32).reshape(-1, 1, 1)
+    if transform.get("scale"):
+        x = x * np.float32(transform["scale"])
+    if mirror:
+        x = x[:, :, ::-1]
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _mean_image(mean_file: str) -> np.ndarray:
+    from .stats import read_binaryproto
+
+    mf = Path(mean_file)
+    return read_binaryproto(mf if mf.is_absolute() else REPO_ROOT / mf).astype(np.float32)
