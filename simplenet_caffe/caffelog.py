@@ -355,7 +355,7 @@ class LogReader:
             return
         c = msg[0]
         if last_line_cut and c in "ITBL":
-            if _looks_cut(msg):
+            if msg.startswith(_KEYWORDS) or _looks_cut(msg):
                 self.warn("last line of the file is cut (no newline); skipped", line)
             return
         if c == "I":
@@ -414,8 +414,10 @@ class LogReader:
                 else:
                     self._segment().test_result["loss_total"] = v
         elif c == "R":
-            if msg.startswith("Restoring previous solver status from "):
-                self._segment().resumed_from = msg[38:].strip()
+            if msg.startswith("Resuming from "):
+                self._segment().resumed_from = msg[14:].strip()
+            elif msg.startswith("Restoring previous solver status from "):
+                self._segment().resumed_from = self._segment().resumed_from or msg[38:].strip()
         elif c == "O":
             if msg.startswith("Optimization Done") or msg.startswith("Optimization stopped early"):
                 seg = self._segment()
@@ -577,18 +579,23 @@ def _scalars(lines: list[str]) -> dict:
 # Whole runs
 
 
+_TRAIN_LOG_RE = re.compile(r"caffe(?:\.\d+)?\.log\Z")
+
+
 def _natural_key(p: Path):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
 
 
 def expand_log_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files as given; a directory gives its ``*.log`` files (``caffe.log`` first, then natural order)."""
+    """Files as given. A directory gives its ``caffe.log, caffe.1.log, ...`` (tools/train.py's
+    sessions) or, without those, all its ``*.log``/``*.txt`` files, ``caffe.log`` first, then
+    in natural order (``caffe_resumed2`` before ``caffe_resumed10``)."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            logs = sorted((q for q in p.iterdir() if q.is_file() and q.suffix in (".log", ".txt")),
-                          key=lambda q: (q.name != "caffe.log", _natural_key(q)))
-            out += logs
+            files = [q for q in p.iterdir() if q.is_file() and q.suffix in (".log", ".txt")]
+            own = [q for q in files if _TRAIN_LOG_RE.match(q.name)]   # tools/train.py's caffe.log, caffe.1.log...
+            out += sorted(own or files, key=lambda q: (q.name != "caffe.log", _natural_key(q)))
         else:
             out.append(p)
     return out
