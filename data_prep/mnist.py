@@ -20,22 +20,22 @@ from simplenet_caffe.cli import UserError, run  # noqa: E402
 from simplenet_caffe.paths import DATA_DIR, SHARED_DIR  # noqa: E402
 
 CANDIDATES = {
-    "mnist": lambda: [os.environ.get("MNIST_DIR"), DATA_DIR / "raw" / "mnist", SHARED_DIR / "data" / "mnist"],
-    "fashion-mnist": lambda: [os.environ.get("FASHION_MNIST_DIR"), "/usr/share/datasets/fashion-mnist",
-                              DATA_DIR / "raw" / "fashion-mnist"],
+    "mnist": lambda raw: [os.environ.get("MNIST_DIR"), raw, SHARED_DIR / "data" / "mnist"],
+    "fashion-mnist": lambda raw: [os.environ.get("FASHION_MNIST_DIR"), "/usr/share/datasets/fashion-mnist", raw],
 }
 
 
-def find_source(dataset: str, given: str | None, allow_download: bool) -> Path:
+def find_source(dataset: str, given: str | None, raw: Path, allow_download: bool) -> Path:
     if given:
         return Path(given)
-    for cand in CANDIDATES[dataset]():
-        if cand and (Path(cand) / "train-images-idx3-ubyte.gz").is_file():
+    cands = [c for c in CANDIDATES[dataset](raw) if c]
+    for cand in cands:
+        if (Path(cand) / "train-images-idx3-ubyte.gz").is_file():
             return Path(cand)
     if not allow_download:
-        raise UserError(f"no local {dataset} files found (looked in {', '.join(str(c) for c in CANDIDATES[dataset]() if c)}); "
+        raise UserError(f"no local {dataset} files found (looked in {', '.join(map(str, cands))}); "
                         "give --mnist-dir or drop --no-download")
-    return download.download(dataset)
+    return download.download(dataset, raw)
 
 
 def main(argv=None):
@@ -44,14 +44,16 @@ def main(argv=None):
     ap.add_argument("--mnist-dir", "--src", dest="src", metavar="DIR",
                     help="folder with the idx files (.gz or raw). Default: $MNIST_DIR, data/raw/mnist, "
                          "../shared/data/mnist (fashion-mnist: $FASHION_MNIST_DIR, /usr/share/datasets/fashion-mnist, "
-                         "data/raw/fashion-mnist), else download with checksum")
+                         "data/raw/fashion-mnist), else download with checksum into --raw-dir")
+    ap.add_argument("--raw-dir", metavar="DIR", help="where downloads go (default data/raw/<dataset>)")
     ap.add_argument("--root", default=None, help="write under this folder instead of the repo root (data/... below it)")
     ap.add_argument("--limit-train", type=int, default=None, metavar="N", help="use only the first N training images")
     ap.add_argument("--limit-test", type=int, default=None, metavar="N", help="use only the first N test images")
     ap.add_argument("--no-download", action="store_true", help="fail instead of downloading when no local copy exists")
     ap.add_argument("--force", action="store_true", help="overwrite existing LMDBs")
     a = ap.parse_args(argv)
-    src = find_source(a.dataset, a.src, not a.no_download)
+    raw = Path(a.raw_dir) if a.raw_dir else DATA_DIR / "raw" / a.dataset
+    src = find_source(a.dataset, a.src, raw, not a.no_download)
     print(f"reading {a.dataset} from {src}")
     rec = recipes.prepare_mnist(src, a.dataset, root=a.root, force=a.force,
                                 limit_train=a.limit_train, limit_test=a.limit_test)
