@@ -11,6 +11,7 @@ help:
 	@echo "make setup      install Debian packages, .venv, build Caffe (cached outside the repo)"
 	@echo "make test       run the test suite (real caffe, real MNIST)"
 	@echo "make demo       MNIST end to end: LMDB -> caffe train -> log -> plots -> table"
+	@echo "make reproduce EXP=<experiment> [RESUME=1] [GPU=0]   a paper experiment, full schedule"
 	@echo "make prototxt   regenerate prototxt/ and solvers/ from the architecture spec"
 
 setup:
@@ -18,6 +19,16 @@ setup:
 
 test:
 	$(PY) -m pytest -q tests
+
+# The main job: SimpleNet S300-A on real MNIST (or DATASET=fashion-mnist), about 10 minutes on 2 cores.
+DATASET ?= mnist
+demo:
+	$(PY) tools/demo.py --dataset $(DATASET)
+
+# Any experiment's full schedule (see `$(PY) tools/reproduce.py --list`); RESUME=1 continues.
+reproduce:
+	@test -n "$(EXP)" || { echo "usage: make reproduce EXP=<experiment> [RESUME=1] [GPU=0]"; exit 2; }
+	$(PY) tools/reproduce.py $(EXP) $(if $(RESUME),--resume) $(if $(GPU),--gpu $(GPU))
 
 prototxt:
 	$(PY) tools/gen_prototxt.py

@@ -1,0 +1,299 @@
+"""Evaluate a trained Caffe classifier on an LMDB: top-1/top-5, per-class accuracy, confusion.
+
+The net is a generated deploy net (``Input`` -> ... -> ``Softmax prob``) or a train_val net
+(its Data layers are swapped for Inputs; the TEST-phase data layer supplies the LMDB source
+and the ``transform_param``). Records are read with :mod:`simplenet_caffe.lmdbio` and put
+through Caffe's TEST-phase data transform (:func:`simplenet_caffe.preprocess.caffe_transform`:
+center crop, mean file / mean values, scale), then forwarded in batches through pycaffe.
+
+Deterministic by default: no test-time mirroring even when the net's TEST layer says
+``mirror: true``, unless ``mirror="random"`` (a seeded 50 % flip per image -- the authors'
+random-mirror test, spec §4) or ``mirror="all"`` is asked for.
+
+Weights are checked against the net before loading: a layer whose blob shapes differ is
+reported by name (Caffe itself would abort with a CHECK failure).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import caffe_env
+from .cli import UserError
+from .paths import REPO_ROOT
+
+DATA_LAYER_TYPES = ("Data", "ImageData", "HDF5Data", "WindowData")
+
+
+@dataclass
+class EvalNet:
+    net: object                 # caffe.Net in TEST phase
+    input_blob: str             # where images go (N x C x H x W)
+    label_blob: str | None      # train_val nets: the label input (filled, so loss/accuracy layers run)
+    output_blob: str            # class scores (logits or softmax; argmax/top-k are the same)
+    transform: dict             # TEST transform_param: crop_size, mean_file, mean_value, scale, mirror
+    source: str | None          # TEST data layer's LMDB, relative to the repo root
+    num_classes: int
+    model_path: Path
+    notes: list[str] = field(default_factory=list)
+
+
+def _read_net(path: Path):
+    from google.protobuf import text_format
+
+    pb2 = caffe_env.caffe_pb2()
+    net = pb2.NetParameter()
+    try:
+        text_format.Merge(path.read_text(), net)
+    except (OSError, text_format.ParseError) as e:
+        raise UserError(f"cannot read net {path}: {e}") from e
+    return net
+
+
+def _test_phase(lp) -> bool:
+    pb2 = caffe_env.caffe_pb2()
+    if any(r.HasField("phase") and r.phase != pb2.TEST for r in lp.include):
+        return False
+    return not any(r.HasField("phase") and r.phase == pb2.TEST for r in lp.exclude)
+
+
+def _transform_dict(tp) -> dict:
+    out = {}
+    if tp.crop_size:
+        out["crop_size"] = int(tp.crop_size)
+    if tp.mean_file:
+        out["mean_file"] = tp.mean_file
+    if len(tp.mean_value):
+        out["mean_value"] = [float(v) for v in tp.mean_value]
+    if tp.HasField("scale"):
+        out["scale"] = float(tp.scale)
+    if tp.mirror:
+        out["mirror"] = True
+    return out
+
+
+def check_weights(net, weights: Path) -> list[str]:
+    """Compare a .caffemodel's blob shapes with ``net``'s, layer by layer (by name).
+
+    Raises UserError naming every layer whose shapes differ; returns notes about layers that
+    are only on one side (Caffe ignores weights of unknown layers and keeps fillers for
+    missing ones).
+    """
+    pb2 = caffe_env.caffe_pb2()
+    model = pb2.NetParameter()
+    try:
+        model.ParseFromString(weights.read_bytes())
+    except OSError as e:
+        raise UserError(f"cannot read weights {weights}: {e}") from e
+    except Exception as e:  # noqa: BLE001 - protobuf's DecodeError
+        raise UserError(f"{weights} is not a Caffe .caffemodel ({e})") from e
+    layers = list(model.layer) or list(model.layers)  # V2 or the V1 `layers` field
+    if not layers:
+        raise UserError(f"{weights} holds no layers: not a Caffe .caffemodel")
+    saved = {lp.name: [tuple(b.shape.dim) if b.HasField("shape") else (b.num, b.channels, b.height, b.width)
+                       for b in lp.blobs] for lp in layers if len(lp.blobs)}
+    mismatched, notes = [], []
+    for name, blobs in net.params.items():
+        if name not in saved:
+            notes.append(f"layer {name!r} has no weights in {weights.name}: keeps its filler values")
+            continue
+        want = [tuple(b.data.shape) for b in blobs]
+        got = saved[name]
+        squeeze = lambda s: tuple(d for d in s if d != 1)  # noqa: E731 - V1 blobs are 4-D padded with 1s
+        if len(want) != len(got) or any(squeeze(w) != squeeze(g) for w, g in zip(want, got)):
+            mismatched.append(f"{name}: net expects {want}, weights have {got}")
+    unused = sorted(set(saved) - set(net.params))
+    if unused:
+        notes.append(f"weights of layers not in the net are ignored: {', '.join(unused)}")
+    if mismatched:
+        raise UserError(f"{weights} does not fit {len(mismatched)} layer(s) of the net:\n  " + "\n  ".join(mismatched))
+    return notes
+
+
+def load_net(model: str | os.PathLike, weights: str | os.PathLike | None, batch: int = 100) -> EvalNet:
+    """Build the TEST-phase pycaffe net of a deploy or train_val prototxt and load ``weights``."""
+    from google.protobuf import text_format
+
+    from .netbuilder import train_val_to_inputs
+
+    caffe = caffe_env.import_caffe()
+    model = Path(model)
+    param = _read_net(model)
+    data_layers = [lp for lp in param.layer if lp.type in DATA_LAYER_TYPES and _test_phase(lp)]
+    if data_layers:
+        dl = data_layers[0]
+        transform, source = _transform_dict(dl.transform_param), dl.data_param.source or None
+        image_blob, label_blob = dl.top[0], (dl.top[1] if len(dl.top) > 1 else None)
+        param = train_val_to_inputs(param, batch=batch)
+        acc = [lp for lp in param.layer if lp.type == "Accuracy" and _test_phase(lp)]
+        if not acc:
+            raise UserError(f"{model}: train_val net without a TEST Accuracy layer; cannot tell the score blob")
+        output = acc[0].bottom[0]
+    else:
+        inputs = [lp for lp in param.layer if lp.type == "Input"]
+        if not inputs:
+            raise UserError(f"{model}: no Data or Input layer; is this a Caffe net?")
+        inputs[0].input_param.shape[0].dim[0] = batch
+        image_blob, label_blob = inputs[0].top[0], None
+        transform, source = {}, None
+        output = param.layer[-1].top[0]
+    tmp = model.with_name(f".{model.stem}.eval-{os.getpid()}.prototxt")
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / tmp.name
+    tmp.write_text(text_format.MessageToString(param))
+    try:
+        net = caffe.Net(str(tmp), caffe.TEST)
+    finally:
+        tmp.unlink(missing_ok=True)
+    notes = []
+    if weights is not None:
+        weights = Path(weights)
+        if not weights.is_file():
+            raise UserError(f"weights file not found: {weights}")
+        notes = check_weights(net, weights)
+        net.copy_from(str(weights))
+    return EvalNet(net, image_blob, label_blob, output, transform, source,
+                   int(net.blobs[output].data.shape[1]), model, notes)
+
+
+def data_path(source: str | os.PathLike) -> Path:
+    p = Path(source)
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+@dataclass
+class EvalResult:
+    labels: np.ndarray          # (N,) int
+    scores: np.ndarray          # (N, K) float32 output of the net
+    num_classes: int
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.scores.argmax(axis=1)
+
+    def topk(self, k: int) -> float:
+        """Fraction of records whose label is among the k highest scores (Caffe's Accuracy top_k:
+        ties count against, as in Caffe, which counts scores strictly greater than the label's)."""
+        true = self.scores[np.arange(len(self.labels)), self.labels]
+        rank = (self.scores > true[:, None]).sum(axis=1)
+        return float((rank < k).mean())
+
+    def confusion(self) -> np.ndarray:
+        """(K, K) counts: row = true label, column = predicted."""
+        cm = np.zeros((self.num_classes, self.num_classes), np.int64)
+        np.add.at(cm, (self.labels, self.predictions), 1)
+        return cm
+
+    def per_class(self) -> np.ndarray:
+        cm = self.confusion()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.diag(cm) / cm.sum(axis=1)
+
+
+def evaluate(en: EvalNet, source: str | os.PathLike, limit: int | None = None, mirror: str = "none",
+             seed: int = 0, progress_desc: str = "evaluate") -> EvalResult:
+    """Forward every record of ``source`` (an LMDB) through ``en`` and collect the scores.
+
+    ``mirror``: "none" (deterministic), "random" (seeded 50 % horizontal flip per image, like
+    Caffe's TEST ``mirror: true``), "all" (every image flipped).
+    """
+    from .cli import progress
+    from .lmdbio import count_lmdb, read_lmdb
+    from .preprocess import caffe_transform
+
+    if mirror not in ("none", "random", "all"):
+        raise UserError(f"mirror must be none, random or all, not {mirror!r}")
+    path = data_path(source)
+    n = count_lmdb(path)
+    if limit:
+        n = min(n, limit)
+    if n == 0:
+        raise UserError(f"{path} holds no records")
+    rng = np.random.default_rng(seed)
+    blob = en.net.blobs[en.input_blob]
+    batch = blob.data.shape[0]
+    scores = np.zeros((n, en.num_classes), np.float32)
+    labels = np.zeros(n, np.int64)
+    images: list[np.ndarray] = []
+    done = 0
+
+    def flush():
+        nonlocal done
+        k = len(images)
+        x = np.stack(images)
+        if x.shape[1:] != blob.data.shape[1:]:
+            raise UserError(f"records give {x.shape[1:]} after the transform, the net's input is {blob.data.shape[1:]}")
+        blob.data[:k] = x
+        if en.label_blob:
+            en.net.blobs[en.label_blob].data[:k] = labels[done:done + k]
+            en.net.blobs[en.label_blob].data[k:] = 0
+        en.net.forward()
+        scores[done:done + k] = en.net.blobs[en.output_blob].data[:k].reshape(k, -1)
+        done += k
+        images.clear()
+
+    for i, (_, arr, label) in enumerate(progress(read_lmdb(path, limit=n), total=n, desc=progress_desc, unit="img")):
+        flip = mirror == "all" or (mirror == "random" and rng.random() < 0.5)
+        images.append(caffe_transform(arr, en.transform, mirror=flip))
+        if not 0 <= label < en.num_classes:
+            raise UserError(f"record {i} of {path} has label {label}, the net has {en.num_classes} classes")
+        labels[i] = label
+        if len(images) == batch:
+            flush()
+    if images:
+        flush()
+    return EvalResult(labels, scores, en.num_classes)
+
+
+def write_reports(res: EvalResult, out_dir: str | os.PathLike, title: str, class_names=None) -> dict[str, Path]:
+    """Confusion matrix as CSV and PNG, per-class accuracy CSV, summary JSON."""
+    import csv
+    import json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = list(class_names) if class_names else [str(i) for i in range(res.num_classes)]
+    cm = res.confusion()
+    paths = {"confusion_csv": out / "confusion.csv", "per_class_csv": out / "per_class.csv",
+             "summary_json": out / "summary.json", "confusion_png": out / "confusion.png"}
+    with open(paths["confusion_csv"], "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["true\\pred", *names])
+        for name, row in zip(names, cm):
+            w.writerow([name, *row.tolist()])
+    with open(paths["per_class_csv"], "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["class", "count", "correct", "accuracy"])
+        for i, name in enumerate(names):
+            w.writerow([name, int(cm[i].sum()), int(cm[i, i]), f"{res.per_class()[i]:.6f}"])
+    summary = {"title": title, "records": int(len(res.labels)), "top1": res.topk(1)}
+    if res.num_classes > 5:
+        summary["top5"] = res.topk(5)
+    paths["summary_json"].write_text(json.dumps(summary, indent=2) + "\n")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = res.num_classes
+    size = min(4 + 0.4 * k, 16)
+    fig, ax = plt.subplots(figsize=(size, size), dpi=100)
+    ax.imshow(cm, cmap="Blues")
+    if k <= 20:
+        ax.set_xticks(range(k), names, rotation=90 if k > 10 else 0)
+        ax.set_yticks(range(k), names)
+        thresh = cm.max() / 2
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if cm[i, j] > thresh else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{title}: top-1 {100 * summary['top1']:.2f}%")
+    fig.tight_layout()
+    fig.savefig(paths["confusion_png"])
+    plt.close(fig)
+    return paths
