@@ -1,0 +1,73 @@
+"""simplenet_caffe.results and tools/results_table.py: numbers from the real logs (FACTS §7:
+95.32 @ 135,500, 13.1 h, 17.7 s/100 it on the GTX 980), seeds as mean ± std, params via the
+counter."""
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+
+import pytest
+
+from simplenet_caffe import caffelog, results
+from simplenet_caffe.paths import PROTOTXT_DIR
+
+from conftest import run_script
+
+
+@pytest.fixture(scope="module")
+def runs(caffe_logs_dir):
+    d = caffe_logs_dir
+    return {"c10": caffelog.parse(d / "cifar10_zeropad_95.32.log"),
+            "mnist": caffelog.parse(d / "mnist_finetune_99.75.log"),
+            "misc": caffelog.parse(d / "cifar100_misc_caffe.log", d / "cifar100_misc_caffe_resumed1.log")}
+
+
+def test_one_row_per_run(runs):
+    t = results.results_table([runs["c10"], runs["misc"]], labels=["c10", None])
+    c10, misc = t.rows
+    assert c10["experiment"] == "c10" and misc["experiment"] == "cifar100_misc_caffe"
+    assert (c10["best_accuracy"], c10["best_iteration"]) == (0.953201, 135500)
+    assert (c10["final_accuracy"], c10["final_iteration"], c10["iterations"]) == (0.9481, 247000, 247400)
+    assert c10["wall_hours"] == pytest.approx(13.1128, abs=1e-4)
+    assert 17.6 < c10["seconds_per_100_iters"] < 17.8
+    assert (misc["best_accuracy"], misc["best_iteration"], misc["iterations"]) == (0.745, 172000, 181900)
+    md = t.to_markdown()
+    assert "| c10 | 1 | 95.32 | 135,500 | 94.81 | 247,000 | 247,400 | 13.1 | 17.73 | – |" in md
+
+
+def test_seeds_give_mean_and_std(runs):
+    t = results.results_table([runs["c10"], runs["mnist"]], labels=["x", "x"])
+    (row,) = t.rows
+    assert row["n"] == 2 and row["runs"] == ["cifar10_zeropad_95.32", "mnist_finetune_99.75"]
+    assert row["best_accuracy"] == pytest.approx((0.953201 + 0.9975) / 2)
+    assert row["best_accuracy_std"] == pytest.approx(statistics.stdev([0.953201, 0.9975]))
+    assert row["best_iteration"] == pytest.approx((135500 + 6000) / 2)
+    assert "97.54 ± 3.13" in t.to_markdown()
+    rows = list(csv.DictReader(io.StringIO(t.to_csv())))
+    assert float(rows[0]["best_accuracy"]) == pytest.approx(0.9753505)
+    assert float(rows[0]["best_accuracy_std"]) == pytest.approx(0.044299 / 2 ** 0.5, abs=1e-9)
+
+
+def test_params_from_the_net(runs):
+    net = PROTOTXT_DIR / "cifar10_a5m_zeropad_train_val.prototxt"
+    if not net.is_file():
+        pytest.skip("generated prototxt not present")
+    t = results.results_table([runs["c10"]], nets=net)
+    assert t.rows[0]["params"] == 5_493_258       # spec §12: A5M-DROP 3x32x32, full learnable
+    assert "5,493,258" in t.to_markdown()
+
+
+def test_results_table_cli(caffe_logs_dir, tmp_path):
+    d = caffe_logs_dir
+    cp = run_script("tools/results_table.py", f"misc={d / 'cifar100_misc_caffe.log'},{d / 'cifar100_misc_caffe_resumed1.log'}",
+                    d / "mnist_finetune_99.75.log", "-o", tmp_path, "--name", "t")
+    assert cp.returncode == 0, cp.stderr
+    assert "| misc | 1 | 74.50 | 172,000 | 74.24 | 181,000 | 181,900 |" in cp.stdout
+    assert "| mnist_finetune_99.75 | 1 | 99.75 | 6,000 | 99.73 | 36,000 | 36,100 | 1.8 | 16.89 |" in cp.stdout
+    assert (tmp_path / "t.md").read_text() == cp.stdout
+    rows = list(csv.DictReader((tmp_path / "t.csv").open()))
+    assert [r["experiment"] for r in rows] == ["misc", "mnist_finetune_99.75"]
+    assert rows[0]["device"] == "GPU 0: GeForce GTX 980"
+    cp = run_script("tools/results_table.py", d / "mnist_finetune_99.75.log", "--net", tmp_path / "none.prototxt")
+    assert cp.returncode == 2 and "net prototxt not found" in cp.stderr and "Traceback" not in cp.stderr
