@@ -65,14 +65,17 @@ _KEYWORDS = ("Iteration ", "Train net output #", "Test net output #", "Batch ", 
 
 def _to_float(tok: str) -> float | None:
     """A printed number -> float; None when the token is not a whole number (truncated/garbled)."""
-    if not _NUM_RE.match(tok):
-        return None
-    t = tok.lower()
-    if "#" in t:  # MSVC: 1.#INF, -1.#IND, 1.#QNAN
+    if "_" not in tok:
+        try:
+            return float(tok)        # also nan/inf; "0***" or "0.00^C" raise
+        except ValueError:
+            pass
+    if "#" in tok and _NUM_RE.match(tok):  # MSVC: 1.#INF, -1.#IND, 1.#QNAN
+        t = tok.lower()
         if "inf" in t:
             return -math.inf if t.startswith("-") else math.inf
         return math.nan
-    return float(t)
+    return None
 
 
 def _looks_cut(msg: str) -> bool:
@@ -274,10 +277,20 @@ class LogReader:
         self.last_test_iteration: int | None = None
         self.lineno = 0
         self._pre_device: str | None = None
+        self._last_key: str | None = None
+        self._last_t: float | None = None
 
     # -- time -------------------------------------------------------------------------------
     def _abs_time(self, head: str) -> float | None:
         """Absolute seconds for a glog head ``I0310 23:44:21.849889 16900 solver.cpp:228``."""
+        key = head[1:25]
+        if key == self._last_key:
+            return self._last_t
+        t = self._abs_time_uncached(head)
+        self._last_key, self._last_t = key, t
+        return t
+
+    def _abs_time_uncached(self, head: str) -> float | None:
         sp = head.find(" ")
         date = head[1:sp]
         tstr = head[sp + 1:sp + 16].rstrip()
