@@ -57,6 +57,19 @@ class Experiment:
         return LAYOUTS[self.data.layout]
 
     @property
+    def layout_name(self) -> str:
+        return self.data.layout
+
+    @property
+    def reported_acc(self) -> float | None:
+        """The reported (top-1) accuracy in percent as a number, None when there is none."""
+        head = self.reported.split()[0]
+        try:
+            return float(head)
+        except ValueError:
+            return None
+
+    @property
     def num_classes(self) -> int:
         return self.layout.num_classes
 
