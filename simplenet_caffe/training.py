@@ -300,5 +300,6 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
 
 
 def run_log_paths(run_name: str, log_dir: str | os.PathLike | None = None) -> list[Path]:
-    """The log files of a run (for :func:`simplenet_caffe.caffelog.parse`)."""
-    return expand_log_paths([log_dir or LOGS_DIR / run_name])
+    """The log files of a run in session order (for :func:`simplenet_caffe.caffelog.parse`); [] if none."""
+    d = Path(log_dir) if log_dir is not None else LOGS_DIR / run_name
+    return run_logs(d) or (expand_log_paths([d]) if d.is_dir() else [])

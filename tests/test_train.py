@@ -155,3 +155,14 @@ def test_caffe_test_output_parses(resumed_run, exp, tmp_path):
     final = caffelog.parse(resumed_run[0]).final_test()
     assert final["iteration"] == 60
     assert r.test_result["accuracy"] == pytest.approx(final["accuracy"], abs=1e-6)
+
+
+def test_parse_log_cli_on_the_run_folder(resumed_run, tmp_path):
+    log_dir = resumed_run[0]
+    assert training.run_log_paths("tiny", log_dir) == [log_dir / "caffe.log", log_dir / "caffe.1.log"]
+    assert training.run_log_paths("no_such_run", tmp_path / "missing") == []
+    cp = run_script("tools/parse_log.py", log_dir, "-o", tmp_path)
+    assert cp.returncode == 0, cp.stderr
+    assert "tiny: 2 segment(s), 7 train rows, 4 test rows" in cp.stdout
+    rows = (tmp_path / "tiny.test.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0", "20", "40", "60"]
