@@ -37,5 +37,9 @@ prototxt:
 bench-log:
 	$(PY) bench/bench_parse_log.py
 
+# LMDB conversion records/s: tools/to_lmdb.py vs Caffe's convert_mnist_data and convert_imageset, same input.
+bench-lmdb:
+	$(PY) bench/bench_lmdb.py
+
 clean-venv:
 	rm -rf $(VENV)

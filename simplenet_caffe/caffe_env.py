@@ -99,11 +99,14 @@ def import_caffe():
     os.environ.setdefault("GLOG_minloglevel", "2")
     try:
         import caffe  # noqa: PLC0415
+        import caffe.proto  # noqa: PLC0415
     except ImportError as e:
         raise CaffeNotBuilt(f"import caffe failed: {e}") from e
     finally:
         if saved is None:
             os.environ.pop("GLOG_minloglevel", None)
+    if not hasattr(caffe.proto, "caffe_pb2") and "caffe.proto.caffe_pb2" in sys.modules:
+        caffe.proto.caffe_pb2 = sys.modules["caffe.proto.caffe_pb2"]   # loaded earlier by caffe_pb2()
     return caffe
 
 
@@ -113,6 +116,27 @@ def caffe_pb2():
     prefix = caffe_prefix()
     if prefix is not None and str(prefix / "python") not in sys.path:
         sys.path.insert(0, str(prefix / "python"))
+    name = "caffe.proto.caffe_pb2"
+    if name in sys.modules:
+        return sys.modules[name]
+    if "caffe" not in sys.modules:
+        # Load the generated file on its own: `from caffe.proto import ...` would first run
+        # caffe/__init__.py (the C++ extension, skimage, scipy: ~1 s per tool start). It is
+        # registered under its real name, so a later `import caffe` reuses this module.
+        import importlib.util  # noqa: PLC0415
+
+        for base in ([prefix / "python"] if prefix is not None else []) + [Path(p) for p in sys.path if p]:
+            f = base / "caffe" / "proto" / "caffe_pb2.py"
+            if f.is_file():
+                spec = importlib.util.spec_from_file_location(name, f)
+                mod = importlib.util.module_from_spec(spec)
+                sys.modules[name] = mod
+                try:
+                    spec.loader.exec_module(mod)
+                except Exception as e:
+                    del sys.modules[name]
+                    raise CaffeNotBuilt(f"{f} failed to load: {e}") from e
+                return mod
     try:
         from caffe.proto import caffe_pb2 as pb2  # noqa: PLC0415
     except ImportError as e:

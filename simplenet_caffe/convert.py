@@ -43,9 +43,12 @@ def parse_size(text: str | None) -> tuple[tuple[int, int] | None, bool]:
 
 
 def _tap(items: Iterator, acc: stats.MeanAccumulator | None) -> Iterator:
+    """Feed every record to ``acc`` on its way to the writer (one pass for DB and mean)."""
+    if acc is None:
+        yield from items
+        return
     for item in items:
-        if acc is not None:
-            acc.add(item[0])
+        acc.add(item[0])
         yield item
 
 

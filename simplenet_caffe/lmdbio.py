@@ -143,16 +143,19 @@ def write_lmdb(path: str | os.PathLike, items: Iterable, total: int | None = Non
     if tmp.exists():
         shutil.rmtree(tmp)
     summary = Summary(str(target))
-    counts: collections.Counter = collections.Counter()
+    labels: list[int] = []
     shape: tuple | None = None
     varying = False
-    dtypes: set[str] = set()
-    env = lmdb.open(str(tmp), map_size=map_size, subdir=True, meminit=False, map_async=True, writemap=False)
+    kind: str | None = None          # "uint8" | "float32" | "encoded-<fmt>": one per DB
+    datum = caffe_pb2().Datum()      # reused: Clear() + set is cheaper than a new message per record
+    # sync=False: commits are not fsync'ed one by one; the one env.sync(True) before the rename
+    # makes the finished DB durable (an unfinished one is never renamed into place anyway).
+    env = lmdb.open(str(tmp), map_size=map_size, subdir=True, meminit=False, sync=False, metasync=False)
+    bar = progress(None, total=total, desc=desc or target.name, unit="rec")
     try:
         batch: list[tuple[bytes, bytes]] = []
 
         def flush():
-            nonlocal env
             while True:
                 try:
                     with env.begin(write=True) as txn:
@@ -160,47 +163,58 @@ def write_lmdb(path: str | os.PathLike, items: Iterable, total: int | None = Non
                     break
                 except lmdb.MapFullError:
                     env.set_mapsize(env.info()["map_size"] * 2)
+            bar.update(len(batch))
             batch.clear()
 
-        for n, item in enumerate(progress(items, total=total, desc=desc or target.name, unit="rec")):
-            array, label = item[0], item[1]
-            extra = item[2] if len(item) > 2 else None
-            raw = item[3] if len(item) > 3 else (extra if isinstance(extra, bytes) else None)
+        for n, item in enumerate(items):
+            array, label = item[0], int(item[1])
             if array.ndim == 2:
                 array = array[None]
-            encoded = None
+            if array.shape != shape:
+                if array.ndim != 3:
+                    raise UserError(f"records must be CHW arrays, got shape {array.shape}")
+                varying = varying or shape is not None
+                shape = array.shape
+            rec_kind = f"encoded-{encode}" if encode else ("uint8" if array.dtype == np.uint8 else "float32")
+            if rec_kind != kind:
+                if kind is not None:
+                    raise UserError(f"records mix data types ({kind} and {rec_kind}); one DB holds one type")
+                if not encode and array.dtype != np.uint8 and array.dtype.kind != "f":
+                    raise UserError(f"records must be uint8 or float32 arrays, got {array.dtype}")
+                kind = rec_kind
+            datum.Clear()
+            datum.channels, datum.height, datum.width = shape
+            datum.label = label
             if encode:
-                encoded = raw if raw is not None else encode_image(array, encode)
-                dtypes.add(f"encoded-{encode}")
+                raw = item[3] if len(item) > 3 else None
+                datum.data = raw if raw is not None else encode_image(array, encode)
+                datum.encoded = True
+            elif kind == "uint8":
+                datum.data = array.tobytes()
             else:
-                dtypes.add("uint8" if array.dtype == np.uint8 else "float32")
-            datum = make_datum(array, label, encoded)
-            key = f"{n:08d}"
-            if key_suffix and isinstance(extra, str):
-                key = f"{key}_{extra}".encode()[:MAX_KEY].decode(errors="ignore")
-            batch.append((key.encode(), datum.SerializeToString()))
-            counts[int(label)] += 1
-            if shape is None:
-                shape = tuple(array.shape)
-            elif shape != tuple(array.shape):
-                varying = True
+                datum.float_data.extend(array.astype(np.float32, copy=False).ravel().tolist())
+            key = b"%08d" % n
+            if key_suffix and len(item) > 2 and isinstance(item[2], str):
+                key = (key + b"_" + item[2].encode())[:MAX_KEY]
+            batch.append((key, datum.SerializeToString()))
+            labels.append(label)
             if len(batch) >= commit_every:
                 flush()
         if batch:
             flush()
+        bar.close()
         env.sync(True)
         env.close()
-        summary.count = sum(counts.values())
+        summary.count = len(labels)
         if summary.count == 0:
             raise UserError(f"no records to write to {target}")
-        if len(dtypes) > 1:
-            raise UserError(f"records mix data types {sorted(dtypes)}; one DB holds one type")
-        summary.shape = None if varying else shape
-        summary.dtype = dtypes.pop()
-        summary.label_counts = dict(sorted(counts.items()))
+        summary.shape = None if varying else tuple(shape)
+        summary.dtype = kind
+        summary.label_counts = dict(sorted(collections.Counter(labels).items()))
         summary.bytes = (tmp / "data.mdb").stat().st_size
         _replace(tmp, target)
     except BaseException:
+        bar.close()
         try:
             env.close()
         except Exception:  # noqa: BLE001

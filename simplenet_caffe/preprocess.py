@@ -190,8 +190,13 @@ def _bad(values, c):
     raise UserError(f"{len(values)} mean/std values for {c} channels")
 
 
-def apply(recipe: Recipe, image: np.ndarray | str | os.PathLike) -> np.ndarray:
-    """The CHW float32 array the deploy net expects for one image (see module docstring)."""
+def apply(recipe: Recipe, image: np.ndarray | str | os.PathLike, transform: dict | None = None) -> np.ndarray:
+    """The CHW float32 array the deploy net expects for one image (see module docstring).
+
+    ``transform`` overrides the recipe's data-layer transform (keys ``crop_size``,
+    ``mean_file``, ``mean_value``, ``scale``), e.g. with the ``transform_param`` of the net
+    actually used when it differs from the paper's default for this layout.
+    """
     if isinstance(image, (str, os.PathLike)):
         image = read_image(image, gray=recipe.channel_order == "gray")
     img = np.asarray(image)
