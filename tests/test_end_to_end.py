@@ -1,0 +1,141 @@
+"""Issue 6: the pipeline end to end on real MNIST with real Caffe.
+
+One short real training of S300-A (the demo experiment's net) on the first 3,000 MNIST training
+images; its weights then feed evaluate (against `caffe test`) and classify (against evaluate).
+"""
+from __future__ import annotations
+
+import re
+
+import cv2
+import numpy as np
+import pytest
+from google.protobuf import text_format
+
+from conftest import run_script
+
+N_TRAIN, N_TEST = 3000, 1000
+TEST_BATCH = 100
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist_dir, caffe_pb2):
+    """Train S300-A briefly on CPU; returns (root, train_val path, caffemodel path, log path)."""
+    from simplenet_caffe import netbuilder, training
+    from simplenet_caffe.experiments import EXPERIMENTS
+
+    root = tmp_path_factory.mktemp("e2e")
+    prep = run_script("data_prep/mnist.py", "--mnist-dir", mnist_dir, "--root", root,
+                      "--limit-train", N_TRAIN, "--limit-test", N_TEST)
+    assert prep.returncode == 0, prep.stderr
+    net = netbuilder.train_val_net(EXPERIMENTS["mnist_s300a_demo"])
+    for lp in net.layer:
+        if lp.type == "Data":
+            lp.data_param.source = str(root / lp.data_param.source)
+            train = any(r.phase == caffe_pb2.TRAIN for r in lp.include)
+            lp.data_param.batch_size = 32 if train else TEST_BATCH
+    tv = root / "train_val.prototxt"
+    tv.write_text(text_format.MessageToString(net))
+    solver = caffe_pb2.SolverParameter(
+        net=str(tv), type="Nesterov", base_lr=0.05, momentum=0.9, weight_decay=0.0005, lr_policy="poly", power=1.0,
+        max_iter=300, test_iter=[N_TEST // TEST_BATCH], test_interval=300, test_initialization=False, display=50,
+        snapshot=300, snapshot_prefix=str(root / "snap" / "s300a"), random_seed=1,
+        solver_mode=caffe_pb2.SolverParameter.CPU)
+    sp = root / "solver.prototxt"
+    sp.write_text(text_format.MessageToString(solver))
+    rc = training.train(sp, run_name="e2e", log_dir=root / "logs", show_progress=False)
+    assert rc == 0
+    weights = root / "snap" / "s300a_iter_300.caffemodel"
+    assert weights.is_file()
+    return root, tv, weights, root / "logs" / "caffe.log"
+
+
+@pytest.mark.slow
+def test_short_training_beats_chance_by_far(trained):
+    from simplenet_caffe.caffelog import parse
+
+    *_, log = trained
+    run = parse(log)
+    final = run.final_test("accuracy")
+    assert final["iteration"] == 300
+    assert final["accuracy"] >= 0.90          # 10 classes: chance is 0.10
+    losses = [r["loss"] for r in run.train if r.get("loss") is not None]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.slow
+def test_evaluate_agrees_with_caffe_test(trained, tmp_path):
+    from simplenet_caffe import caffe_env
+    from simplenet_caffe.caffelog import parse
+
+    root, tv, weights, _ = trained
+    iters = N_TEST // TEST_BATCH
+    proc = caffe_env.run_tool("caffe", "test", f"-model={tv}", f"-weights={weights}", f"-iterations={iters}")
+    log = tmp_path / "test.log"
+    log.write_text(proc.stderr)
+    caffe_acc = parse(log).test_result["accuracy"]
+
+    out = run_script("tools/evaluate.py", "--model", tv, "--weights", weights, "--out", tmp_path / "eval",
+                     "--batch", TEST_BATCH)
+    assert out.returncode == 0, out.stderr
+    ours = float(re.search(r"^top-1\s+([0-9.]+)", out.stdout, re.M).group(1))
+    assert re.search(r"^records\s+1000$", out.stdout, re.M)
+    assert ours == pytest.approx(caffe_acc, abs=1e-6)
+    cm = np.loadtxt(tmp_path / "eval" / "confusion.csv", delimiter=",", skiprows=1, usecols=range(1, 11))
+    assert cm.sum() == N_TEST
+    assert np.trace(cm) / N_TEST == pytest.approx(ours, abs=1e-6)
+    png = cv2.imread(str(tmp_path / "eval" / "confusion.png"))
+    assert png is not None and png.shape[0] > 300
+
+
+@pytest.mark.slow
+def test_classify_png_digits_matches_evaluate(trained, mnist_dir, tmp_path):
+    from simplenet_caffe import evaluation
+    from simplenet_caffe.idx import read_mnist
+    from simplenet_caffe.paths import REPO_ROOT
+
+    root, tv, weights, _ = trained
+    images, labels = read_mnist(mnist_dir, "test")
+    files = []
+    for i in range(20):
+        f = tmp_path / f"digit_{i:02d}.png"
+        assert cv2.imwrite(str(f), images[i].reshape(28, 28))
+        files.append(f)
+    en = evaluation.load_net(tv, weights, batch=TEST_BATCH)
+    res = evaluation.evaluate(en, en.source, limit=20)
+    assert (res.labels == labels[:20]).all()
+
+    deploy = REPO_ROOT / "prototxt" / "mnist_s300a_demo_deploy.prototxt"
+    out = run_script("tools/classify.py", "--model", deploy, "--weights", weights,
+                     "--preprocess", root / "data" / "mnist_norm", "--json", "-k", "2", *files)
+    assert out.returncode == 0, out.stderr
+    import json
+    got = json.loads(out.stdout)
+    assert [g["top"][0]["class"] for g in got] == res.predictions.tolist()
+    for g in got:
+        p = [t["prob"] for t in g["top"]]
+        assert p[0] >= p[1] and 0 < sum(p) <= 1 + 1e-5
+
+
+def test_mismatched_weights_named_by_layer(trained, tmp_path):
+    _, _, weights, _ = trained
+    from simplenet_caffe.paths import REPO_ROOT
+
+    # the CIFAR-10 S300-A net has 3 input channels: conv1 cannot take MNIST's 1-channel weights
+    out = run_script("tools/evaluate.py", "--model", REPO_ROOT / "prototxt" / "cifar10_s300a_deploy.prototxt",
+                     "--weights", weights, "--data", tmp_path / "nowhere")
+    assert out.returncode == 2
+    assert "conv1" in out.stderr and "Traceback" not in out.stderr
+    assert out.stderr.count("error:") == 1
+
+
+@pytest.mark.parametrize("script", ["tools/evaluate.py", "tools/classify.py", "tools/demo.py", "tools/reproduce.py"])
+def test_help(script):
+    out = run_script(script, "--help")
+    assert out.returncode == 0 and "usage:" in out.stdout
+
+
+def test_reproduce_unknown_experiment():
+    out = run_script("tools/reproduce.py", "no_such_experiment")
+    assert out.returncode == 2
+    assert "unknown experiment" in out.stderr and "Traceback" not in out.stderr
