@@ -206,3 +206,19 @@ def test_sources_table():
         assert src.urls and all(u.startswith(("http://", "https://")) and u.endswith("/") for u in src.urls)
         assert all(len(f.md5) == 32 and int(f.md5, 16) >= 0 for f in src.files)
     assert [f.name for f in download.SOURCES["svhn"].files] == ["train_32x32.mat", "test_32x32.mat", "extra_32x32.mat"]
+
+
+def test_to_lmdb_download_rejects_bad_checksum(tmp_path, http_dir):
+    """to_lmdb.py --download against a local server whose file is not the official one."""
+    import os
+    import tarfile
+
+    root, url = http_dir
+    make_cifar(tmp_path / "cifar-10-batches-py", "cifar10", "python", n_per_file=2)
+    with tarfile.open(root / "cifar-10-python.tar.gz", "w:gz") as t:
+        t.add(tmp_path / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    r = run_script("tools/to_lmdb.py", "cifar10", tmp_path / "raw", tmp_path / "out", "--download",
+                   env={**os.environ, "SIMPLENET_DATA_MIRROR": url})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "checksum mismatch" in r.stderr and "c58f30108f718f92721af3b95e74349a" in r.stderr
+    assert not (tmp_path / "out").exists() and not list((tmp_path / "raw").glob("*"))

@@ -2,6 +2,7 @@
 """Convert a dataset to Caffe LMDBs of Datum records: one CLI over every reader.
 
   to_lmdb.py mnist ../shared/data/mnist data/mnist          # data/mnist/{train,test}_lmdb
+  to_lmdb.py mnist data/raw/mnist data/mnist --download     # fetch (MD5-checked), then convert
   to_lmdb.py cifar10 cifar-10-python.tar.gz data/c10 --mean # + mean.binaryproto/.npy/.json
   to_lmdb.py cifar100 cifar-100-binary data/c100 --label coarse
   to_lmdb.py svhn data/raw/svhn data/svhn --split train+extra --split test
@@ -52,7 +53,12 @@ def main(argv=None):
     ap.add_argument("--mean", action="store_true", help="also write mean.binaryproto/.npy/.json of the first split")
     ap.add_argument("--limit", type=int, metavar="N", help="only the first N records of each split")
     ap.add_argument("--force", action="store_true", help="overwrite existing DBs")
+    ap.add_argument("--download", action="store_true", help="first fetch the official files into SRC (MD5-checked; "
+                    "mnist, fashion-mnist, cifar10, cifar100, svhn); files already there with the right MD5 are kept")
     a = ap.parse_args(argv)
+    if a.download:
+        from simplenet_caffe import datasets, download
+        download.download(datasets.get(a.dataset).name, a.src)
     convert_dataset(a.dataset, a.src, a.out, splits=a.split, list_file=a.list_file, label=a.label,
                     shuffle=a.shuffle, seed=a.seed, resize=a.resize, resize_mode=a.resize_mode, gray=a.gray,
                     encode=a.encoded, channel_order=a.channel_order, mean=a.mean, force=a.force, limit=a.limit)
