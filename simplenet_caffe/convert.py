@@ -53,14 +53,13 @@ def _tap(items: Iterator, acc: stats.MeanAccumulator | None) -> Iterator:
 
 
 def _array_items(x: np.ndarray, y: np.ndarray, order, have: str, want: str, size, mode: str) -> Iterator:
-    """Records of an in-memory split, transformed per record only when resize/gray needs OpenCV."""
+    """Records of an in-memory split: :class:`lmdbio.Block` s of 1024, or single records when a
+    resize/gray conversion needs OpenCV per image."""
     idx = np.arange(len(x)) if order is None else order
     if size is None and (want == have or want != "gray"):
         for s in range(0, len(idx), 1024):
-            sel = idx[s:s + 1024]
-            block = datasets.reorder_channels(x[sel], have, want)
-            for a, lab in zip(block, y[sel]):
-                yield a, int(lab)
+            sel = slice(s, s + 1024) if order is None else idx[s:s + 1024]   # a slice is a view: no copy
+            yield lmdbio.Block(datasets.reorder_channels(x[sel], have, want), y[sel])
         return
     for i in idx:
         a = x[i]

@@ -8,6 +8,7 @@ matching image/label counts, label range.
 from __future__ import annotations
 
 import gzip
+import mmap
 import os
 import struct
 import zlib
@@ -23,14 +24,17 @@ _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
 SPLIT_PREFIX = {"train": "train", "test": "t10k"}
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path) -> bytes | mmap.mmap:
+    """The file's bytes: gunzipped, or a read-only memory map of a raw file (no copy)."""
     try:
         with open(path, "rb") as f:
             head = f.read(2)
             f.seek(0)
             if head == b"\x1f\x8b":
                 return gzip.GzipFile(fileobj=f).read()
-            return f.read()
+            if len(head) < 2:
+                return f.read()
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except (OSError, EOFError, zlib.error) as e:
         raise UserError(f"{path}: cannot read ({e.__class__.__name__}: {e}); the file is damaged or truncated") from e
 

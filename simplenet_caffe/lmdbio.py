@@ -25,7 +25,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -125,16 +125,127 @@ def check_target(path: str | os.PathLike, force: bool = False) -> Path:
     return target
 
 
+class Block(NamedTuple):
+    """Consecutive records of one shape in one go: ``arrays`` N×C×H×W (uint8 or float),
+    ``labels`` N ints. :func:`write_lmdb` serialises a Block with numpy instead of one
+    protobuf message per record (same bytes, see :class:`DatumCodec`)."""
+
+    arrays: np.ndarray
+    labels: np.ndarray
+
+
+class DatumCodec:
+    """Serialised Datums of raw records of one C×H×W shape and kind ("uint8" or "float32").
+
+    A serialised protobuf message is its fields in field-number order (Datum: channels 1,
+    height 2, width 3, data 4, label 5, float_data 6), and concatenated messages parse as one
+    merged message. So a record is ``header + data + label`` (uint8) or ``header + label +
+    float_data`` (float), each piece taken from protobuf's own serialisation of a Datum that
+    holds only that field. The first record is checked against the whole message's
+    ``SerializeToString()``.
+    """
+
+    def __init__(self, shape: tuple[int, int, int], kind: str):
+        self.pb = caffe_pb2()
+        self.kind = kind
+        c, h, w = shape
+        n = c * h * w
+        self.head = self._ser(channels=c, height=h, width=w)
+        if kind == "uint8":
+            full = self._ser(data=bytes(n))
+            tag = full[:len(full) - n]            # field 4 tag + length varint
+        else:
+            full = self._ser(float_data=[0.0])
+            tag = full[:len(full) - 4]            # field 6 tag (not packed in caffe.proto)
+        self.tag = np.frombuffer(tag, np.uint8)
+        self._labels: dict[int, bytes] = {}
+        self.checked = False
+
+    def _ser(self, **fields) -> bytes:
+        return self.pb.Datum(**fields).SerializeToString()
+
+    def label(self, label: int) -> bytes:
+        enc = self._labels.get(label)
+        if enc is None:
+            enc = self._labels[label] = self._ser(label=label)
+        return enc
+
+    def _fill_body(self, out: np.ndarray, flat: np.ndarray) -> None:
+        """Write the data (uint8) or float_data (float) field of N flattened records into ``out``."""
+        b, n = flat.shape
+        t = len(self.tag)
+        if self.kind == "uint8":
+            out[:, :t] = self.tag
+            out[:, t:] = flat
+        else:
+            body = out.reshape(b, n, t + 4)
+            body[:, :, :t] = self.tag
+            body[:, :, t:] = np.ascontiguousarray(flat, "<f4").view(np.uint8).reshape(b, n, 4)
+
+    def _body_size(self, n: int) -> int:
+        return len(self.tag) + n if self.kind == "uint8" else n * (len(self.tag) + 4)
+
+    def one(self, array: np.ndarray, label: int) -> bytes:
+        """Datum bytes of one CHW record."""
+        flat = array.reshape(1, -1)
+        body = np.empty((1, self._body_size(flat.shape[1])), np.uint8)
+        self._fill_body(body, flat)
+        lab = self.label(label)
+        value = self.head + (body.tobytes() + lab if self.kind == "uint8" else lab + body.tobytes())
+        return self._check(value, array, label)
+
+    def many(self, arrays: np.ndarray, labels: np.ndarray) -> list:
+        """Datum bytes (bytes-like) of N records, assembled for all of them at once with numpy."""
+        b = len(arrays)
+        flat = arrays.reshape(b, -1)
+        uniq, inv = np.unique(labels, return_inverse=True)
+        encs = [self.label(int(u)) for u in uniq]
+        if len({len(e) for e in encs}) > 1:        # labels of different varint lengths: not one row size
+            return [self.one(a, lab) for a, lab in zip(arrays, labels.tolist())]
+        h, ll, m = len(self.head), len(encs[0]), self._body_size(flat.shape[1])
+        rec = np.empty((b, h + ll + m), np.uint8)
+        rec[:, :h] = np.frombuffer(self.head, np.uint8)
+        labs = np.frombuffer(b"".join(encs), np.uint8).reshape(len(encs), ll)[inv.reshape(-1)]
+        if self.kind == "uint8":                   # header, data, label
+            self._fill_body(rec[:, h:h + m], flat)
+            rec[:, h + m:] = labs
+        else:                                      # header, label, float_data
+            rec[:, h:h + ll] = labs
+            self._fill_body(rec[:, h + ll:], flat)
+        size = rec.shape[1]
+        mv = memoryview(rec.reshape(-1))
+        values = [mv[s:s + size] for s in range(0, b * size, size)]
+        self._check(bytes(values[0]), arrays[0], int(labels[0]))
+        return values
+
+    def _check(self, value: bytes, array: np.ndarray, label: int) -> bytes:
+        if not self.checked:
+            full = make_datum(array, label).SerializeToString()
+            if value != full:
+                raise RuntimeError("DatumCodec bytes differ from Datum.SerializeToString() (protobuf changed?)")
+            self.checked = True
+        return value
+
+
+def _kind_of(dtype: np.dtype) -> str:
+    if dtype == np.uint8:
+        return "uint8"
+    if dtype.kind == "f":
+        return "float32"
+    raise UserError(f"records must be uint8 or float32 arrays, got {dtype}")
+
+
 def write_lmdb(path: str | os.PathLike, items: Iterable, total: int | None = None, force: bool = False,
                encode: str | None = None, key_suffix: bool = False, commit_every: int = 1000,
                desc: str | None = None, map_size: int = INITIAL_MAP_SIZE) -> Summary:
     """Write ``items`` to a new LMDB at ``path`` and return a :class:`Summary`.
 
-    ``items`` yields ``(array, label)``, ``(array, label, suffix)`` or ``(array, label, suffix,
-    raw)``; ``array`` is CHW uint8 or float32. ``suffix`` (e.g. the image's path) is appended
+    ``items`` yields :class:`Block` s (many records of one shape; the fast way) or single
+    records ``(array, label)``, ``(array, label, suffix)`` or ``(array, label, suffix, raw)``;
+    ``array`` is CHW uint8 or float32. ``suffix`` (e.g. the image's path) is appended
     to the key when ``key_suffix``; ``raw``, with ``encode``, is ready-made file bytes to
     store instead of re-encoding ``array`` (which still gives C/H/W).
-    ``encode`` = "png"/"jpg" stores encoded Datums with C/H/W set.
+    ``encode`` = "png"/"jpg" stores encoded Datums with C/H/W set (single records only).
     """
     import lmdb
 
@@ -143,11 +254,13 @@ def write_lmdb(path: str | os.PathLike, items: Iterable, total: int | None = Non
     if tmp.exists():
         shutil.rmtree(tmp)
     summary = Summary(str(target))
-    labels: list[int] = []
+    label_counts: collections.Counter = collections.Counter()
+    count = 0
     shape: tuple | None = None
     varying = False
     kind: str | None = None          # "uint8" | "float32" | "encoded-<fmt>": one per DB
-    datum = caffe_pb2().Datum()      # reused: Clear() + set is cheaper than a new message per record
+    codecs: dict[tuple, DatumCodec] = {}
+    datum = caffe_pb2().Datum() if encode else None   # reused for encoded records
     # sync=False: commits are not fsync'ed one by one; the one env.sync(True) before the rename
     # makes the finished DB durable (an unfinished one is never renamed into place anyway).
     env = lmdb.open(str(tmp), map_size=map_size, subdir=True, meminit=False, sync=False, metasync=False)
@@ -166,38 +279,59 @@ def write_lmdb(path: str | os.PathLike, items: Iterable, total: int | None = Non
             bar.update(len(batch))
             batch.clear()
 
-        for n, item in enumerate(items):
-            array, label = item[0], int(item[1])
-            if array.ndim == 2:
-                array = array[None]
-            if array.shape != shape:
-                if array.ndim != 3:
-                    raise UserError(f"records must be CHW arrays, got shape {array.shape}")
+        def check(rec_shape: tuple, rec_kind: str) -> None:
+            nonlocal shape, varying, kind
+            if rec_shape != shape:
+                if len(rec_shape) != 3:
+                    raise UserError(f"records must be CHW arrays, got shape {rec_shape}")
                 varying = varying or shape is not None
-                shape = array.shape
-            rec_kind = f"encoded-{encode}" if encode else ("uint8" if array.dtype == np.uint8 else "float32")
+                shape = rec_shape
             if rec_kind != kind:
                 if kind is not None:
                     raise UserError(f"records mix data types ({kind} and {rec_kind}); one DB holds one type")
-                if not encode and array.dtype != np.uint8 and array.dtype.kind != "f":
-                    raise UserError(f"records must be uint8 or float32 arrays, got {array.dtype}")
                 kind = rec_kind
-            datum.Clear()
-            datum.channels, datum.height, datum.width = shape
-            datum.label = label
-            if encode:
-                raw = item[3] if len(item) > 3 else None
-                datum.data = raw if raw is not None else encode_image(array, encode)
-                datum.encoded = True
-            elif kind == "uint8":
-                datum.data = array.tobytes()
+
+        def codec() -> DatumCodec:
+            c = codecs.get(shape)
+            if c is None:
+                c = codecs[shape] = DatumCodec(shape, kind)
+            return c
+
+        for item in items:
+            if isinstance(item, Block):
+                arrays, labels = item.arrays, np.asarray(item.labels)
+                if arrays.ndim == 3:
+                    arrays = arrays[:, None]
+                if encode:
+                    raise UserError("encoded records are written one by one, not as a Block")
+                check(arrays.shape[1:], _kind_of(arrays.dtype))
+                if len(arrays) != len(labels):
+                    raise UserError(f"a Block has {len(arrays)} records but {len(labels)} labels")
+                batch.extend(zip([b"%08d" % i for i in range(count, count + len(arrays))],
+                                 codec().many(arrays, labels)))
+                label_counts.update(dict(zip(*(v.tolist() for v in np.unique(labels, return_counts=True)))))
+                count += len(arrays)
             else:
-                datum.float_data.extend(array.astype(np.float32, copy=False).ravel().tolist())
-            key = b"%08d" % n
-            if key_suffix and len(item) > 2 and isinstance(item[2], str):
-                key = (key + b"_" + item[2].encode())[:MAX_KEY]
-            batch.append((key, datum.SerializeToString()))
-            labels.append(label)
+                array, label = item[0], int(item[1])
+                if array.ndim == 2:
+                    array = array[None]
+                check(array.shape, f"encoded-{encode}" if encode else _kind_of(array.dtype))
+                if encode:
+                    raw = item[3] if len(item) > 3 else None
+                    datum.Clear()
+                    datum.channels, datum.height, datum.width = shape
+                    datum.label = label
+                    datum.data = raw if raw is not None else encode_image(array, encode)
+                    datum.encoded = True
+                    value = datum.SerializeToString()
+                else:
+                    value = codec().one(array, label)
+                key = b"%08d" % count
+                if key_suffix and len(item) > 2 and isinstance(item[2], str):
+                    key = (key + b"_" + item[2].encode())[:MAX_KEY]
+                batch.append((key, value))
+                label_counts[label] += 1
+                count += 1
             if len(batch) >= commit_every:
                 flush()
         if batch:
@@ -205,12 +339,12 @@ def write_lmdb(path: str | os.PathLike, items: Iterable, total: int | None = Non
         bar.close()
         env.sync(True)
         env.close()
-        summary.count = len(labels)
+        summary.count = count
         if summary.count == 0:
             raise UserError(f"no records to write to {target}")
         summary.shape = None if varying else tuple(shape)
         summary.dtype = kind
-        summary.label_counts = dict(sorted(collections.Counter(labels).items()))
+        summary.label_counts = dict(sorted(label_counts.items()))
         summary.bytes = (tmp / "data.mdb").stat().st_size
         _replace(tmp, target)
     except BaseException:

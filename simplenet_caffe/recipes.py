@@ -42,15 +42,14 @@ def layout_paths(layout: str, root: str | os.PathLike | None = None) -> tuple[Pa
 
 
 def iter_records(images: np.ndarray, labels: np.ndarray, fn=None, order=None, chunk: int = 1024) -> Iterator:
-    """Yield ``(CHW array, label)``; ``fn`` is applied to chunks of N×C×H×W (vectorised)."""
+    """Yield :class:`lmdbio.Block` s of ``chunk`` records; ``fn`` maps N×C×H×W → N×C×H×W (vectorised)."""
     idx = np.arange(len(images)) if order is None else order
     for s in range(0, len(idx), chunk):
         sel = idx[s:s + chunk]
         block = images[sel]
         if fn is not None:
             block = fn(block)
-        for a, lab in zip(block, labels[sel]):
-            yield a, int(lab)
+        yield lmdbio.Block(block, labels[sel])
 
 
 def write_split(path: Path, images, labels, fn=None, force=False, order=None, desc=None) -> lmdbio.Summary:

@@ -41,6 +41,45 @@ def test_write_read_uint8_float(tmp_path):
         assert b.dtype == np.float32 and np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+@pytest.mark.parametrize("labels", [[0, 1, 2, 9], [0, 127, 128, 300, 70000, -1, 2**31 - 1]],
+                         ids=["one-byte-labels", "mixed-varint-lengths"])
+def test_fast_path_bytes_equal_full_datum(tmp_path, caffe_pb2, dtype, labels):
+    """Block (numpy-assembled) and single-record values are byte for byte what
+    caffe_pb2.Datum(...).SerializeToString() gives, and parse back to the same fields."""
+    r = rng(3)
+    n = 2 * len(labels)
+    arrays = r.integers(0, 256, (n, 3, 5, 7)).astype(dtype)
+    if dtype != np.uint8:
+        arrays = arrays / 7 - 11.5
+        arrays[0, 0, 0, :3] = [-0.0, np.inf, 1e-40]          # sign of zero, inf, a subnormal
+    labs = np.array(labels * 2)
+
+    def expected(a, lab):
+        d = caffe_pb2.Datum(channels=3, height=5, width=7, label=int(lab))
+        if dtype == np.uint8:
+            d.data = a.tobytes()
+        else:
+            d.float_data.extend(a.astype(np.float32).ravel().tolist())
+        return d.SerializeToString()
+
+    want = [expected(a, lab) for a, lab in zip(arrays, labs)]
+    kind = "uint8" if dtype == np.uint8 else "float32"
+    assert [bytes(v) for v in lmdbio.DatumCodec((3, 5, 7), kind).many(arrays, labs)] == want
+    assert [lmdbio.DatumCodec((3, 5, 7), kind).one(a, lab) for a, lab in zip(arrays, labs)] == want
+    # through the writer: Blocks and single records mixed, keys in order
+    lmdbio.write_lmdb(tmp_path / "db", [lmdbio.Block(arrays[:3], labs[:3]), (arrays[3], labs[3]),
+                                        lmdbio.Block(arrays[4:], labs[4:])], commit_every=2)
+    env = lmdb.open(str(tmp_path / "db"), readonly=True, lock=False)
+    with env.begin() as txn:
+        got = list(txn.cursor())
+    env.close()
+    assert got == [(b"%08d" % i, v) for i, v in enumerate(want)]
+    d = caffe_pb2.Datum()
+    d.ParseFromString(got[1][1])
+    assert (d.channels, d.height, d.width, d.label, d.encoded) == (3, 5, 7, labels[1], False)
+
+
 def test_map_grows_and_batches(tmp_path):
     # 300 records of 30 KB into a 1 MiB initial map: must double several times
     s = lmdbio.write_lmdb(tmp_path / "big", _items(300, (3, 100, 100)), map_size=1 << 20, commit_every=7)
