@@ -914,3 +914,22 @@ def parse_run_spec(spec: str, year: int | None = None) -> tuple[str | None, Caff
         if not Path(p).exists():
             raise FileNotFoundError(f"no such file or folder: {p}")
     return label, parse(*parts, year=year)
+
+
+def parse_run_specs(specs: Sequence[str], year: int | None = None,
+                    need_test: bool = False) -> tuple[list[CaffeLog], list[str | None]]:
+    """Parse several ``[LABEL=]PATH[,PATH...]`` specs (see :func:`parse_run_spec`).
+
+    Raises OSError/ValueError with a one-line message when a path is missing or a log holds no
+    training output (no test output, with `need_test`).
+    """
+    runs, labels = [], []
+    for spec in specs:
+        label, run = parse_run_spec(spec, year=year)
+        if need_test and not len(run.test):
+            raise ValueError(f"{spec}: no test output in the log, so there is no accuracy to tabulate")
+        if not len(run.train) and not len(run.test):
+            raise ValueError(f"{spec}: no training output found in the log")
+        runs.append(run)
+        labels.append(label)
+    return runs, labels

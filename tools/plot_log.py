@@ -61,16 +61,11 @@ def main(argv=None) -> int:
             plotting.resolve_metric(m)
         except ValueError as e:
             raise UserError(str(e)) from e
-    runs, labels = [], []
-    for spec in args.runs:
-        try:
-            label, r = caffelog.parse_run_spec(spec, year=args.year)
-        except (OSError, ValueError) as e:
-            raise UserError(str(e)) from e
-        if not len(r.train) and not len(r.test):
-            raise UserError(f"{spec}: no training output found in the log")
-        runs.append(r)
-        labels.append(label or r.name)
+    try:
+        runs, labels = caffelog.parse_run_specs(args.runs, year=args.year)
+    except (OSError, ValueError) as e:
+        raise UserError(str(e)) from e
+    labels = [lab or r.name for lab, r in zip(labels, runs)]
     logy = True if args.logy == [] else (args.logy or False)
     try:
         written = plotting.plot_runs(runs, args.out, metrics=metrics, x=args.x, batch_size=args.batch_size,

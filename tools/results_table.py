@@ -35,16 +35,10 @@ def main(argv=None) -> int:
     ap.add_argument("-o", "--out", default=str(PLOTS_DIR), help="output folder (default plots/)")
     ap.add_argument("--name", default="results", help="file name stem (default results -> results.md/.csv)")
     args = ap.parse_args(argv)
-    runs, labels = [], []
-    for spec in args.runs:
-        try:
-            label, r = caffelog.parse_run_spec(spec, year=args.year)
-        except (OSError, ValueError) as e:
-            raise UserError(str(e)) from e
-        if not len(r.test):
-            raise UserError(f"{spec}: no test output in the log, so there is no accuracy to tabulate")
-        runs.append(r)
-        labels.append(label)
+    try:
+        runs, labels = caffelog.parse_run_specs(args.runs, year=args.year, need_test=True)
+    except (OSError, ValueError) as e:
+        raise UserError(str(e)) from e
     nets: dict | str | None = None
     for n in args.net:
         if "=" in n and not Path(n).exists():
