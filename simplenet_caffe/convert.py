@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
-from . import datasets, imagefolder, lmdbio, stats
+from . import datasets, lmdbio
 from .cli import UserError
 from .preprocess import Recipe, resize_image, to_chw
+
+if TYPE_CHECKING:
+    from . import stats
 
 
 def db_name(split: str) -> str:
@@ -74,6 +77,8 @@ def convert_dataset(dataset: str, src: str | os.PathLike, out_dir: str | os.Path
                     resize: str | None = None, resize_mode: str = "squash", gray: bool = False,
                     encode: str | None = None, channel_order: str | None = None, mean: bool = False,
                     force: bool = False, limit: int | None = None, log: Callable[[str], None] = print) -> Recipe:
+    from . import imagefolder, stats   # here, not at the top: a plain MNIST/CIFAR run starts faster
+
     info = datasets.get(dataset)
     out = Path(out_dir)
     size, shorter = parse_size(resize)

@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import collections
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ from typing import Iterator
 import numpy as np
 
 from .cli import UserError
-from .preprocess import read_image, resize_image, to_chw
+from .preprocess import quiet_cv2, read_image, resize_image, to_chw
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 _LINE = re.compile(r"^\s*(.*?\S)\s+(-?\d+)\s*$")
@@ -75,11 +76,25 @@ def write_list(path: str | os.PathLike, items: list[tuple[str, int]]) -> None:
     Path(path).write_text("".join(f"{p} {lab}\n" for p, lab in items))
 
 
+def _imread(path: Path, gray: bool) -> np.ndarray:
+    """``cv2.imread`` straight from the file: the same pixels as preprocess.read_image (same
+    decoder, EXIF orientation applied by both) for ~20 µs less per image than reading the bytes
+    and imdecoding them. If it fails, read_image gives the one clear error (or manages a file
+    name imread cannot open)."""
+    import cv2
+
+    try:
+        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+    except Exception:  # noqa: BLE001 -- e.g. a name that is not valid UTF-8
+        img = None
+    return img if img is not None else read_image(path, gray=gray)
+
+
 def load_one(root: Path, rel: str, gray: bool, size: tuple[int, int] | None, mode: str,
              encode: str | None, channel_order: str = "BGR"):
     """One record: ``(CHW uint8, encoded bytes or None)``."""
     path = root / rel
-    img = read_image(path, gray=gray)
+    img = _imread(path, gray)
     changed = gray or channel_order != "BGR"
     if size is not None:
         w, h = size
@@ -95,18 +110,38 @@ def load_one(root: Path, rel: str, gray: bool, size: tuple[int, int] | None, mod
 
 def iter_images(root: str | os.PathLike, items: list[tuple[str, int]], gray: bool = False,
                 size: tuple[int, int] | None = None, mode: str = "squash", encode: str | None = None,
-                channel_order: str = "BGR", threads: int | None = None, chunk: int = 256) -> Iterator:
+                channel_order: str = "BGR", threads: int | None = None, chunk: int = 32) -> Iterator:
     """Yield ``(CHW uint8, label, relative path, raw)`` in list order (the item format of
     :func:`lmdbio.write_lmdb`); ``raw`` is the file's bytes when they can be stored unchanged
-    as the requested encoding, else None. Decoding runs on a few threads (OpenCV releases the GIL)."""
+    as the requested encoding, else None.
+
+    Decoding runs on a few threads (OpenCV releases the GIL), ``chunk`` images per task, with
+    a bounded window of tasks in flight: the threads keep decoding while the caller writes,
+    and memory stays bounded however long the list is."""
     root = Path(root)
     threads = threads or min(4, os.cpu_count() or 1)
+    quiet_cv2()                        # imread's own warnings off: our error names the file
+
+    def load(part):
+        return [load_one(root, rel, gray, size, mode, encode, channel_order) for rel, _ in part]
+
+    def emit(part, fut):
+        for (rel, label), (chw, raw) in zip(part, fut.result()):
+            yield chw, label, rel, raw
+
+    window: collections.deque = collections.deque()
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        for s in range(0, len(items), chunk):
-            part = items[s:s + chunk]
-            results = pool.map(lambda it: load_one(root, it[0], gray, size, mode, encode, channel_order), part)
-            for (rel, label), (chw, raw) in zip(part, results):
-                yield chw, label, rel, raw
+        try:
+            for s in range(0, len(items), chunk):
+                part = items[s:s + chunk]
+                window.append((part, pool.submit(load, part)))
+                if len(window) > 2 * threads:
+                    yield from emit(*window.popleft())
+            while window:
+                yield from emit(*window.popleft())
+        finally:
+            for _, fut in window:          # on an error or an early stop: drop the queued tasks
+                fut.cancel()
 
 
 def shuffled(items: list, seed: int) -> list:

@@ -157,6 +157,7 @@ class DatumCodec:
         else:
             full = self._ser(float_data=[0.0])
             tag = full[:len(full) - 4]            # field 6 tag (not packed in caffe.proto)
+        self.tag_bytes = tag
         self.tag = np.frombuffer(tag, np.uint8)
         self._labels: dict[int, bytes] = {}
         self.checked = False
@@ -187,11 +188,14 @@ class DatumCodec:
 
     def one(self, array: np.ndarray, label: int) -> bytes:
         """Datum bytes of one CHW record."""
-        flat = array.reshape(1, -1)
-        body = np.empty((1, self._body_size(flat.shape[1])), np.uint8)
-        self._fill_body(body, flat)
         lab = self.label(label)
-        value = self.head + (body.tobytes() + lab if self.kind == "uint8" else lab + body.tobytes())
+        if self.kind == "uint8":                   # header, data, label
+            value = b"".join((self.head, self.tag_bytes, np.ascontiguousarray(array), lab))
+        else:                                      # header, label, float_data
+            flat = array.reshape(1, -1)
+            body = np.empty((1, self._body_size(flat.shape[1])), np.uint8)
+            self._fill_body(body, flat)
+            value = b"".join((self.head, lab, body))
         return self._check(value, array, label)
 
     def many(self, arrays: np.ndarray, labels: np.ndarray) -> list:
