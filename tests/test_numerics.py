@@ -1,0 +1,104 @@
+"""Issue 7: a faster Caffe build must compute what stock Caffe computes.
+
+A small fixed net (3x3 and 1x1 convs, BatchNorm with batch statistics + Scale, ReLU, Dropout
+with a fixed Caffe seed, max pooling, InnerProduct, SoftmaxWithLoss; big enough that the
+OpenMP paths of setup/patches/speed run) gets fixed weights and inputs, one forward and one
+backward pass in TRAIN phase. Its outputs, loss, data gradient and parameter gradients are
+compared with tests/fixtures/numerics_stock.npz, written by the STOCK build (Debian
+OpenBLAS, no speed patch) with ``python tests/test_numerics.py --write-fixture``.
+Tolerance: float32 reassociation (a different BLAS or summation order), not a different formula.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FIXTURE = Path(__file__).parent / "fixtures" / "numerics_stock.npz"
+BATCH, CHW = 8, (3, 16, 16)
+
+
+def build_net(caffe, tmp: Path):
+    from caffe import layers as L, params as P
+    n = caffe.NetSpec()
+    n.data, n.label = L.Input(shape=[dict(dim=[BATCH, *CHW]), dict(dim=[BATCH])], ntop=2)
+    bot = n.data
+    for name, c, k in (("conv1", 32, 3), ("conv2", 32, 3), ("cccp1", 48, 1)):
+        setattr(n, name, L.Convolution(bot, num_output=c, kernel_size=k, pad=k // 2))
+        bot = getattr(n, name)
+        if name != "cccp1":
+            setattr(n, "bn" + name, L.BatchNorm(bot, in_place=True, moving_average_fraction=0.95))
+            setattr(n, "scale" + name, L.Scale(bot, in_place=True, bias_term=True))
+        setattr(n, "relu" + name, L.ReLU(bot, in_place=True))
+        if name == "conv1":
+            n.drop1 = L.Dropout(bot, in_place=True, dropout_ratio=0.2)
+        if name == "conv2":
+            n.pool2 = L.Pooling(bot, pool=P.Pooling.MAX, kernel_size=2, stride=2)
+            bot = n.pool2
+    n.ip1 = L.InnerProduct(bot, num_output=10)
+    n.loss = L.SoftmaxWithLoss(n.ip1, n.label)
+    proto = n.to_proto()
+    proto.force_backward = True
+    path = tmp / "numerics.prototxt"
+    path.write_text(str(proto))
+    return caffe.Net(str(path), caffe.TRAIN)
+
+
+def run_net(caffe, tmp: Path) -> dict[str, np.ndarray]:
+    """Outputs of one fixed forward/backward pass, keyed for the fixture."""
+    caffe.set_mode_cpu()
+    caffe.set_random_seed(1701)
+    net = build_net(caffe, tmp)
+    rng = np.random.RandomState(7)
+    for name, blobs in net.params.items():
+        if name.startswith("bn"):
+            continue  # running statistics start at zero; TRAIN uses batch statistics
+        for i, b in enumerate(blobs):
+            fan_in = np.prod(b.data.shape[1:]) if b.data.ndim > 1 else 1
+            b.data[...] = rng.uniform(-1, 1, b.data.shape) / np.sqrt(fan_in) + (1.0 if name.startswith("scale") and i == 0 else 0)
+    net.blobs["data"].data[...] = rng.standard_normal(net.blobs["data"].data.shape)
+    net.blobs["label"].data[...] = rng.randint(0, 10, BATCH)
+    out = {"loss": np.array(net.forward()["loss"]), "ip1": net.blobs["ip1"].data.copy()}
+    net.backward()
+    out["data_diff"] = net.blobs["data"].diff.copy()
+    for name, blobs in net.params.items():
+        if name.startswith("bn"):
+            out[f"{name}_mean"] = blobs[0].data.copy()
+            out[f"{name}_var"] = blobs[1].data.copy()
+        else:
+            for i, b in enumerate(blobs):
+                out[f"{name}_{i}_diff"] = b.diff.copy()
+    return out
+
+
+def test_same_numbers_as_stock_caffe(caffe, tmp_path):
+    assert FIXTURE.is_file(), "tests/fixtures/numerics_stock.npz missing"
+    want = dict(np.load(FIXTURE))
+    got = run_net(caffe, tmp_path)
+    assert sorted(got) == sorted(want)
+    assert 0.5 < float(want["loss"]) < 10  # the fixture is a real pass, not zeros
+    for k in want:
+        assert got[k].shape == want[k].shape, k
+        scale = max(float(np.abs(want[k]).max()), 1e-12)
+        err = float(np.abs(got[k] - want[k]).max()) / scale
+        assert err < 2e-4, f"{k}: max error {err:.2e} of its largest value"
+
+
+def test_fixed_pass_is_deterministic(caffe, tmp_path):
+    a, b = run_net(caffe, tmp_path), run_net(caffe, tmp_path)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+if __name__ == "__main__" and "--write-fixture" in sys.argv:
+    import tempfile
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from simplenet_caffe import caffe_env
+    with tempfile.TemporaryDirectory() as d:
+        res = run_net(caffe_env.import_caffe(), Path(d))
+    FIXTURE.parent.mkdir(exist_ok=True)
+    np.savez_compressed(FIXTURE.with_suffix(".part.npz"), **res)
+    FIXTURE.with_suffix(".part.npz").replace(FIXTURE)
+    print(f"wrote {FIXTURE} ({FIXTURE.stat().st_size} bytes, {sum(v.size for v in res.values())} floats)")
