@@ -34,6 +34,9 @@ prototxt:
 	$(PY) tools/gen_prototxt.py
 
 # Log parser MB/s on the 1.3 MB CIFAR-10 log beside a regex-per-line parse (Caffe's parse_log.py algorithm).
+bench:
+	$(PY) bench/bench_caffe.py $(BENCH_ARGS)
+
 bench-log:
 	$(PY) bench/bench_parse_log.py
 

@@ -7,7 +7,11 @@
 #
 # Environment (all optional):
 #   CUDA=1                 build the GPU variant (sm_90 by default, CUDA_ARCH_BIN to change)
-#   BLAS=open|mkl          BLAS Caffe links (default open: Debian OpenBLAS)
+#   BLAS=open|openmp|mkl   BLAS Caffe links (default open: Debian OpenBLAS, stock Caffe);
+#                          openmp: Debian OpenBLAS's OpenMP build + setup/patches/speed (Caffe's
+#                          conv image loop and element-wise layers on OpenMP threads; docs/speed.md)
+#   CUDA_TOOLKIT_ROOT_DIR  (CUDA=1) toolkit with nvcc, cuBLAS, cuRAND; default: nvcc's toolkit
+#                          joined with PyPI's nvidia-cublas / nvidia-curand wheels in the cache
 #   CAFFE_ROOT=DIR         use an existing Caffe install (DIR/bin/caffe, DIR/python) and build nothing
 #   CAFFE_CACHE=DIR        where built Caffes live (default ${XDG_CACHE_HOME:-~/.cache}/simplenet-caffe)
 #   CAFFE_APT_MIRROR=URL   Debian mirror for the source package (default: read from this machine's apt config)
@@ -45,6 +49,7 @@ APT_PACKAGES=(build-essential cmake pkg-config libboost-system-dev libboost-thre
   libgoogle-glog-dev libgflags-dev libhdf5-dev liblmdb-dev libleveldb-dev libsnappy-dev
   libopenblas-dev libopencv-dev python3-dev python3-venv dataset-fashion-mnist graphviz
   ca-certificates debian-archive-keyring)
+[ "$BLAS" = openmp ] && APT_PACKAGES+=(libopenblas0-openmp)
 STEP="apt packages"
 if [ "${SKIP_APT:-0}" != 1 ]; then
   command -v dpkg-query >/dev/null 2>&1 || die "this is not a Debian/Ubuntu system (no dpkg-query)" \
@@ -120,6 +125,36 @@ if [ -n "${CAFFE_ROOT:-}" ]; then
   exit 0
 fi
 
+# A CUDA toolkit folder for CMake: nvcc's toolkit (cudart, headers) plus cuBLAS and cuRAND,
+# taken from the toolkit when it has them, else from PyPI's wheels (pinned) in the venv.
+assemble_cuda_toolkit() {
+  STEP="CUDA toolkit"
+  local nvcc home site dir f
+  nvcc=$(command -v nvcc || ls -d /usr/local/cuda*/bin/nvcc 2>/dev/null | sort -V | tail -n1 || true)
+  [ -n "$nvcc" ] || die "CUDA=1 but no nvcc found" "install the CUDA toolkit or set CUDA_TOOLKIT_ROOT_DIR"
+  home=$(cd "$(dirname "$(readlink -f "$nvcc")")/.." && pwd)
+  if ls "$home"/lib64/libcublas.so >/dev/null 2>&1 && ls "$home"/lib64/libcurand.so >/dev/null 2>&1; then
+    echo "$home"; return
+  fi
+  "$VPY" -m pip install -q nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35 >&2 \
+    || die "pip install nvidia-cublas/nvidia-curand failed" "set CUDA_TOOLKIT_ROOT_DIR to a toolkit with cuBLAS and cuRAND"
+  site=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  dir=$CAFFE_CACHE/cuda-toolkit-$( { echo "$home"; ls "$site"/nvidia; } | sha256sum | cut -c1-12)
+  if [ ! -d "$dir" ]; then
+    rm -rf "$dir.part"; mkdir -p "$dir.part/lib64" "$dir.part/include"
+    ln -s "$home/bin" "$dir.part/bin"; [ -d "$home/nvvm" ] && ln -s "$home/nvvm" "$dir.part/nvvm"
+    for f in "$home"/lib64/* "$home"/include/*; do ln -sf "$f" "$dir.part/${f#"$home"/}"; done
+    for f in $(find "$site/nvidia" \( -name 'libcublas*.so*' -o -name 'libcurand*.so*' \)); do
+      ln -sf "$f" "$dir.part/lib64/"; ln -sf "$f" "$dir.part/lib64/$(basename "$f" | sed -E 's/\.so\..*/.so/')"
+    done
+    for f in $(find "$site/nvidia" -path '*include*' -type f \( -name 'cublas*.h' -o -name 'curand*.h' \)); do
+      ln -sf "$f" "$dir.part/include/"
+    done
+    mv "$dir.part" "$dir"
+  fi
+  echo "$dir"
+}
+
 STEP="cache key"
 PY_BASE=$("$VPY" -c 'import sys; print(sys.base_prefix)')
 PY_INC=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
@@ -131,12 +166,20 @@ CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Release -Dpython_version=3 -DBUILD_python=ON -DB
 PATCHES=(setup/patches/*.patch)
 case "$BLAS" in
   open) CMAKE_FLAGS+=(-DBLAS=Open) ;;
+  openmp)
+    # Link the OpenMP build of OpenBLAS by full path (RPATH follows), leaving the system's
+    # libopenblas alternative alone; inside Caffe's parallel loops it runs single-threaded.
+    OMP_BLAS=/usr/lib/$(gcc -print-multiarch)/openblas-openmp/libopenblas.so.0
+    [ -f "$OMP_BLAS" ] || die "BLAS=openmp needs $OMP_BLAS" "apt-get install libopenblas0-openmp"
+    CMAKE_FLAGS+=(-DBLAS=Open -DUSE_OPENMP=ON "-DOpenBLAS_LIB=$OMP_BLAS")
+    PATCHES+=(setup/patches/speed/*.patch) ;;
   mkl)  CMAKE_FLAGS+=(-DBLAS=MKL) ;;
-  *) die "unknown BLAS=$BLAS" "use BLAS=open or BLAS=mkl" ;;
+  *) die "unknown BLAS=$BLAS" "use BLAS=open, BLAS=openmp or BLAS=mkl" ;;
 esac
 if [ "$CUDA" = 1 ]; then
   CMAKE_FLAGS+=(-DCPU_ONLY=OFF -DUSE_CUDNN=OFF -DCUDA_ARCH_NAME=Manual "-DCUDA_ARCH_BIN=$CUDA_ARCH_BIN" "-DCUDA_ARCH_PTX=$CUDA_ARCH_BIN")
-  [ -n "${CUDA_TOOLKIT_ROOT_DIR:-}" ] && CMAKE_FLAGS+=("-DCUDA_TOOLKIT_ROOT_DIR=$CUDA_TOOLKIT_ROOT_DIR")
+  [ -n "${CUDA_TOOLKIT_ROOT_DIR:-}" ] || CUDA_TOOLKIT_ROOT_DIR=$(assemble_cuda_toolkit)
+  CMAKE_FLAGS+=("-DCUDA_TOOLKIT_ROOT_DIR=$CUDA_TOOLKIT_ROOT_DIR")
   PATCHES+=(setup/patches/cuda/*.patch)
 else
   CMAKE_FLAGS+=(-DCPU_ONLY=ON)
