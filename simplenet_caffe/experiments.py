@@ -7,7 +7,8 @@ Each :class:`Experiment` generates ``prototxt/<name>_train_val.prototxt``,
 follows what the logs show was run; the choice is written in ``notes``, which become the
 header comment of every generated file.  Values marked [INFER] are not in any file or log.
 
-Data-layer units (spec §4, §6): the uint8 layouts are BGR 0-255 (Caffe subtracts the mean file
+Data-layer units (spec §4, §6): the uint8 layouts are 0-255 in the channel order their recipe
+records (CIFAR/SVHN RGB as convert_cifar_data keeps it, image folders BGR; Caffe subtracts the mean file
 or ``mean_value`` per channel, then multiplies by ``scale``); the ``*_norm`` / ``*_zeropad``
 layouts already hold standardised floats, so no mean and no scale are applied.  The authors
 used LEVELDB for CIFAR/SVHN; this toolkit writes LMDB (same records, same order).
@@ -312,5 +313,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                notes=("Shortened schedule derived from the paper's S300-A MNIST solver (Nesterov 0.01, momentum 0.9, "
                       "wd 0.005, spec §5): same net and data, CPU mode, a few thousand iterations of batch 100 with "
                       "multistep x0.1 decays, for a ~10-minute demo on a 2-core CPU.  Not the paper's schedule.",),
+               net_name="SlimNet_FX_310"),
+    Experiment("fashion_mnist_s300a_demo", "s300a", replace(D_MNIST, layout="fashion_mnist_norm"), DEMO_MNIST, "—",
+               "no paper number: the paper has no Fashion-MNIST experiment",
+               notes=("The MNIST demo (mnist_s300a_demo) on Fashion-MNIST, prepared the same way "
+                      "(data_prep/mnist.py --dataset fashion-mnist).",),
                net_name="SlimNet_FX_310"),
 ]}
