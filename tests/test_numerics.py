@@ -7,6 +7,7 @@ backward pass in TRAIN phase. Its outputs, loss, data gradient and parameter gra
 compared with tests/fixtures/numerics_stock.npz, written by the STOCK build (Debian
 OpenBLAS, no speed patch) with ``python tests/test_numerics.py --write-fixture``.
 Tolerance: float32 reassociation (a different BLAS or summation order), not a different formula.
+Run it against another build with SIMPLENET_VENV=<that venv> <that venv>/bin/python -m pytest ...
 """
 from __future__ import annotations
 
@@ -81,7 +82,9 @@ def test_same_numbers_as_stock_caffe(caffe, tmp_path):
     assert 0.5 < float(want["loss"]) < 10  # the fixture is a real pass, not zeros
     for k in want:
         assert got[k].shape == want[k].shape, k
-        scale = max(float(np.abs(want[k]).max()), 1e-12)
+        # Floor 1e-3: a conv bias before BatchNorm has a gradient that is zero in exact
+        # arithmetic; Caffe stores rounding noise (~1e-8) there, which any reordering changes.
+        scale = max(float(np.abs(want[k]).max()), 1e-3)
         err = float(np.abs(got[k] - want[k]).max()) / scale
         assert err < 2e-4, f"{k}: max error {err:.2e} of its largest value"
 
