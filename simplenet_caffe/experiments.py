@@ -131,9 +131,12 @@ SGD_IMNET_6P4M = Schedule("SGD", 0.01, "step", 5e-4, 450000, test_iter=1000, tes
 _EPOCH_256 = 5005
 RMSPROP_PT = Schedule("RMSProp", 0.0195, "step", 3e-5, 900 * _EPOCH_256, test_iter=1000, test_interval=_EPOCH_256,
                       snapshot=_EPOCH_256, rms_decay=0.9, delta=0.001, gamma=0.981, stepsize=_EPOCH_256)
-#: The demo row (tuned by the lead): S300-A MNIST Nesterov solver shortened for a 2-core CPU.
-DEMO_MNIST = Schedule("Nesterov", 0.01, "multistep", 0.005, 1500, test_iter=100, test_interval=500,
-                      snapshot=1500, momentum=0.9, stepvalue=(1000, 1300), solver_mode="CPU")
+#: The demo row: S300-A MNIST Nesterov solver shortened for a 2-core CPU (tuned by measurement:
+#: 600 iterations gave 99.33 % and 900 gave 99.43 %; the paper's lr 0.01 held constant reaches
+#: 99.08 % only after 1800 iterations, spec §5 and CAFFE_BUILD.md).
+DEMO_MNIST = Schedule("Nesterov", 0.05, "poly", 0.005, 600, test_iter=100, test_interval=200,
+                      snapshot=600, momentum=0.9, power=1.0, display=50, random_seed=1,
+                      test_initialization=False, solver_mode="CPU")
 
 # --- data rows (spec §4) -----------------------------------------------------------------------
 D_C10_MEAN = DataSpec("cifar10", 100, 100, train_mirror=True, mean_file=True)
@@ -310,9 +313,12 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     # ---- the 10-minute CPU demo ----
     Experiment("mnist_s300a_demo", "s300a", D_MNIST, DEMO_MNIST, "—",
                "demo schedule; the full S300-A MNIST run reached 99.72",
-               notes=("Shortened schedule derived from the paper's S300-A MNIST solver (Nesterov 0.01, momentum 0.9, "
-                      "wd 0.005, spec §5): same net and data, CPU mode, a few thousand iterations of batch 100 with "
-                      "multistep x0.1 decays, for a ~10-minute demo on a 2-core CPU.  Not the paper's schedule.",),
+               notes=("SHORTENED schedule derived from the paper's S300-A MNIST solver (Nesterov, momentum 0.9, "
+                      "wd 0.005, batch 100, spec §5): same net, data and solver type, but 600 iterations "
+                      "(1 epoch) with base_lr 0.05 decayed linearly to 0 (poly, power 1) instead of lr 0.01 "
+                      "and steps at 32k/48k/54k/74k of 234k iterations; CPU mode, no test at iteration 0; "
+                      "fits about 10 minutes of a 2-core CPU.  Not the paper's schedule (that is "
+                      "solvers/mnist_s300a_solver.prototxt).",),
                net_name="SlimNet_FX_310"),
     Experiment("fashion_mnist_s300a_demo", "s300a", replace(D_MNIST, layout="fashion_mnist_norm"), DEMO_MNIST, "—",
                "no paper number: the paper has no Fashion-MNIST experiment",
