@@ -25,12 +25,12 @@ PREP_COMMAND = {
     "mnist": "python tools/to_lmdb.py mnist <MNIST_DIR> data/mnist",
     "mnist_norm": "python data_prep/mnist.py",
     "fashion_mnist_norm": "python data_prep/mnist.py --dataset fashion-mnist",
-    "cifar10": "python data_prep/cifar.py --dataset cifar10 --setup meanfile",
+    "cifar10": "python data_prep/cifar.py --dataset cifar10 --setup plain",
     "cifar10_zeropad": "python data_prep/cifar.py --dataset cifar10 --setup zeropad",
-    "cifar100": "python data_prep/cifar.py --dataset cifar100 --setup meanfile",
+    "cifar100": "python data_prep/cifar.py --dataset cifar100 --setup plain",
     "cifar100_zeropad": "python data_prep/cifar.py --dataset cifar100 --setup zeropad",
     "svhn": "python data_prep/svhn.py",
-    "imagenet": "python data_prep/imagenet.py --train DIR --val DIR",
+    "imagenet": "python data_prep/imagenet.py TRAIN_DIR VAL_DIR",
 }
 
 

@@ -139,3 +139,27 @@ def test_reproduce_unknown_experiment():
     out = run_script("tools/reproduce.py", "no_such_experiment")
     assert out.returncode == 2
     assert "unknown experiment" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_reproduce_names_the_missing_data_recipe():
+    from simplenet_caffe.experiments import EXPERIMENTS
+    from simplenet_caffe.paths import REPO_ROOT
+
+    exp = EXPERIMENTS["cifar10_a5m_zeropad"]
+    if (REPO_ROOT / exp.layout.train_lmdb).exists():
+        pytest.skip("CIFAR-10 zero-pad LMDBs exist here; the missing-data path cannot be shown")
+    out = run_script("tools/reproduce.py", "cifar10_a5m_zeropad")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "data/cifar10_zeropad/train_lmdb" in out.stderr
+    assert "data_prep/cifar.py --dataset cifar10 --setup zeropad" in out.stderr
+
+
+def test_every_layout_has_a_prep_command():
+    from simplenet_caffe.layout import LAYOUTS
+    from simplenet_caffe.pipeline import PREP_COMMAND
+    from simplenet_caffe.paths import REPO_ROOT
+
+    assert set(PREP_COMMAND) == set(LAYOUTS)
+    for cmd in PREP_COMMAND.values():
+        script = cmd.split()[1]
+        assert (REPO_ROOT / script).is_file(), cmd
