@@ -70,8 +70,12 @@ def latest_caffemodel(exp) -> Path | None:
     return models[-1] if models else None
 
 
-def report(exp, run_name: str, reported: str | None = None) -> tuple[list[Path], dict]:
-    """Parse the run's logs; write curves and the results table into plots/<run>/."""
+def report(exp, run_name: str, reported: tuple[str, str] | None = None) -> tuple[list[Path], dict]:
+    """Parse the run's logs; write curves and the results table into plots/<run>/.
+
+    `reported`: (the authors' accuracy in %, where it comes from), compared with the run's final
+    test accuracy in results.md.
+    """
     from . import caffelog, plotting, results, training
 
     logs = training.run_log_paths(run_name)
@@ -85,19 +89,24 @@ def report(exp, run_name: str, reported: str | None = None) -> tuple[list[Path],
     stats = results.run_stats(run)
     files += table.write(out)
     if reported and stats["final_accuracy"] is not None:
+        value, source = reported
         got = 100 * stats["final_accuracy"]
         with open(out / "results.md", "a") as f:
             f.write(f"\n| | test accuracy (%) |\n|---|---:|\n| this run, final (iteration {stats['final_iteration']}) "
-                    f"| {got:.2f} |\n| the authors ({exp.reported_note}) | {reported} |\n"
-                    f"| difference | {got - float(reported):+.2f} |\n")
+                    f"| {got:.2f} |\n| the authors ({source}) | {value} |\n"
+                    f"| difference | {got - float(value):+.2f} |\n")
     for part, tab in (("train", run.train), ("test", run.test)):
         files.append(tab.to_csv(out / f"{run_name}.{part}.csv"))
     return files, stats
 
 
 def run_experiment(exp_name: str, run_name: str | None = None, resume: bool = False, gpu=None,
-                   overwrite: bool = False, evaluate_final: bool = True, reported: str | None = None) -> Outcome:
-    """Train ``exp_name`` with its generated solver, then parse, plot, tabulate and evaluate."""
+                   overwrite: bool = False, evaluate_final: bool = True, compare_with: str | None = None) -> Outcome:
+    """Train ``exp_name`` with its generated solver, then parse, plot, tabulate and evaluate.
+
+    The results table compares the run with the authors' accuracy of ``compare_with`` (an
+    experiment name; default the experiment itself, when the authors reported one).
+    """
     from . import evaluation, training
     from .experiments import EXPERIMENTS
 
@@ -113,7 +122,9 @@ def run_experiment(exp_name: str, run_name: str | None = None, resume: bool = Fa
     seconds = time.time() - t0
     if rc != 0:
         raise UserError(f"caffe train exited with status {rc}; see logs/{run_name}/ (resume with --resume)")
-    files, stats = report(exp, run_name, reported or (exp.reported if exp.reported != "—" else None))
+    ref = EXPERIMENTS[compare_with or exp_name]
+    files, stats = report(exp, run_name, (ref.reported, f"{ref.name}: {ref.reported_note}")
+                          if ref.reported_acc is not None else None)
     evaluated = None
     model = latest_caffemodel(exp)
     if evaluate_final and model is not None:

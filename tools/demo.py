@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from simplenet_caffe.cli import UserError, run  # noqa: E402
 
-DEMOS = {  # dataset -> (experiment, layout, the paper's number to compare with)
-    "mnist": ("mnist_s300a_demo", "mnist_norm", "99.72"),
+DEMOS = {  # dataset -> (experiment, layout, the paper's experiment to compare with)
+    "mnist": ("mnist_s300a_demo", "mnist_norm", "mnist_s300a"),
     "fashion-mnist": ("fashion_mnist_s300a_demo", "fashion_mnist_norm", None),
 }
 
@@ -54,7 +54,8 @@ def main(argv=None):
         cmd = [sys.executable, str(REPO_ROOT / "data_prep" / "mnist.py"), "--dataset", a.dataset, "--force"]
         if subprocess.run(cmd, cwd=REPO_ROOT).returncode != 0:
             raise UserError("data preparation failed (see above)")
-    out = pipeline.run_experiment(exp_name, resume=a.resume, gpu=a.gpu, overwrite=not a.resume, reported=paper)
+    out = pipeline.run_experiment(exp_name, resume=a.resume, gpu=a.gpu, overwrite=not a.resume, compare_with=paper)
+    paper = EXPERIMENTS[paper].reported if paper else None
     print()
     print(f"SimpleNet S300-A on {a.dataset}: {out.seconds / 60:.1f} min of training ({exp.solver_path})")
     if out.final_accuracy is not None:
