@@ -1,0 +1,32 @@
+"""Every command: --help works, and a bad option gives one usage error (exit 2), no traceback."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_script
+from simplenet_caffe.paths import REPO_ROOT
+
+# commands are the files with a __main__ block (bench/torch_net.py, say, is a module)
+SCRIPTS = sorted(str(p.relative_to(REPO_ROOT)) for d in ("tools", "data_prep", "bench")
+                 for p in (REPO_ROOT / d).glob("*.py") if '__name__ == "__main__"' in p.read_text())
+
+
+def test_scripts_found():
+    assert {"tools/to_lmdb.py", "tools/parse_log.py", "tools/gen_prototxt.py", "tools/evaluate.py",
+            "data_prep/mnist.py"} <= set(SCRIPTS)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help(script):
+    out = run_script(script, "--help")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("usage:")
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_unknown_option(script):
+    out = run_script(script, "--no-such-option")
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert "error:" in out.stderr
