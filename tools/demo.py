@@ -62,7 +62,9 @@ def main(argv=None):
         print(f"  final test accuracy  {100 * out.final_accuracy:.2f} %" + (f"   (paper, full schedule: {paper} %)" if paper else ""))
         print(f"  best test accuracy   {100 * out.best_accuracy:.2f} % at iteration {out.best_iteration}")
     if out.evaluated_accuracy is not None:
-        print(f"  tools/evaluate-style check of the final weights: {100 * out.evaluated_accuracy:.2f} %")
+        # Can differ by a few images from the log's last test: Caffe's closing "Iteration N, loss" line runs one
+        # more TRAIN forward after the last snapshot, which moves BatchNorm's running averages before that test.
+        print(f"  saved final snapshot, evaluated (= caffe test): {100 * out.evaluated_accuracy:.2f} %")
     print(f"  log      {out.log_dir.relative_to(REPO_ROOT)}/")
     print(f"  plots    {out.plot_dir.relative_to(REPO_ROOT)}/")
     for f in out.files:
