@@ -34,7 +34,7 @@ def build(torch, net, input_chw: tuple[int, int, int]):
         elif t == "ReLU":
             m = nn.ReLU(inplace=True)
         elif t == "Dropout":
-            m = nn.Dropout(l.dropout_param.dropout_ratio, inplace=True)
+            m = nn.Dropout(l.dropout_param.dropout_ratio)
         elif t == "Pooling":
             p = l.pooling_param
             if p.global_pooling:

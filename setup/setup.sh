@@ -7,7 +7,8 @@
 #
 # Environment (all optional):
 #   CUDA=1                 build the GPU variant (sm_90 by default, CUDA_ARCH_BIN to change)
-#   BLAS=open|openmp|mkl   BLAS Caffe links (default open: Debian OpenBLAS, stock Caffe);
+#   BLAS=openmp|open|mkl   BLAS Caffe links (default openmp, the fastest measured: docs/speed.md);
+#                          open: Debian OpenBLAS (pthreads), stock Caffe code;
 #                          openmp: Debian OpenBLAS's OpenMP build + setup/patches/speed (Caffe's
 #                          conv image loop and element-wise layers on OpenMP threads; docs/speed.md)
 #   CUDA_TOOLKIT_ROOT_DIR  (CUDA=1) toolkit with nvcc, cuBLAS, cuRAND; default: nvcc's toolkit
@@ -24,7 +25,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 VENV=${VENV:-$ROOT/.venv}
 CUDA=${CUDA:-0}
-BLAS=${BLAS:-open}
+BLAS=${BLAS:-openmp}
 CUDA_ARCH_BIN=${CUDA_ARCH_BIN:-90}
 CAFFE_CACHE=${CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/simplenet-caffe}
 SRC_VERSION=1.0.0+git20180821.99bd997
@@ -106,6 +107,7 @@ link_caffe() {  # $1 = install prefix
     cat > "$VENV/bin/$name" <<WRAP
 #!/bin/sh
 export LD_LIBRARY_PATH="$prefix/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+export OMP_WAIT_POLICY="\${OMP_WAIT_POLICY:-PASSIVE}"  # OpenMP threads sleep, not spin (docs/speed.md)
 export PYTHONPATH="$prefix/python\${PYTHONPATH:+:\$PYTHONPATH}"
 exec "$b" "\$@"
 WRAP
