@@ -82,12 +82,7 @@ def timing_net(train_val: Path, batch: int, chw, pb2):
 def caffe_time(caffe: str, model: Path, iterations: int) -> dict[str, float]:
     """Average forward / backward / forward-backward ms per batch from ``caffe time``."""
     import subprocess
-    env = caffe_env.tool_env()
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the venv wrappers and pycaffe set it
-    lib = Path(caffe).resolve().parent.parent / "lib"
-    if (lib / "libcaffe.so").exists() or any(lib.glob("libcaffe.so*")):
-        # An install prefix's binary: its own libcaffe first (RUNPATH yields to LD_LIBRARY_PATH).
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(lib), env.get("LD_LIBRARY_PATH")]))
+    env = caffe_env.tool_env()  # each build's binary finds its own libcaffe through its RUNPATH
     p = subprocess.run([caffe, "time", "-model", str(model), "-iterations", str(iterations)],
                        capture_output=True, text=True, env=env)
     if p.returncode != 0:

@@ -11,6 +11,8 @@
 #                          open: Debian OpenBLAS (pthreads), stock Caffe code;
 #                          openmp: Debian OpenBLAS's OpenMP build + setup/patches/speed (Caffe's
 #                          conv image loop and element-wise layers on OpenMP threads; docs/speed.md)
+#                          mkl: Intel MKL from PyPI's wheels (pinned, into the venv), GNU OpenMP
+#                          threading layer, + setup/patches/speed as for openmp
 #   CUDA_TOOLKIT_ROOT_DIR  (CUDA=1) toolkit with nvcc, cuBLAS, cuRAND; default: nvcc's toolkit
 #                          joined with PyPI's nvidia-cublas / nvidia-curand wheels in the cache
 #   CAFFE_ROOT=DIR         use an existing Caffe install (DIR/bin/caffe, DIR/python) and build nothing
@@ -103,10 +105,10 @@ link_caffe() {  # $1 = install prefix
   for b in "$prefix"/bin/*; do
     [ -x "$b" ] || continue
     local name; name=$(basename "$b"); name=${name%.bin}
-    # A wrapper, not a symlink, so the tools find libcaffe and pycaffe (Python layers) from anywhere.
+    # A wrapper, not a symlink: Python layers need pycaffe on PYTHONPATH. libcaffe is found through
+    # the binary's RUNPATH (no LD_LIBRARY_PATH, which would override another build's RUNPATH).
     cat > "$VENV/bin/$name" <<WRAP
 #!/bin/sh
-export LD_LIBRARY_PATH="$prefix/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
 export OMP_WAIT_POLICY="\${OMP_WAIT_POLICY:-PASSIVE}"  # OpenMP threads sleep, not spin (docs/speed.md)
 export PYTHONPATH="$prefix/python\${PYTHONPATH:+:\$PYTHONPATH}"
 exec "$b" "\$@"
@@ -157,6 +159,29 @@ assemble_cuda_toolkit() {
   echo "$dir"
 }
 
+# An MKL root for Caffe's FindMKL: the include/ and lib/ that PyPI's mkl / mkl-include wheels put
+# into the venv, with unversioned .so names (the wheels ship only .so.2). Every libmkl_* is linked:
+# libmkl_core loads its CPU kernels (libmkl_avx512.so.2, ...) from its own folder.
+MKL_WHEELS=(mkl==2026.2.0 mkl-include==2026.2.0 mkl-devel==2026.2.0)
+assemble_mkl() {
+  STEP="MKL"
+  local prefix dir f
+  "$VPY" -m pip install -q "${MKL_WHEELS[@]}" >&2 \
+    || die "pip install ${MKL_WHEELS[*]} failed" "check access to PyPI, or use BLAS=openmp"
+  prefix=$("$VPY" -c 'import sys; print(sys.prefix)')
+  [ -f "$prefix/include/mkl.h" ] || die "mkl.h not in $prefix/include after pip install" "use BLAS=openmp"
+  dir=$CAFFE_CACHE/mkl-$( { echo "$prefix ${MKL_WHEELS[*]}"; ls "$prefix"/lib/libmkl_*; } | sha256sum | cut -c1-12)
+  if [ ! -d "$dir" ]; then
+    rm -rf "$dir.part"; mkdir -p "$dir.part/lib"
+    ln -s "$prefix/include" "$dir.part/include"
+    for f in "$prefix"/lib/libmkl_*.so*; do
+      ln -sf "$f" "$dir.part/lib/"; ln -sf "$f" "$dir.part/lib/$(basename "$f" | sed -E 's/\.so\..*/.so/')"
+    done
+    mv "$dir.part" "$dir"
+  fi
+  echo "$dir"
+}
+
 STEP="cache key"
 PY_BASE=$("$VPY" -c 'import sys; print(sys.base_prefix)')
 PY_INC=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
@@ -175,7 +200,15 @@ case "$BLAS" in
     [ -f "$OMP_BLAS" ] || die "BLAS=openmp needs $OMP_BLAS" "apt-get install libopenblas0-openmp"
     CMAKE_FLAGS+=(-DBLAS=Open -DUSE_OPENMP=ON "-DOpenBLAS_LIB=$OMP_BLAS")
     PATCHES+=(setup/patches/speed/*.patch) ;;
-  mkl)  CMAKE_FLAGS+=(-DBLAS=MKL) ;;
+  mkl)
+    # GNU threading layer (not mkl_rt's default Intel OpenMP): MKL shares libgomp with Caffe's
+    # OpenMP loops and runs single-threaded inside them. FindMKL's single-library slot is
+    # given the three layered libraries (it skips find_library for a preset cache variable).
+    MKL_DIR=$(assemble_mkl)
+    CMAKE_FLAGS+=(-DBLAS=MKL -DUSE_OPENMP=ON "-DMKL_ROOT=$MKL_DIR" "-DMKL_INCLUDE_DIR=$MKL_DIR/include"
+      -DMKL_USE_SINGLE_DYNAMIC_LIBRARY=ON
+      "-DMKL_RT_LIBRARY=$MKL_DIR/lib/libmkl_gf_lp64.so;$MKL_DIR/lib/libmkl_gnu_thread.so;$MKL_DIR/lib/libmkl_core.so")
+    PATCHES+=(setup/patches/speed/*.patch) ;;
   *) die "unknown BLAS=$BLAS" "use BLAS=open, BLAS=openmp or BLAS=mkl" ;;
 esac
 if [ "$CUDA" = 1 ]; then

@@ -50,7 +50,7 @@ def caffe_prefix() -> Path | None:
 def caffe_tool(name: str = "caffe") -> Path:
     """Path of a Caffe command-line tool (``caffe``, ``convert_imageset``, ``compute_image_mean``...).
 
-    Prefers the venv wrapper (which sets LD_LIBRARY_PATH and PYTHONPATH for the cache build).
+    Prefers the venv wrapper (which sets PYTHONPATH for Python layers; libcaffe comes from the binary's RUNPATH).
     """
     candidates = [_venv_dir() / "bin" / name]
     prefix = caffe_prefix()
@@ -66,13 +66,13 @@ def caffe_tool(name: str = "caffe") -> Path:
 
 
 def tool_env() -> dict[str, str]:
-    """Environment for running Caffe tools as subprocesses (finds libcaffe and Python layers)."""
+    """Environment for running Caffe tools as subprocesses (pycaffe on PYTHONPATH for Python layers)."""
     env = dict(os.environ)
     prefix = caffe_prefix()
     if prefix is not None:
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(prefix / "lib"), env.get("LD_LIBRARY_PATH")]))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(prefix / "python"), env.get("PYTHONPATH")]))
     env.setdefault("GLOG_logtostderr", "1")
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the venv wrappers: OpenMP threads sleep, not spin
     return env
 
 
