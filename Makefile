@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 # Options passed to setup/setup.sh: CUDA=1, BLAS=openmp|open|mkl, CAFFE_ROOT=..., CAFFE_CACHE=...
 export CUDA BLAS CAFFE_ROOT CAFFE_CACHE CAFFE_APT_MIRROR CAFFE_SOURCE_TARBALL PYTHON SKIP_APT
 
-.PHONY: help setup test check demo reproduce bench bench-lmdb bench-log prototxt clean-venv
+.PHONY: help setup test demo reproduce bench bench-lmdb bench-log prototxt clean-venv
 
 help:
 	@echo "make setup      install Debian packages, .venv, build Caffe (cached outside the repo)"
@@ -13,6 +13,7 @@ help:
 	@echo "make demo       MNIST end to end: LMDB -> caffe train -> log -> plots -> table"
 	@echo "make reproduce EXP=<experiment> [RESUME=1] [GPU=0]   a paper experiment, full schedule"
 	@echo "make prototxt   regenerate prototxt/ and solvers/ from the architecture spec"
+	@echo "make bench | bench-lmdb | bench-log   benchmarks (speed against named baselines)"
 
 setup:
 	bash setup/setup.sh
@@ -20,7 +21,7 @@ setup:
 test:
 	$(PY) -m pytest -q tests
 
-# The main job: SimpleNet S300-A on real MNIST (or DATASET=fashion-mnist), about 10 minutes on 2 cores.
+# The main job: SimpleNet S300-A on real MNIST (or DATASET=fashion-mnist), 4-9 minutes on 2 cores.
 DATASET ?= mnist
 demo:
 	$(PY) tools/demo.py --dataset $(DATASET)
@@ -33,10 +34,11 @@ reproduce:
 prototxt:
 	$(PY) tools/gen_prototxt.py
 
-# Log parser MB/s on the 1.3 MB CIFAR-10 log beside a regex-per-line parse (Caffe's parse_log.py algorithm).
+# caffe time of three nets -> images/s, GFLOP/s, share of numpy's SGEMM, PyTorch CPU if installed (docs/speed.md).
 bench:
 	$(PY) bench/bench_caffe.py $(BENCH_ARGS)
 
+# Log parser MB/s on the 1.3 MB CIFAR-10 log beside a regex-per-line parse (Caffe's parse_log.py algorithm).
 bench-log:
 	$(PY) bench/bench_parse_log.py
 
