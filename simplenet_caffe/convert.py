@@ -145,9 +145,7 @@ def convert_dataset(dataset: str, src: str | os.PathLike, out_dir: str | os.Path
             summary = lmdbio.write_lmdb(target, _tap(items, acc), total=total, force=force, encode=encode,
                                         key_suffix=key_suffix, desc=f"{info.name} {split}")
             written.append(target)
-            rec.splits[split] = summary.as_dict()
-            for line in summary.lines():
-                log(line)
+            rec.add_split(split, summary, log)
             if acc is not None:
                 st = acc.result()
                 paths = stats.write_mean_files(out, st, want, extra={"source": str(target)})

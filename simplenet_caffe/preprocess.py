@@ -52,6 +52,12 @@ class Recipe:
     stats: dict = field(default_factory=dict)      # statistics the recipe computed
     note: str = ""
 
+    def add_split(self, split: str, summary, log=print) -> None:
+        """Record a written split (an ``lmdbio.Summary``) and log its summary lines."""
+        self.splits[split] = summary.as_dict()
+        for line in summary.lines():
+            log(line)
+
     def save(self, out_dir: str | os.PathLike) -> Path:
         path = Path(out_dir) / RECIPE_FILE
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -92,10 +92,7 @@ def prepare_mnist(src: str | os.PathLike, dataset: str = "mnist", root=None, for
                  stats={"train_mean": mean, "train_std": std, "pixels": int(xtr.size)},
                  note="one global mean/std over all training pixels (authors' *_lmdb_norm2)")
     for split, db, x, y in (("train", train_db, xtr, ytr), ("test", test_db, xte, yte)):
-        s = write_split(db, x, y, fn, force=force, desc=f"{dataset} {split}")
-        rec.splits[split] = s.as_dict()
-        for line in s.lines():
-            log(line)
+        rec.add_split(split, write_split(db, x, y, fn, force=force, desc=f"{dataset} {split}"), log)
     rec.save(out)
     return rec
 
@@ -160,10 +157,7 @@ def prepare_cifar(src: str | os.PathLike, dataset: str = "cifar10", setup: str =
                          "4 px to 40x40 (the 95.x / CIFAR-100 setup)", **common)
             fn = lambda b, m=mean, sd=std: standardise(b, m, sd, pad=4)  # noqa: E731
         for split, db, x, y in (("train", train_db, xtr, ytr), ("test", test_db, xte, yte)):
-            summ = write_split(db, x, y, fn, force=force, desc=f"{layout} {split}")
-            rec.splits[split] = summ.as_dict()
-            for line in summ.lines():
-                log(line)
+            rec.add_split(split, write_split(db, x, y, fn, force=force, desc=f"{layout} {split}"), log)
         rec.save(out)
         recs.append(rec)
     return recs
@@ -195,10 +189,7 @@ def prepare_svhn(src: str | os.PathLike, root=None, force: bool = False, extra: 
                  note=f"train = {'+'.join(parts)}" + (f", shuffled (seed {seed})" if shuffle else ", file order"))
     order = np.random.default_rng(seed).permutation(len(xtr)) if shuffle else None
     for split, db, x, y, o in (("train", train_db, xtr, ytr, order), ("test", test_db, xte, yte, None)):
-        summ = write_split(db, x, y, None, force=force, order=o, desc=f"svhn {split}")
-        rec.splits[split] = summ.as_dict()
-        for line in summ.lines():
-            log(line)
+        rec.add_split(split, write_split(db, x, y, None, force=force, order=o, desc=f"svhn {split}"), log)
     rec.save(out)
     return rec
 
@@ -249,9 +240,7 @@ def prepare_imagenet(train_src: str | os.PathLike, val_src: str | os.PathLike | 
             summ = lmdbio.write_lmdb(db, _tap(it, acc), total=len(items), force=force, encode=encode,
                                      key_suffix=True, desc=f"imagenet {split}")
             written.append(db)
-            rec.splits[split] = summ.as_dict()
-            for line in summ.lines():
-                log(line)
+            rec.add_split(split, summ, log)
             if acc is not None:
                 st = acc.result()
                 paths = stats.write_mean_files(out, st, "BGR", extra={"source": str(db)})
