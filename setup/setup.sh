@@ -7,12 +7,12 @@
 #
 # Environment (all optional):
 #   CUDA=1                 build the GPU variant (sm_90 by default, CUDA_ARCH_BIN to change)
-#   BLAS=openmp|open|mkl   BLAS Caffe links (default openmp, the fastest measured: docs/speed.md);
-#                          open: Debian OpenBLAS (pthreads), stock Caffe code;
-#                          openmp: Debian OpenBLAS's OpenMP build + setup/patches/speed (Caffe's
-#                          conv image loop and element-wise layers on OpenMP threads; docs/speed.md)
+#   BLAS=mkl|openmp|open   BLAS Caffe links (default mkl, the fastest measured: docs/speed.md);
 #                          mkl: Intel MKL from PyPI's wheels (pinned, into the venv), GNU OpenMP
-#                          threading layer, + setup/patches/speed as for openmp
+#                          threading layer, + setup/patches/speed (Caffe's conv image loop and
+#                          element-wise layers on OpenMP threads; docs/speed.md);
+#                          openmp: Debian OpenBLAS's OpenMP build + setup/patches/speed;
+#                          open: Debian OpenBLAS (pthreads), stock Caffe code
 #   CUDA_TOOLKIT_ROOT_DIR  (CUDA=1) toolkit with nvcc, cuBLAS, cuRAND; default: nvcc's toolkit
 #                          joined with PyPI's nvidia-cublas / nvidia-curand wheels in the cache
 #   CAFFE_ROOT=DIR         use an existing Caffe install (DIR/bin/caffe, DIR/python) and build nothing
@@ -27,7 +27,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 VENV=${VENV:-$ROOT/.venv}
 CUDA=${CUDA:-0}
-BLAS=${BLAS:-openmp}
+BLAS=${BLAS:-mkl}
 CUDA_ARCH_BIN=${CUDA_ARCH_BIN:-90}
 CAFFE_CACHE=${CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/simplenet-caffe}
 SRC_VERSION=1.0.0+git20180821.99bd997
@@ -160,9 +160,9 @@ assemble_cuda_toolkit() {
 }
 
 # An MKL root for Caffe's FindMKL: the include/ and lib/ that PyPI's mkl / mkl-include wheels put
-# into the venv, with unversioned .so names (the wheels ship only .so.2). Every libmkl_* is linked:
-# libmkl_core loads its CPU kernels (libmkl_avx512.so.2, ...) from its own folder.
-MKL_WHEELS=(mkl==2026.2.0 mkl-include==2026.2.0 mkl-devel==2026.2.0)
+# into the venv, with unversioned .so names (the wheels ship only .so.2/.so.3). Every libmkl_* is linked:
+# libmkl_core loads its CPU kernels (libmkl_avx512.so.3, ...) from its own folder.
+MKL_WHEELS=(mkl==2026.2.0 mkl-include==2026.2.0)
 assemble_mkl() {
   STEP="MKL"
   local prefix dir f
@@ -203,13 +203,14 @@ case "$BLAS" in
   mkl)
     # GNU threading layer (not mkl_rt's default Intel OpenMP): MKL shares libgomp with Caffe's
     # OpenMP loops and runs single-threaded inside them. FindMKL's single-library slot is
-    # given the three layered libraries (it skips find_library for a preset cache variable).
+    # given the three layered libraries (it skips find_library for a preset cache variable);
+    # intel_lp64 is the C interface for GCC too (the wheels have no gf_lp64).
     MKL_DIR=$(assemble_mkl)
     CMAKE_FLAGS+=(-DBLAS=MKL -DUSE_OPENMP=ON "-DMKL_ROOT=$MKL_DIR" "-DMKL_INCLUDE_DIR=$MKL_DIR/include"
       -DMKL_USE_SINGLE_DYNAMIC_LIBRARY=ON
-      "-DMKL_RT_LIBRARY=$MKL_DIR/lib/libmkl_gf_lp64.so;$MKL_DIR/lib/libmkl_gnu_thread.so;$MKL_DIR/lib/libmkl_core.so")
+      "-DMKL_RT_LIBRARY=$MKL_DIR/lib/libmkl_intel_lp64.so;$MKL_DIR/lib/libmkl_gnu_thread.so;$MKL_DIR/lib/libmkl_core.so")
     PATCHES+=(setup/patches/speed/*.patch) ;;
-  *) die "unknown BLAS=$BLAS" "use BLAS=open, BLAS=openmp or BLAS=mkl" ;;
+  *) die "unknown BLAS=$BLAS" "use BLAS=mkl, BLAS=openmp or BLAS=open" ;;
 esac
 if [ "$CUDA" = 1 ]; then
   CMAKE_FLAGS+=(-DCPU_ONLY=OFF -DUSE_CUDNN=OFF -DCUDA_ARCH_NAME=Manual "-DCUDA_ARCH_BIN=$CUDA_ARCH_BIN" "-DCUDA_ARCH_PTX=$CUDA_ARCH_BIN")
