@@ -8,7 +8,7 @@
 # Environment (all optional):
 #   CUDA=1                 build the GPU variant (sm_90 by default, CUDA_ARCH_BIN to change)
 #   BLAS=mkl|openmp|open   BLAS Caffe links (default mkl, the fastest measured: docs/speed.md);
-#                          mkl: Intel MKL from PyPI's wheels (pinned, into the venv), GNU OpenMP
+#                          mkl: Intel MKL from PyPI's wheels (pinned, unpacked into the cache), GNU OpenMP
 #                          threading layer, + setup/patches/speed (Caffe's conv image loop and
 #                          element-wise layers on OpenMP threads; docs/speed.md);
 #                          openmp: Debian OpenBLAS's OpenMP build + setup/patches/speed;
@@ -159,25 +159,44 @@ assemble_cuda_toolkit() {
   echo "$dir"
 }
 
-# An MKL root for Caffe's FindMKL: the include/ and lib/ that PyPI's mkl / mkl-include wheels put
-# into the venv, with unversioned .so names (the wheels ship only .so.2/.so.3). Every libmkl_* is linked:
-# libmkl_core loads its CPU kernels (libmkl_avx512.so.3, ...) from its own folder.
+# An MKL root for Caffe's FindMKL, kept in the cache and owned by no venv: the lib/ and include/
+# of PyPI's pinned mkl / mkl-include wheels (downloaded, not installed; their intel-openmp and tbb
+# dependencies are not needed with the GNU threading layer), plus the unversioned .so names the
+# wheels lack. libmkl_core loads its CPU kernels (libmkl_avx512.so.3, ...) from its own folder.
 MKL_WHEELS=(mkl==2026.2.0 mkl-include==2026.2.0)
 assemble_mkl() {
   STEP="MKL"
-  local prefix dir f
-  "$VPY" -m pip install -q "${MKL_WHEELS[@]}" >&2 \
-    || die "pip install ${MKL_WHEELS[*]} failed" "check access to PyPI, or use BLAS=openmp"
-  prefix=$("$VPY" -c 'import sys; print(sys.prefix)')
-  [ -f "$prefix/include/mkl.h" ] || die "mkl.h not in $prefix/include after pip install" "use BLAS=openmp"
-  dir=$CAFFE_CACHE/mkl-$( { echo "$prefix ${MKL_WHEELS[*]}"; ls "$prefix"/lib/libmkl_*; } | sha256sum | cut -c1-12)
-  if [ ! -d "$dir" ]; then
-    rm -rf "$dir.part"; mkdir -p "$dir.part/lib"
-    ln -s "$prefix/include" "$dir.part/include"
-    for f in "$prefix"/lib/libmkl_*.so*; do
-      ln -sf "$f" "$dir.part/lib/"; ln -sf "$f" "$dir.part/lib/$(basename "$f" | sed -E 's/\.so\..*/.so/')"
+  local dir dl f
+  mkdir -p "$CAFFE_CACHE" || die "cannot create $CAFFE_CACHE" "set CAFFE_CACHE to a writable folder"
+  dir=$CAFFE_CACHE/mkl-$(printf '%s\n' "${MKL_WHEELS[@]}" | sha256sum | cut -c1-12)
+  if [ ! -f "$dir/.complete" ]; then
+    say "fetching ${MKL_WHEELS[*]} from PyPI (about 200 MB) into $dir" >&2
+    dl=$(mktemp -d "$CAFFE_CACHE/mkl-download.XXXX")
+    "$VPY" -m pip download -q --no-deps --only-binary=:all: -d "$dl" "${MKL_WHEELS[@]}" >&2 \
+      || { rm -rf "$dl"; die "pip download ${MKL_WHEELS[*]} failed" "check access to PyPI, or use BLAS=openmp"; }
+    rm -rf "$dir.part"
+    "$VPY" - "$dl" "$dir.part" <<'PY' || { rm -rf "$dl" "$dir.part"; die "unpacking the MKL wheels failed" "use BLAS=openmp"; }
+import pathlib, shutil, sys, zipfile
+src, dst = map(pathlib.Path, sys.argv[1:])
+for whl in sorted(src.glob("*.whl")):
+    with zipfile.ZipFile(whl) as z:
+        for info in z.infolist():
+            parts = info.filename.split("/")  # NAME.data/data/{lib,include}/...
+            if len(parts) > 3 and parts[0].endswith(".data") and parts[1] == "data" and parts[2] in ("lib", "include") \
+                    and not info.is_dir():
+                target = dst.joinpath(*parts[2:])
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(info) as fin, open(target, "wb") as fout:
+                    shutil.copyfileobj(fin, fout)
+PY
+    rm -rf "$dl"
+    [ -f "$dir.part/include/mkl.h" ] && ls "$dir.part"/lib/libmkl_core.so.* >/dev/null 2>&1 \
+      || { rm -rf "$dir.part"; die "the MKL wheels did not hold include/mkl.h and lib/libmkl_core.so.*" "use BLAS=openmp"; }
+    for f in "$dir.part"/lib/libmkl_*.so.*; do
+      ln -sf "$(basename "$f")" "$dir.part/lib/$(basename "$f" | sed -E 's/\.so\..*/.so/')"
     done
-    mv "$dir.part" "$dir"
+    touch "$dir.part/.complete"
+    rm -rf "$dir"; mv "$dir.part" "$dir"
   fi
   echo "$dir"
 }
