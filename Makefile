@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
-# Options passed to setup/setup.sh: CUDA=1, BLAS=openmp|open|mkl, CAFFE_ROOT=..., CAFFE_CACHE=...
+# Options passed to setup/setup.sh: CUDA=1, BLAS=mkl|openmp|open, CAFFE_ROOT=..., CAFFE_CACHE=...
 export CUDA BLAS CAFFE_ROOT CAFFE_CACHE CAFFE_APT_MIRROR CAFFE_SOURCE_TARBALL PYTHON SKIP_APT
 
 .PHONY: help setup test demo reproduce bench bench-lmdb bench-log prototxt clean-venv

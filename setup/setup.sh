@@ -170,7 +170,7 @@ assemble_mkl() {
   mkdir -p "$CAFFE_CACHE" || die "cannot create $CAFFE_CACHE" "set CAFFE_CACHE to a writable folder"
   dir=$CAFFE_CACHE/mkl-$(printf '%s\n' "${MKL_WHEELS[@]}" | sha256sum | cut -c1-12)
   if [ ! -f "$dir/.complete" ]; then
-    say "fetching ${MKL_WHEELS[*]} from PyPI (about 200 MB) into $dir" >&2
+    say "fetching ${MKL_WHEELS[*]} from PyPI (about 220 MB) into $dir" >&2
     dl=$(mktemp -d "$CAFFE_CACHE/mkl-download.XXXX")
     "$VPY" -m pip download -q --no-deps --only-binary=:all: -d "$dl" "${MKL_WHEELS[@]}" >&2 \
       || { rm -rf "$dl"; die "pip download ${MKL_WHEELS[*]} failed" "check access to PyPI, or use BLAS=openmp"; }
