@@ -8,6 +8,8 @@ lazily by the caller, as it is an optional bench extra (``pip install torch==2.1
 """
 from __future__ import annotations
 
+from simplenet_caffe.counting import conv_geometry
+
 
 def build(torch, net, input_chw: tuple[int, int, int]):
     """(model, loss_fn) for a NetParameter ``net`` whose data layer gives ``input_chw`` images."""
@@ -21,11 +23,9 @@ def build(torch, net, input_chw: tuple[int, int, int]):
         t = l.type
         if t == "Convolution":
             p = l.convolution_param
-            k = p.kernel_size[0] if p.kernel_size else p.kernel_h
-            s = p.stride[0] if p.stride else 1
-            pad = p.pad[0] if p.pad else 0
-            d = p.dilation[0] if p.dilation else 1
-            m = nn.Conv2d(x.shape[1], p.num_output, k, s, pad, d, groups=p.group or 1, bias=p.bias_term)
+            g = conv_geometry(p)
+            m = nn.Conv2d(x.shape[1], p.num_output, (g.kh, g.kw), (g.sh, g.sw), (g.ph, g.pw), (g.dh, g.dw),
+                          groups=p.group or 1, bias=p.bias_term)
         elif t == "BatchNorm":
             affine = i + 1 < len(layers) and layers[i + 1].type == "Scale"
             m = nn.BatchNorm2d(x.shape[1], eps=l.batch_norm_param.eps,

@@ -30,6 +30,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import NamedTuple
 
 from google.protobuf import text_format
 
@@ -194,6 +195,29 @@ def _rep(values, default, i=0):
     return values[i] if len(values) > i else (values[0] if len(values) else default)
 
 
+class ConvGeometry(NamedTuple):
+    """Kernel, stride, pad and dilation of a Convolution layer as (height, width) values."""
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+    dh: int
+    dw: int
+
+
+def conv_geometry(cp) -> ConvGeometry:
+    """Caffe's reading of a ``ConvolutionParameter``: ``kernel_h/w`` (etc.) override the repeated
+    ``kernel_size``/``stride``/``pad``/``dilation`` fields, whose one value serves both axes."""
+    return ConvGeometry(
+        cp.kernel_h or _rep(cp.kernel_size, 1, 0), cp.kernel_w or _rep(cp.kernel_size, 1, 1),
+        cp.stride_h or _rep(cp.stride, 1, 0), cp.stride_w or _rep(cp.stride, 1, 1),
+        cp.pad_h if cp.HasField("pad_h") else _rep(cp.pad, 0, 0),
+        cp.pad_w if cp.HasField("pad_w") else _rep(cp.pad, 0, 1),
+        _rep(cp.dilation, 1, 0), _rep(cp.dilation, 1, 1))
+
+
 def _conv_out(h, k, p, s, d=1):
     return (h + 2 * p - (d * (k - 1) + 1)) // s + 1
 
@@ -265,13 +289,7 @@ def count_prototxt(path_or_netparameter, phase: str = "TRAIN", input_shape: tupl
         if t == "Convolution":
             cp = lp.convolution_param
             c, h, w = bshape[0]
-            kh = cp.kernel_h or _rep(cp.kernel_size, 1, 0)
-            kw = cp.kernel_w or _rep(cp.kernel_size, 1, 1)
-            ph = cp.pad_h if cp.HasField("pad_h") else _rep(cp.pad, 0, 0)
-            pw = cp.pad_w if cp.HasField("pad_w") else _rep(cp.pad, 0, 1)
-            sh = cp.stride_h or _rep(cp.stride, 1, 0)
-            sw = cp.stride_w or _rep(cp.stride, 1, 1)
-            dh, dw = _rep(cp.dilation, 1, 0), _rep(cp.dilation, 1, 1)
+            kh, kw, sh, sw, ph, pw, dh, dw = conv_geometry(cp)
             g = cp.group or 1
             oh, ow = _conv_out(h, kh, ph, sh, dh), _conv_out(w, kw, pw, sw, dw)
             n = cp.num_output

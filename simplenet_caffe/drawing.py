@@ -25,11 +25,10 @@ COLORS = {"Convolution": "#ff8c69", "InnerProduct": "#ff8c69", "Pooling": "#7fbf
 def _detail(lp) -> str:
     t = lp.type
     if t == "Convolution":
-        cp = lp.convolution_param
-        k = cp.kernel_size[0] if cp.kernel_size else cp.kernel_h
-        s = cp.stride[0] if cp.stride else 1
-        p = cp.pad[0] if cp.pad else 0
-        return f"{k}x{k} s{s} p{p} -> {cp.num_output}"
+        from .counting import conv_geometry
+
+        g = conv_geometry(lp.convolution_param)
+        return f"{g.kh}x{g.kw} s{g.sh} p{g.ph} -> {lp.convolution_param.num_output}"
     if t == "Pooling":
         pp = lp.pooling_param
         kind = "MAX" if pp.pool == 0 else "AVE"
