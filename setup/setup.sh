@@ -7,7 +7,7 @@
 #
 # Environment (all optional):
 #   CUDA=1                 build the GPU variant (sm_90 by default, CUDA_ARCH_BIN to change)
-#   BLAS=mkl|openmp|open   BLAS Caffe links (default mkl, the fastest measured: docs/speed.md);
+#   BLAS=mkl|openmp|open   BLAS Caffe links (default mkl, the fastest measured: docs/speed.md; openmp with CUDA=1);
 #                          mkl: Intel MKL from PyPI's wheels (pinned, unpacked into the cache), GNU OpenMP
 #                          threading layer, + setup/patches/speed (Caffe's conv image loop and
 #                          element-wise layers on OpenMP threads; docs/speed.md);
@@ -27,7 +27,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 VENV=${VENV:-$ROOT/.venv}
 CUDA=${CUDA:-0}
-BLAS=${BLAS:-mkl}
+# CPU builds default to MKL (fastest measured); GPU builds to OpenMP OpenBLAS, the compile-checked
+# GPU combination (the CPU BLAS hardly matters when the GPU trains).
+BLAS=${BLAS:-$([ "$CUDA" = 1 ] && echo openmp || echo mkl)}
 CUDA_ARCH_BIN=${CUDA_ARCH_BIN:-90}
 CAFFE_CACHE=${CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/simplenet-caffe}
 SRC_VERSION=1.0.0+git20180821.99bd997
