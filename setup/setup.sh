@@ -135,17 +135,27 @@ fi
 # taken from the toolkit when it has them, else from PyPI's wheels (pinned) in the venv.
 assemble_cuda_toolkit() {
   STEP="CUDA toolkit"
-  local nvcc home site dir f
-  nvcc=$(command -v nvcc || ls -d /usr/local/cuda*/bin/nvcc 2>/dev/null | sort -V | tail -n1 || true)
-  [ -n "$nvcc" ] || die "CUDA=1 but no nvcc found" "install the CUDA toolkit or set CUDA_TOOLKIT_ROOT_DIR"
-  home=$(cd "$(dirname "$(readlink -f "$nvcc")")/.." && pwd)
+  local nvcc home site dir f cand
+  # The toolkit is the folder with bin/nvcc and include/cuda_runtime.h; an nvcc on PATH may be a
+  # wrapper script elsewhere (e.g. /usr/local/bin/nvcc exec-ing /usr/local/cuda-13.0/bin/nvcc).
+  nvcc=$(command -v nvcc || true)
+  home=""
+  for cand in "${CUDA_HOME:-}" "${CUDA_PATH:-}" "${nvcc:+$(dirname "$(readlink -f "$nvcc")")/..}" \
+      /usr/local/cuda $(ls -d /usr/local/cuda-* 2>/dev/null | sort -V -r); do
+    if [ -n "$cand" ] && [ -x "$cand/bin/nvcc" ] && [ -f "$cand/include/cuda_runtime.h" ]; then
+      home=$(cd "$cand" && pwd); break
+    fi
+  done
+  [ -n "$home" ] || die "CUDA=1 but no CUDA toolkit found (bin/nvcc + include/cuda_runtime.h)" \
+    "install the CUDA toolkit, or set CUDA_HOME or CUDA_TOOLKIT_ROOT_DIR"
   if ls "$home"/lib64/libcublas.so >/dev/null 2>&1 && ls "$home"/lib64/libcurand.so >/dev/null 2>&1; then
     echo "$home"; return
   fi
   "$VPY" -m pip install -q nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35 >&2 \
     || die "pip install nvidia-cublas/nvidia-curand failed" "set CUDA_TOOLKIT_ROOT_DIR to a toolkit with cuBLAS and cuRAND"
   site=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-  dir=$CAFFE_CACHE/cuda-toolkit-$( { echo "$home"; ls "$site"/nvidia; } | sha256sum | cut -c1-12)
+  # The folder links to this venv's wheels, so it is keyed by the venv too.
+  dir=$CAFFE_CACHE/cuda-toolkit-$( { echo "$home"; echo "$site"; ls "$site"/nvidia; } | sha256sum | cut -c1-12)
   if [ ! -d "$dir" ]; then
     rm -rf "$dir.part"; mkdir -p "$dir.part/lib64" "$dir.part/include"
     ln -s "$home/bin" "$dir.part/bin"; [ -d "$home/nvvm" ] && ln -s "$home/nvvm" "$dir.part/nvvm"
@@ -301,6 +311,10 @@ say "configuring Caffe ($VARIANT, key $KEY)"
 cmake -S "$SRC" -B "$WORK/build" "${CMAKE_FLAGS[@]}" -DCMAKE_INSTALL_PREFIX="$PREFIX" \
   -DPYTHON_EXECUTABLE="$VPY" -DPYTHON_INCLUDE_DIR="$PY_INC" -DPYTHON_LIBRARY="$PY_LIB" \
   > "$WORK/cmake.log" 2>&1 || { tail -30 "$WORK/cmake.log" >&2; die "cmake failed" "see the output above; missing -dev packages are the usual cause"; }
+if [ "$CUDA" = 1 ] && grep -q "CUDA is not detected" "$WORK/cmake.log"; then
+  grep -i cuda "$WORK/cmake.log" | tail -10 >&2
+  die "CUDA=1 but CMake did not find CUDA (it would build a CPU-only Caffe)" "set CUDA_TOOLKIT_ROOT_DIR to a toolkit with nvcc, cuBLAS and cuRAND"
+fi
 STEP="build"
 say "building Caffe with $(nproc) jobs (about 3 minutes on 2 cores)"
 make -C "$WORK/build" -j"$(nproc)" > "$WORK/build.log" 2>&1 || { grep -E 'error|Error' "$WORK/build.log" | head -30 >&2; die "make failed" "see the errors above"; }
