@@ -59,8 +59,7 @@ def classify_files(model, weights, images, recipe=None, top_k: int = 3, batch: i
         en.net.blobs[en.input_blob].data[: len(chunk)] = np.stack(chunk)
         en.net.forward()
         out = en.net.blobs[en.output_blob].data[: len(chunk)].reshape(len(chunk), -1).copy()
-        is_prob = np.allclose(out.sum(axis=1), 1, atol=1e-3) and (out >= 0).all()
-        probs.append(out if is_prob else softmax(out))
+        probs.append(out if en.output_is_prob else softmax(out))
     p = np.concatenate(probs)
     k = min(top_k, p.shape[1])
     order = np.argsort(-p, axis=1, kind="stable")[:, :k]

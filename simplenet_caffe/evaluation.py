@@ -16,6 +16,7 @@ reported by name (Caffe itself would abort with a CHECK failure).
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +26,6 @@ from . import caffe_env
 from .cli import UserError
 from .paths import REPO_ROOT
 
-DATA_LAYER_TYPES = ("Data", "ImageData", "HDF5Data", "WindowData")
-
 
 @dataclass
 class EvalNet:
@@ -34,30 +33,12 @@ class EvalNet:
     input_blob: str             # where images go (N x C x H x W)
     label_blob: str | None      # train_val nets: the label input (filled, so loss/accuracy layers run)
     output_blob: str            # class scores (logits or softmax; argmax/top-k are the same)
+    output_is_prob: bool        # output_blob is a Softmax top (probabilities), not logits
     transform: dict             # TEST transform_param: crop_size, mean_file, mean_value, scale, mirror
     source: str | None          # TEST data layer's LMDB, relative to the repo root
     num_classes: int
     model_path: Path
     notes: list[str] = field(default_factory=list)
-
-
-def _read_net(path: Path):
-    from google.protobuf import text_format
-
-    pb2 = caffe_env.caffe_pb2()
-    net = pb2.NetParameter()
-    try:
-        text_format.Merge(path.read_text(), net)
-    except (OSError, text_format.ParseError) as e:
-        raise UserError(f"cannot read net {path}: {e}") from e
-    return net
-
-
-def _test_phase(lp) -> bool:
-    pb2 = caffe_env.caffe_pb2()
-    if any(r.HasField("phase") and r.phase != pb2.TEST for r in lp.include):
-        return False
-    return not any(r.HasField("phase") and r.phase == pb2.TEST for r in lp.exclude)
 
 
 def _transform_dict(tp) -> dict:
@@ -117,21 +98,22 @@ def load_net(model: str | os.PathLike, weights: str | os.PathLike | None, batch:
     """Build the TEST-phase pycaffe net of a deploy or train_val prototxt and load ``weights``."""
     from google.protobuf import text_format
 
-    from .netbuilder import train_val_to_inputs
+    from .counting import in_phase, load_net as read_net
+    from .netbuilder import DATA_LAYER_TYPES, train_val_to_inputs
 
     caffe = caffe_env.import_caffe()
     model = Path(model)
-    param = _read_net(model)
-    data_layers = [lp for lp in param.layer if lp.type in DATA_LAYER_TYPES and _test_phase(lp)]
+    param = read_net(model)
+    data_layers = [lp for lp in param.layer if lp.type in DATA_LAYER_TYPES and in_phase(lp, "TEST")]
     if data_layers:
         dl = data_layers[0]
         transform, source = _transform_dict(dl.transform_param), dl.data_param.source or None
         image_blob, label_blob = dl.top[0], (dl.top[1] if len(dl.top) > 1 else None)
         param = train_val_to_inputs(param, batch=batch)
-        acc = [lp for lp in param.layer if lp.type == "Accuracy" and _test_phase(lp)]
+        acc = [lp for lp in param.layer if lp.type == "Accuracy" and in_phase(lp, "TEST")]
         if not acc:
             raise UserError(f"{model}: train_val net without a TEST Accuracy layer; cannot tell the score blob")
-        output = acc[0].bottom[0]
+        output, output_is_prob = acc[0].bottom[0], False
     else:
         inputs = [lp for lp in param.layer if lp.type == "Input"]
         if not inputs:
@@ -139,14 +121,11 @@ def load_net(model: str | os.PathLike, weights: str | os.PathLike | None, batch:
         inputs[0].input_param.shape[0].dim[0] = batch
         image_blob, label_blob = inputs[0].top[0], None
         transform, source = {}, None
-        output = param.layer[-1].top[0]
-    tmp = model.with_name(f".{model.stem}.eval-{os.getpid()}.prototxt")
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / tmp.name
-    tmp.write_text(text_format.MessageToString(param))
-    try:
-        net = caffe.Net(str(tmp), caffe.TEST)
-    finally:
-        tmp.unlink(missing_ok=True)
+        output, output_is_prob = param.layer[-1].top[0], param.layer[-1].type == "Softmax"
+    with tempfile.NamedTemporaryFile("w", suffix=".prototxt") as tmp:
+        tmp.write(text_format.MessageToString(param))
+        tmp.flush()
+        net = caffe.Net(tmp.name, caffe.TEST)
     notes = []
     if weights is not None:
         weights = Path(weights)
@@ -154,7 +133,7 @@ def load_net(model: str | os.PathLike, weights: str | os.PathLike | None, batch:
             raise UserError(f"weights file not found: {weights}")
         notes = check_weights(net, weights)
         net.copy_from(str(weights))
-    return EvalNet(net, image_blob, label_blob, output, transform, source,
+    return EvalNet(net, image_blob, label_blob, output, output_is_prob, transform, source,
                    int(net.blobs[output].data.shape[1]), model, notes)
 
 

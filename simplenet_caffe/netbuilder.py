@@ -171,6 +171,9 @@ def _first_datum_shape(src: str, name: str) -> tuple[int, int, int]:
         return datum.channels, datum.height, datum.width
 
 
+DATA_LAYER_TYPES = ("Data", "ImageData", "HDF5Data", "WindowData")
+
+
 def train_val_to_inputs(net_param, batch: int = 1, shapes: dict | None = None):
     """A copy of a train_val net whose Data layers are replaced by one ``Input`` layer per phase.
 
@@ -182,7 +185,7 @@ def train_val_to_inputs(net_param, batch: int = 1, shapes: dict | None = None):
     out.CopyFrom(net_param)
     del out.layer[:]
     for lp in net_param.layer:
-        if lp.type not in ("Data", "ImageData", "HDF5Data", "WindowData"):
+        if lp.type not in DATA_LAYER_TYPES:
             out.layer.add().CopyFrom(lp)
             continue
         inp = out.layer.add()

@@ -45,11 +45,13 @@ def main(argv=None):
         raise UserError(f"experiment {exp_name} is not defined")
     exp = EXPERIMENTS[exp_name]
     try:
-        if a.rebuild_data:
-            raise UserError("rebuild requested")
         pipeline.ensure_data(exp)
-        pipeline.say(f"using the existing LMDBs of {layout} (--rebuild-data to rebuild)")
+        have_data = True
     except UserError:
+        have_data = False
+    if have_data and not a.rebuild_data:
+        pipeline.say(f"using the existing LMDBs of {layout} (--rebuild-data to rebuild)")
+    else:
         pipeline.say(f"building {layout} with data_prep/mnist.py")
         cmd = [sys.executable, str(REPO_ROOT / "data_prep" / "mnist.py"), "--dataset", a.dataset, "--force"]
         if subprocess.run(cmd, cwd=REPO_ROOT).returncode != 0:
