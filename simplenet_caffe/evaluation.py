@@ -94,19 +94,36 @@ def check_weights(net, weights: Path) -> list[str]:
     return notes
 
 
+def test_data_layer(param):
+    """The TEST-phase data layer of a NetParameter (None for a deploy net)."""
+    from .counting import in_phase
+    from .netbuilder import DATA_LAYER_TYPES
+
+    return next((lp for lp in param.layer if lp.type in DATA_LAYER_TYPES and in_phase(lp, "TEST")), None)
+
+
+def test_transform(model: str | os.PathLike) -> tuple[dict, str | None]:
+    """(TEST transform_param as a dict, LMDB source) of a train_val prototxt, read without pycaffe."""
+    from .counting import load_net as read_net
+
+    dl = test_data_layer(read_net(model))
+    if dl is None:
+        raise UserError(f"{model}: no TEST data layer to take the transform from")
+    return _transform_dict(dl.transform_param), dl.data_param.source or None
+
+
 def load_net(model: str | os.PathLike, weights: str | os.PathLike | None, batch: int = 100) -> EvalNet:
     """Build the TEST-phase pycaffe net of a deploy or train_val prototxt and load ``weights``."""
     from google.protobuf import text_format
 
     from .counting import in_phase, load_net as read_net
-    from .netbuilder import DATA_LAYER_TYPES, train_val_to_inputs
+    from .netbuilder import train_val_to_inputs
 
     caffe = caffe_env.import_caffe()
     model = Path(model)
     param = read_net(model)
-    data_layers = [lp for lp in param.layer if lp.type in DATA_LAYER_TYPES and in_phase(lp, "TEST")]
-    if data_layers:
-        dl = data_layers[0]
+    dl = test_data_layer(param)
+    if dl is not None:
         transform, source = _transform_dict(dl.transform_param), dl.data_param.source or None
         image_blob, label_blob = dl.top[0], (dl.top[1] if len(dl.top) > 1 else None)
         param = train_val_to_inputs(param, batch=batch)

@@ -65,8 +65,8 @@ def main(argv=None):
         sibling = model.with_name(model.name.replace("_deploy.prototxt", "_train_val.prototxt"))
         transform_src = sibling if sibling.is_file() else None
     if transform_src is not None:
-        ref = evaluation.load_net(transform_src, None, batch=1)
-        en.transform, en.source = ref.transform, en.source or ref.source
+        transform, source = evaluation.test_transform(transform_src)
+        en.transform, en.source = transform, en.source or source
         print(f"transform from {transform_src}: {en.transform or 'none'}", file=sys.stderr)
     data = a.data or en.source
     if not data:
