@@ -6,7 +6,7 @@ turned into a timing net (TRAIN-phase layers, the Data layer replaced by an Inpu
 shape, so BatchNorm uses batch statistics and Dropout is active) and run with
 ``caffe time`` (forward + backward per batch, no weight update). Reported per net:
 images/s and effective GFLOP/s, with training FLOPs per image = 3 x 2 x MACs (forward, plus
-backward to data and to weights; MACs from simplenet_caffe.counting, conv + InnerProduct).
+backward to data and to weights; MACs from simplenet_caffe.nets.counting, conv + InnerProduct).
 Beside it: numpy's float32 GEMM rate measured in this job, and PyTorch CPU (NCHW and
 channels_last, forward + backward, no optimizer step) on the same architecture when torch is
 installed. ``--baseline-caffe`` times a second Caffe build in the same job (before/after).
@@ -28,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from simplenet_caffe import caffe_env  # noqa: E402
-from simplenet_caffe.cli import UserError, progress, run  # noqa: E402
+from simplenet_caffe.errors import UserError  # noqa: E402
+from simplenet_caffe.progress import progress  # noqa: E402
+from simplenet_caffe.cli import run  # noqa: E402
 from simplenet_caffe.paths import PROTOTXT_DIR, REPO_ROOT  # noqa: E402
 
 # name, prototxt stem, batch, caffe iterations, torch iterations
@@ -143,7 +145,7 @@ def main(argv=None):
     except ImportError:
         have_torch = False
         print("torch not installed: PyTorch columns left empty (pip install torch==2.13.0)")
-    from simplenet_caffe.counting import count_prototxt
+    from simplenet_caffe.nets.counting import count_prototxt
     from google.protobuf import text_format
     pb2 = caffe_env.caffe_pb2()
 

@@ -36,8 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from simplenet_caffe import caffe_env, lmdbio  # noqa: E402
-from simplenet_caffe.cli import UserError, run  # noqa: E402
+from simplenet_caffe import caffe_env  # noqa: E402
+from simplenet_caffe.data import lmdbio  # noqa: E402
+from simplenet_caffe.errors import UserError  # noqa: E402
+from simplenet_caffe.cli import run  # noqa: E402
 from simplenet_caffe.paths import REPO_ROOT, SHARED_DIR  # noqa: E402
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simplenet_caffe import download, recipes  # noqa: E402
+from simplenet_caffe.data import download, recipes  # noqa: E402
 from simplenet_caffe.cli import run  # noqa: E402
 
 

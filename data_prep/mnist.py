@@ -15,8 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simplenet_caffe import download, recipes  # noqa: E402
-from simplenet_caffe.cli import UserError, run  # noqa: E402
+from simplenet_caffe.data import download, recipes  # noqa: E402
+from simplenet_caffe.errors import UserError  # noqa: E402
+from simplenet_caffe.cli import run  # noqa: E402
 from simplenet_caffe.paths import DATA_DIR, SHARED_DIR  # noqa: E402
 
 CANDIDATES = {

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import PY, REPO_ROOT, run_script
-from simplenet_caffe import idx, lmdbio, stats
-from simplenet_caffe.cli import UserError
+from simplenet_caffe.data import idx, lmdbio, stats
+from simplenet_caffe.errors import UserError
 
 from _data_helpers import caffe_train, files_under, make_cifar, make_images, rng, write_tiny_net
 
@@ -210,7 +210,7 @@ def _bad_cifar(d):
 
 
 def _bad_mat(d):
-    from simplenet_caffe.svhn import write_svhn_mat
+    from simplenet_caffe.data.svhn import write_svhn_mat
     (d / "in").mkdir()
     write_svhn_mat(d / "in" / "train_32x32.mat", np.zeros((2, 3, 32, 32), np.uint8), [1, 2])
     (d / "in" / "test_32x32.mat").write_bytes((d / "in" / "train_32x32.mat").read_bytes()[:300])

@@ -1,4 +1,4 @@
-"""tools/train.py and simplenet_caffe.training with the real `caffe train` on a tiny net
+"""tools/train.py and simplenet_caffe.runs.training with the real `caffe train` on a tiny net
 (8x8 two-class LMDBs, CPU, 40-60 iterations, about a second each), and the parser on the
 logs it writes, including `--resume` (stitched with no gap), Ctrl-C and `caffe test`."""
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simplenet_caffe import caffe_env, caffelog, training
+from simplenet_caffe import caffe_env
+from simplenet_caffe.runs import caffelog, training
 from simplenet_caffe.paths import REPO_ROOT
 
 from _train_helpers import make_tiny_experiment

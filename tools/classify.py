@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simplenet_caffe.cli import UserError, run  # noqa: E402
+from simplenet_caffe.errors import UserError  # noqa: E402
+from simplenet_caffe.cli import run  # noqa: E402
 
 
 def main(argv=None):
@@ -35,7 +36,7 @@ def main(argv=None):
     ap.add_argument("--json", action="store_true", help="print JSON instead of text")
     a = ap.parse_args(argv)
 
-    from simplenet_caffe import classification
+    from simplenet_caffe.runs import classification
 
     names = None
     if a.labels:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simplenet_caffe import stats  # noqa: E402
+from simplenet_caffe.data import stats  # noqa: E402
 from simplenet_caffe.cli import run  # noqa: E402
 
 

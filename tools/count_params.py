@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Per-layer and total parameter / MAC / Netscope counts of a Caffe net prototxt.
 
-Conventions (see simplenet_caffe/counting.py): full learnable (conv W+b, IP W+b, Scale
+Conventions (see simplenet_caffe/nets/counting.py): full learnable (conv W+b, IP W+b, Scale
 gamma+beta), weights only (conv+IP W), BN stored floats (2C+1 per BatchNorm), caffemodel floats
 (learnable + BN stored), Netscope params (BN counted as 2C, Scale as 0); MACs = conv+IP
 multiply-accumulates per image; Netscope columns MACC/COMP/ADD/DIV/EXP/activations/size MB.
@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simplenet_caffe.cli import UserError, run  # noqa: E402
+from simplenet_caffe.errors import UserError  # noqa: E402
+from simplenet_caffe.cli import run  # noqa: E402
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -45,8 +46,8 @@ def main(argv=None) -> int:
     if bool(args.net) == bool(args.experiment):
         raise UserError("give a net prototxt or --experiment NAME (exactly one)")
 
-    from simplenet_caffe import counting, netbuilder
-    from simplenet_caffe.experiments import EXPERIMENTS
+    from simplenet_caffe.nets import counting, netbuilder
+    from simplenet_caffe.nets.experiments import EXPERIMENTS
 
     if args.experiment:
         if args.experiment not in EXPERIMENTS:
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
     c = counting.count_prototxt(net, phase=args.phase, input_shape=args.input_shape)
     text = {"table": c.to_table, "json": c.to_json, "csv": c.to_csv}[args.format]()
     if args.output:
-        from simplenet_caffe.generate import write_atomic
+        from simplenet_caffe.nets.generate import write_atomic
         write_atomic(args.output, text)
         print(f"wrote {args.output}", file=sys.stderr)
     else:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simplenet_caffe.cli import UserError, run  # noqa: E402
+from simplenet_caffe.errors import UserError  # noqa: E402
+from simplenet_caffe.cli import run  # noqa: E402
 
 DEMOS = {  # dataset -> (experiment, layout, the paper's experiment to compare with)
     "mnist": ("mnist_s300a_demo", "mnist_norm", "mnist_s300a"),
@@ -36,8 +37,8 @@ def main(argv=None):
     ap.add_argument("--rebuild-data", action="store_true", help="rebuild the LMDBs even if present")
     a = ap.parse_args(argv)
 
-    from simplenet_caffe import pipeline
-    from simplenet_caffe.experiments import EXPERIMENTS
+    from simplenet_caffe.runs import pipeline
+    from simplenet_caffe.nets.experiments import EXPERIMENTS
     from simplenet_caffe.paths import REPO_ROOT
 
     exp_name, layout, paper = DEMOS[a.dataset]

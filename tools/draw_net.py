@@ -12,7 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simplenet_caffe.cli import UserError, run  # noqa: E402
+from simplenet_caffe.errors import UserError  # noqa: E402
+from simplenet_caffe.cli import run  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -25,8 +26,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rankdir", default="TB", choices=["TB", "LR", "BT", "RL"])
     a = ap.parse_args(argv)
 
-    from simplenet_caffe import drawing, netbuilder
-    from simplenet_caffe.experiments import EXPERIMENTS
+    from simplenet_caffe.nets import drawing, netbuilder
+    from simplenet_caffe.nets.experiments import EXPERIMENTS
 
     if a.experiment:
         if len(a.args) != 1:

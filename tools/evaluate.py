@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simplenet_caffe.cli import UserError, run  # noqa: E402
+from simplenet_caffe.errors import UserError  # noqa: E402
+from simplenet_caffe.cli import run  # noqa: E402
 
 
 def main(argv=None):
@@ -47,7 +48,8 @@ def main(argv=None):
     if a.batch < 1:
         raise UserError("--batch must be at least 1")
 
-    from simplenet_caffe import caffe_env, evaluation
+    from simplenet_caffe import caffe_env
+    from simplenet_caffe.runs import evaluation
     from simplenet_caffe.paths import PLOTS_DIR
 
     model = Path(a.model)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simplenet_caffe.cli import UserError, run  # noqa: E402
+from simplenet_caffe.errors import UserError  # noqa: E402
+from simplenet_caffe.cli import run  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -28,8 +29,8 @@ def main(argv=None) -> int:
                     help="delete generated .prototxt files that no experiment produces any more")
     args = ap.parse_args(argv)
 
-    from simplenet_caffe import generate
-    from simplenet_caffe.experiments import EXPERIMENTS
+    from simplenet_caffe.nets import generate
+    from simplenet_caffe.nets.experiments import EXPERIMENTS
     from simplenet_caffe.paths import REPO_ROOT
 
     root = args.root or REPO_ROOT

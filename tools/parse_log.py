@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simplenet_caffe import caffelog  # noqa: E402
-from simplenet_caffe.cli import UserError, run  # noqa: E402
+from simplenet_caffe.runs import caffelog  # noqa: E402
+from simplenet_caffe.errors import UserError  # noqa: E402
+from simplenet_caffe.cli import run  # noqa: E402
 from simplenet_caffe.paths import PLOTS_DIR  # noqa: E402
 
 
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
             for w in r.warnings:
                 print(f"warning: {w}", file=sys.stderr)
     if args.plot:
-        from simplenet_caffe import plotting
+        from simplenet_caffe.runs import plotting
         for p in plotting.plot_runs(runs, args.out):
             print(f"  wrote {p}")
     return 0

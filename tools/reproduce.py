@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simplenet_caffe.cli import UserError, run  # noqa: E402
+from simplenet_caffe.errors import UserError  # noqa: E402
+from simplenet_caffe.cli import run  # noqa: E402
 
 
 def main(argv=None):
@@ -32,8 +33,8 @@ def main(argv=None):
     ap.add_argument("--overwrite", action="store_true", help="replace an earlier run's logs")
     a = ap.parse_args(argv)
 
-    from simplenet_caffe import pipeline
-    from simplenet_caffe.experiments import EXPERIMENTS
+    from simplenet_caffe.runs import pipeline
+    from simplenet_caffe.nets.experiments import EXPERIMENTS
 
     if a.list:
         for name, exp in sorted(EXPERIMENTS.items()):

@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simplenet_caffe import caffelog, results  # noqa: E402
-from simplenet_caffe.cli import UserError, run  # noqa: E402
+from simplenet_caffe.runs import caffelog, results  # noqa: E402
+from simplenet_caffe.errors import UserError  # noqa: E402
+from simplenet_caffe.cli import run  # noqa: E402
 from simplenet_caffe.paths import PLOTS_DIR  # noqa: E402
 
 

@@ -18,8 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from simplenet_caffe import stats  # noqa: E402
-from simplenet_caffe.cli import UserError, run  # noqa: E402
+from simplenet_caffe.data import stats  # noqa: E402
+from simplenet_caffe.errors import UserError  # noqa: E402
+from simplenet_caffe.cli import run  # noqa: E402
 
 
 def main(argv=None):

@@ -29,9 +29,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from simplenet_caffe.cli import run  # noqa: E402
-from simplenet_caffe.convert import convert_dataset  # noqa: E402
-from simplenet_caffe.datasets import DATASETS  # noqa: E402
-from simplenet_caffe.preprocess import RESIZE_MODES  # noqa: E402
+from simplenet_caffe.data.convert import convert_dataset  # noqa: E402
+from simplenet_caffe.data.datasets import DATASETS  # noqa: E402
+from simplenet_caffe.data.preprocess import RESIZE_MODES  # noqa: E402
 
 
 def main(argv=None):
@@ -60,7 +60,7 @@ def main(argv=None):
                     "mnist, fashion-mnist, cifar10, cifar100, svhn); files already there with the right MD5 are kept")
     a = ap.parse_args(argv)
     if a.download:
-        from simplenet_caffe import datasets, download
+        from simplenet_caffe.data import datasets, download
         download.download(datasets.get(a.dataset).name, a.src)
     convert_dataset(a.dataset, a.src, a.out, splits=a.split, list_file=a.list_file, label=a.label,
                     shuffle=a.shuffle, seed=a.seed, resize=a.resize, resize_mode=a.resize_mode, gray=a.gray,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simplenet_caffe import training  # noqa: E402
+from simplenet_caffe.runs import training  # noqa: E402
 from simplenet_caffe.cli import run  # noqa: E402
 
 

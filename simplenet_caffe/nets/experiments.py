@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .layout import LAYOUTS, DataLayout
+from ..data.layout import LAYOUTS, DataLayout
 from .solverspec import Schedule
 
 
@@ -150,7 +150,7 @@ D_IMNET = DataSpec("imagenet", 128, 50, crop=227, train_mirror=True, mean_file=T
 D_IMNET_PT = DataSpec("imagenet", 256, 50, crop=224, train_mirror=True,
                       mean_value=(103.53, 116.28, 123.675), scale=0.017352)
 
-_LMDB = "Data: LMDB from simplenet_caffe/layout.py (the authors used LEVELDB here; records are the same)."
+_LMDB = "Data: LMDB from simplenet_caffe/data/layout.py (the authors used LEVELDB here; records are the same)."
 _ZEROPAD = ("Data: per-channel standardised CIFAR, zero-padded 4 px to 40x40, random crop 32 + mirror in TRAIN, "
             "center crop in TEST (spec §6.2).")
 _NO_DUP_DROP = "Dropouts are named drop1..drop12; the authors' file reuses the name drop2_1 twice (no effect)."

@@ -17,8 +17,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cli import UserError, progress
-from .paths import DATA_DIR
+from ..errors import UserError
+from ..progress import progress
+from ..paths import DATA_DIR
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from .caffe_env import caffe_pb2
+from ..caffe_env import caffe_pb2
 
 
 @dataclass(frozen=True)

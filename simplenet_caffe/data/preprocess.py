@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import UserError
+from ..errors import UserError
 from .layout import LAYOUTS
-from .paths import REPO_ROOT
+from ..paths import REPO_ROOT
 
 RECIPE_FILE = "preprocess.json"
 RESIZE_MODES = ("squash", "crop", "fill", "shorter")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import counting
 from .generate import _umask_mode
-from .cli import UserError
+from ..errors import UserError
 
 COLORS = {"Convolution": "#ff8c69", "InnerProduct": "#ff8c69", "Pooling": "#7fbfff", "BatchNorm": "#c8e6c9",
           "Scale": "#c8e6c9", "ReLU": "#fff59d", "Dropout": "#e0e0e0", "Data": "#d1c4e9", "Input": "#d1c4e9",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import UserError
+from ..errors import UserError
 
 IMAGES_MAGIC = 2051   # 0x00000803: unsigned byte, 3 dims
 LABELS_MAGIC = 2049   # 0x00000801: unsigned byte, 1 dim

@@ -1,6 +1,6 @@
 """Classify image files with a deploy net, using the training data's recorded preprocessing.
 
-The recipe (``preprocess.json`` beside the LMDBs, see :mod:`simplenet_caffe.preprocess`) turns a
+The recipe (``preprocess.json`` beside the LMDBs, see :mod:`simplenet_caffe.data.preprocess`) turns a
 BGR 0-255 image file into the CHW float32 array the net's input expects; the net's ``prob``
 output (softmax) gives the probabilities.
 """
@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import preprocess
-from .cli import UserError, progress
+from ..data import preprocess
+from ..errors import UserError
+from ..progress import progress
 from .evaluation import load_net
 
 
@@ -20,7 +21,7 @@ def recipe_for_model(model: str | os.PathLike, recipe: str | os.PathLike | None 
     """The preprocessing recipe of ``model``: given explicitly, or that of its experiment's dataset."""
     if recipe is not None:
         return preprocess.load(recipe)
-    from .experiments import EXPERIMENTS
+    from ..nets.experiments import EXPERIMENTS
 
     stem = Path(model).name
     for suffix in ("_deploy.prototxt", "_train_val.prototxt"):

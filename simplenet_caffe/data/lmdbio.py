@@ -29,8 +29,9 @@ from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
-from .caffe_env import caffe_pb2
-from .cli import UserError, progress
+from ..caffe_env import caffe_pb2
+from ..errors import UserError
+from ..progress import progress
 
 INITIAL_MAP_SIZE = 1 << 26  # 64 MiB; doubled on demand
 ENCODINGS = ("png", "jpg")

@@ -14,9 +14,9 @@ from typing import Callable, Iterator
 import numpy as np
 
 from . import lmdbio, stats
-from .cli import UserError
+from ..errors import UserError
 from .layout import LAYOUTS
-from .paths import REPO_ROOT
+from ..paths import REPO_ROOT
 from .preprocess import Recipe, standardise
 
 Log = Callable[[str], None]

@@ -34,8 +34,8 @@ from typing import NamedTuple
 
 from google.protobuf import text_format
 
-from .caffe_env import caffe_pb2
-from .cli import UserError
+from ..caffe_env import caffe_pb2
+from ..errors import UserError
 
 INPUT_TYPES = ("Data", "ImageData", "HDF5Data", "WindowData", "Input")
 COUNT_FIELDS = ("learnable", "weights", "bn_stored", "netscope_params", "macs",

@@ -17,7 +17,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .cli import UserError
+from ..errors import UserError
 
 
 @dataclass
@@ -101,7 +101,7 @@ def compute_stats(arrays: np.ndarray | Iterable[np.ndarray], chunk: int = 4096) 
 
 def lmdb_stats(path: str | os.PathLike, desc: str = "mean") -> Stats:
     """Stats over every record of an LMDB (a pass over the DB, like compute_image_mean)."""
-    from .cli import progress
+    from ..progress import progress
     from .lmdbio import count_lmdb, read_lmdb
 
     acc = MeanAccumulator()
@@ -115,7 +115,7 @@ def lmdb_stats(path: str | os.PathLike, desc: str = "mean") -> Stats:
 def array_to_blobproto(mean_image: np.ndarray):
     """BlobProto of a C×H×W mean (shape 1×C×H×W; also the legacy num/channels/height/width
     fields, which is what compute_image_mean writes)."""
-    from .caffe_env import caffe_pb2
+    from ..caffe_env import caffe_pb2
 
     pb = caffe_pb2()
     m = np.asarray(mean_image, np.float64)
@@ -133,7 +133,7 @@ def write_binaryproto(path: str | os.PathLike, mean_image: np.ndarray) -> None:
 
 def read_binaryproto(path: str | os.PathLike) -> np.ndarray:
     """A mean ``.binaryproto`` as a C×H×W float32 array (a 1×C×H×W blob loses its num axis)."""
-    from .caffe_env import caffe_pb2
+    from ..caffe_env import caffe_pb2
 
     pb = caffe_pb2()
     p = Path(path)

@@ -1,4 +1,4 @@
-"""Training curves from parsed Caffe logs (:mod:`simplenet_caffe.caffelog`), as PNG and SVG.
+"""Training curves from parsed Caffe logs (:mod:`simplenet_caffe.runs.caffelog`), as PNG and SVG.
 
 One figure per metric, several runs overlaid with fixed colours (run i always gets colour i
 of matplotlib's tab10), a legend, and the best test point of every run marked and annotated
@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .caffelog import CaffeLog
-from .paths import PLOTS_DIR
+from ..paths import PLOTS_DIR
 
 DEFAULT_METRICS = ("test_accuracy", "test_loss", "train_loss", "lr")
 ALIASES = {

@@ -1,9 +1,9 @@
-"""The paper-style results table from parsed runs (:mod:`simplenet_caffe.caffelog`).
+"""The paper-style results table from parsed runs (:mod:`simplenet_caffe.runs.caffelog`).
 
 One row per experiment: best and final test accuracy, the iteration of the best (first time it
 is reached), iterations run, wall time, seconds per 100 iterations (median over display
 intervals without a test pass) and, given the net's prototxt, its learnable parameters
-(:func:`simplenet_caffe.counting.count_prototxt`). Runs that share a label are seeds of one
+(:func:`simplenet_caffe.nets.counting.count_prototxt`). Runs that share a label are seeds of one
 experiment: numeric columns become mean ± sample std (ddof=1) and ``n`` counts the seeds.
 
 Accuracy is stored 0-1 (as Caffe prints it) in CSV and shown in percent in Markdown.
@@ -56,9 +56,9 @@ def run_stats(run: CaffeLog, metric: str = "accuracy", test_net: int = 0) -> dic
 def count_params(prototxt: str | os.PathLike) -> int:
     """Learnable parameters of a net prototxt (conv/IP weights and biases, Scale gamma/beta)."""
     try:
-        from . import counting  # noqa: PLC0415  (written by the counter's engineer)
+        from ..nets import counting  # noqa: PLC0415  (written by the counter's engineer)
     except ImportError as e:
-        raise RuntimeError("simplenet_caffe.counting is not available, so params cannot be counted") from e
+        raise RuntimeError("simplenet_caffe.nets.counting is not available, so params cannot be counted") from e
     return int(counting.count_prototxt(str(prototxt)).learnable)
 
 

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from .cli import UserError
+from ..errors import UserError
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Run the real ``caffe train`` for one run: whole log to ``logs/<run>/``, a progress line, resume.
 
 * The log: everything Caffe prints goes to ``logs/<run>/caffe.log``; a resumed session writes
-  ``caffe.1.log``, ``caffe.2.log``... beside it, and :func:`simplenet_caffe.caffelog.parse`
+  ``caffe.1.log``, ``caffe.2.log``... beside it, and :func:`simplenet_caffe.runs.caffelog.parse`
   of the folder stitches them into one run with no gap. The first line of each file records
   the command (``# simplenet-caffe: caffe train ...``; not a glog line, so parsers skip it).
 * Progress: iteration / max_iter, smoothed loss, last test accuracy and ETA on stderr (a tqdm
@@ -27,10 +27,11 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .caffe_env import caffe_pb2, caffe_tool, tool_env
+from ..caffe_env import caffe_pb2, caffe_tool, tool_env
 from .caffelog import LogReader, expand_log_paths
-from .cli import UserError
-from .paths import LOGS_DIR, REPO_ROOT
+from ..errors import UserError
+from ..paths import LOGS_DIR, REPO_ROOT
+from ..progress import enabled as progress_enabled, progress
 
 _LOG_RE = re.compile(r"caffe(?:\.(\d+))?\.log\Z")
 _STATE_RE = re.compile(r"_iter_(\d+)\.solverstate(?:\.h5)?\Z")
@@ -103,12 +104,13 @@ def _has_gpu() -> bool:
     return any(Path(p).exists() for p in ("/dev/nvidia0", "/dev/nvidiactl"))
 
 
-class _Progress:
-    """The live line: iteration, loss, last test accuracy, ETA."""
+class _TrainStatus:
+    """The live line: iteration, loss, last test accuracy, ETA -- a :func:`progress` bar on a
+    terminal, otherwise one line per test pass."""
 
     def __init__(self, run: str, max_iter: int, enabled: bool):
         self.run, self.max_iter, self.enabled = run, max_iter, enabled
-        self.tty = sys.stderr.isatty() or os.environ.get("SIMPLENET_PROGRESS") == "1"
+        self.tty = progress_enabled()
         self.bar = None
         self.start_iter: int | None = None
         self.t0 = time.monotonic()
@@ -135,9 +137,7 @@ class _Progress:
         loss_s = f"{reader.smoothed_loss:.4g}" if reader.smoothed_loss is not None else "-"
         if self.tty:
             if self.bar is None:
-                from tqdm import tqdm
-                self.bar = tqdm(total=self.max_iter, initial=it, desc=self.run, unit="it", dynamic_ncols=True,
-                                file=sys.stderr)
+                self.bar = progress(total=self.max_iter, initial=it, desc=self.run, unit="it")
             if it != self.last_iter:
                 self.bar.update(max(0, it - self.bar.n))
                 self.bar.set_postfix_str(f"loss {loss_s}, test acc {acc_s}")
@@ -236,7 +236,7 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
     cmd += list(extra_args)
 
     reader = LogReader(str(log_path))
-    prog = _Progress(run_name, sp.max_iter, show_progress)
+    prog = _TrainStatus(run_name, sp.max_iter, show_progress)
     env = tool_env()
     env["GLOG_logtostderr"] = "1"
     env.pop("GLOG_minloglevel", None)
@@ -300,6 +300,6 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
 
 
 def run_log_paths(run_name: str, log_dir: str | os.PathLike | None = None) -> list[Path]:
-    """The log files of a run in session order (for :func:`simplenet_caffe.caffelog.parse`); [] if none."""
+    """The log files of a run in session order (for :func:`simplenet_caffe.runs.caffelog.parse`); [] if none."""
     d = Path(log_dir) if log_dir is not None else LOGS_DIR / run_name
     return run_logs(d) or (expand_log_paths([d]) if d.is_dir() else [])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import UserError
+from ..errors import UserError
 
 FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat", "extra": "extra_32x32.mat"}
 

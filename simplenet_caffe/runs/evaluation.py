@@ -2,8 +2,8 @@
 
 The net is a generated deploy net (``Input`` -> ... -> ``Softmax prob``) or a train_val net
 (its Data layers are swapped for Inputs; the TEST-phase data layer supplies the LMDB source
-and the ``transform_param``). Records are read with :mod:`simplenet_caffe.lmdbio` and put
-through Caffe's TEST-phase data transform (:func:`simplenet_caffe.preprocess.caffe_transform`:
+and the ``transform_param``). Records are read with :mod:`simplenet_caffe.data.lmdbio` and put
+through Caffe's TEST-phase data transform (:func:`simplenet_caffe.data.preprocess.caffe_transform`:
 center crop, mean file / mean values, scale), then forwarded in batches through pycaffe.
 
 Deterministic by default: no test-time mirroring even when the net's TEST layer says
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import caffe_env
-from .cli import UserError
-from .paths import REPO_ROOT
+from .. import caffe_env
+from ..errors import UserError
+from ..paths import REPO_ROOT
 
 
 @dataclass
@@ -96,15 +96,15 @@ def check_weights(net, weights: Path) -> list[str]:
 
 def test_data_layer(param):
     """The TEST-phase data layer of a NetParameter (None for a deploy net)."""
-    from .counting import in_phase
-    from .netbuilder import DATA_LAYER_TYPES
+    from ..nets.counting import in_phase
+    from ..nets.netbuilder import DATA_LAYER_TYPES
 
     return next((lp for lp in param.layer if lp.type in DATA_LAYER_TYPES and in_phase(lp, "TEST")), None)
 
 
 def test_transform(model: str | os.PathLike) -> tuple[dict, str | None]:
     """(TEST transform_param as a dict, LMDB source) of a train_val prototxt, read without pycaffe."""
-    from .counting import load_net as read_net
+    from ..nets.counting import load_net as read_net
 
     dl = test_data_layer(read_net(model))
     if dl is None:
@@ -116,8 +116,8 @@ def load_net(model: str | os.PathLike, weights: str | os.PathLike | None, batch:
     """Build the TEST-phase pycaffe net of a deploy or train_val prototxt and load ``weights``."""
     from google.protobuf import text_format
 
-    from .counting import in_phase, load_net as read_net
-    from .netbuilder import train_val_to_inputs
+    from ..nets.counting import in_phase, load_net as read_net
+    from ..nets.netbuilder import train_val_to_inputs
 
     caffe = caffe_env.import_caffe()
     model = Path(model)
@@ -195,9 +195,9 @@ def evaluate(en: EvalNet, source: str | os.PathLike, limit: int | None = None, m
     ``mirror``: "none" (deterministic), "random" (seeded 50 % horizontal flip per image, like
     Caffe's TEST ``mirror: true``), "all" (every image flipped).
     """
-    from .cli import progress
-    from .lmdbio import count_lmdb, read_lmdb
-    from .preprocess import caffe_transform
+    from ..progress import progress
+    from ..data.lmdbio import count_lmdb, read_lmdb
+    from ..data.preprocess import caffe_transform
 
     if mirror not in ("none", "random", "all"):
         raise UserError(f"mirror must be none, random or all, not {mirror!r}")

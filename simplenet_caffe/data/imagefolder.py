@@ -22,7 +22,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .cli import UserError
+from ..errors import UserError
 from .preprocess import quiet_cv2, read_image, resize_image, to_chw
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}

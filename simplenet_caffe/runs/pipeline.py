@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cli import UserError
-from .paths import LOGS_DIR, PLOTS_DIR, REPO_ROOT
+from ..errors import UserError
+from ..paths import LOGS_DIR, PLOTS_DIR, REPO_ROOT
 
 #: data_prep recipe that builds each layout (what to tell a user whose data is missing)
 PREP_COMMAND = {
@@ -108,7 +108,7 @@ def run_experiment(exp_name: str, run_name: str | None = None, resume: bool = Fa
     experiment name; default the experiment itself, when the authors reported one).
     """
     from . import evaluation, training
-    from .experiments import EXPERIMENTS
+    from ..nets.experiments import EXPERIMENTS
 
     if exp_name not in EXPERIMENTS:
         raise UserError(f"unknown experiment {exp_name!r}; known: {', '.join(sorted(EXPERIMENTS))}")

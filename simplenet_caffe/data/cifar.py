@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import UserError
+from ..errors import UserError
 
 RECORD = 3 * 32 * 32
 FILES = {

@@ -18,9 +18,9 @@ from __future__ import annotations
 from google.protobuf import json_format
 
 from . import arch
-from .caffe_env import caffe_pb2
-from .cli import UserError
-from .layout import LAYOUTS
+from ..caffe_env import caffe_pb2
+from ..errors import UserError
+from ..data.layout import LAYOUTS
 
 
 def layer(type: str, name: str, bottom=(), top=(), **fields):
@@ -156,7 +156,7 @@ def data_layer_shape(lp) -> tuple[int, int, int]:
 def _first_datum_shape(src: str, name: str) -> tuple[int, int, int]:
     from pathlib import Path
 
-    from .paths import REPO_ROOT
+    from ..paths import REPO_ROOT
     path = Path(src) if Path(src).is_absolute() else REPO_ROOT / src
     if not path.exists():
         raise UserError(f"data layer {name!r}: source {src} is not a known layout and does not exist; "

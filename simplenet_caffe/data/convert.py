@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import numpy as np
 
 from . import datasets, lmdbio
-from .cli import UserError
+from ..errors import UserError
 from .preprocess import Recipe, resize_image, to_chw
 
 if TYPE_CHECKING:
