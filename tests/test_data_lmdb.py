@@ -110,7 +110,7 @@ def test_failure_leaves_nothing(tmp_path):
 
 
 def test_interrupted_process_leaves_no_complete_db(tmp_path):
-    """SIGKILL mid-write: no folder under the target name (only a hidden .partial one)."""
+    """SIGKILL mid-write: no folder under the target name (only a hidden .db.*.tmp one)."""
     code = ("import numpy as np, sys\nfrom simplenet_caffe import lmdbio\n"
             "def items():\n    i = 0\n    while True:\n        i += 1\n"
             "        if i == 2000: print('go', flush=True)\n"
@@ -121,7 +121,7 @@ def test_interrupted_process_leaves_no_complete_db(tmp_path):
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert not (tmp_path / "db").exists()
-    assert all(name.startswith(".db.partial-") for name in os.listdir(tmp_path))
+    assert all(name.startswith(".db.") and name.endswith(".tmp") for name in os.listdir(tmp_path))
 
 
 def test_encoded_png_jpg_have_shape_and_gray(tmp_path, caffe):

@@ -102,7 +102,7 @@ def test_classify_png_digits_matches_evaluate(trained, mnist_dir, tmp_path):
         f = tmp_path / f"digit_{i:02d}.png"
         assert cv2.imwrite(str(f), images[i].reshape(28, 28))
         files.append(f)
-    en = evaluation.load_net(tv, weights, batch=TEST_BATCH)
+    en = evaluation.load_eval_net(tv, weights, batch=TEST_BATCH)
     res = evaluation.evaluate(en, en.source, limit=20)
     assert (res.labels == labels[:20]).all()
 

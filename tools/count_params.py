@@ -58,7 +58,8 @@ def main(argv=None) -> int:
     c = counting.count_prototxt(net, phase=args.phase, input_shape=args.input_shape)
     text = {"table": c.to_table, "json": c.to_json, "csv": c.to_csv}[args.format]()
     if args.output:
-        from simplenet_caffe.nets.generate import write_atomic
+        from simplenet_caffe.atomic import write_atomic
+
         write_atomic(args.output, text)
         print(f"wrote {args.output}", file=sys.stderr)
     else:

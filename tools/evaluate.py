@@ -61,7 +61,7 @@ def main(argv=None):
         caffe.set_device(a.gpu)
     else:
         caffe.set_mode_cpu()
-    en = evaluation.load_net(model, a.weights, batch=a.batch)
+    en = evaluation.load_eval_net(model, a.weights, batch=a.batch)
     transform_src = a.transform_from
     if transform_src is None and en.label_blob is None and model.name.endswith("_deploy.prototxt"):
         sibling = model.with_name(model.name.replace("_deploy.prototxt", "_train_val.prototxt"))

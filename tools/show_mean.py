@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
+from simplenet_caffe.atomic import write_atomic  # noqa: E402
 from simplenet_caffe.data import stats  # noqa: E402
 from simplenet_caffe.errors import UserError  # noqa: E402
 from simplenet_caffe.cli import run  # noqa: E402
@@ -53,7 +54,7 @@ def main(argv=None):
         print(f"{p}:")
         print("\n".join(stats.describe_mean(mean, order if order != "gray" else None)))
     if a.npy:
-        np.save(a.npy, mean)
+        write_atomic(a.npy, lambda f: np.save(f, mean))
         print(f"wrote {a.npy}")
 
 

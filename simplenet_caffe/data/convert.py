@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import numpy as np
 
 from . import datasets, lmdbio
+from ..atomic import write_atomic
 from ..errors import UserError
 from .preprocess import Recipe, resize_image, to_chw
 
@@ -140,8 +141,7 @@ def convert_dataset(dataset: str, src: str | os.PathLike, out_dir: str | os.Path
                 total = len(files)
                 key_suffix = True
                 if classes:
-                    (out / "labels.txt").parent.mkdir(parents=True, exist_ok=True)
-                    (out / "labels.txt").write_text("".join(c + "\n" for c in classes))
+                    write_atomic(out / "labels.txt", "".join(c + "\n" for c in classes))
             summary = lmdbio.write_lmdb(target, _tap(items, acc), total=total, force=force, encode=encode,
                                         key_suffix=key_suffix, desc=f"{info.name} {split}")
             written.append(target)

@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import write_atomic
 from ..errors import UserError
 from ..progress import progress
 from ..paths import DATA_DIR
@@ -81,24 +82,22 @@ def raw_dir(dataset: str) -> Path:
 
 def fetch(url: str, dest: Path, md5: str | None, timeout: float = 60) -> Path:
     """Download one URL to ``dest`` (temp name, checksum, rename)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r, open(tmp, "wb") as f:
+    def copy(f) -> None:
+        h = hashlib.md5()
+        with urllib.request.urlopen(url, timeout=timeout) as r:
             total = int(r.headers.get("Content-Length") or 0) or None
             bar = progress(None, total=total, desc=dest.name, unit="B", unit_scale=True)
-            while block := r.read(1 << 20):
-                f.write(block)
-                bar.update(len(block))
-            bar.close()
-        got = md5sum(tmp)
-        if md5 and got != md5:
-            raise UserError(f"checksum mismatch for {url}: md5 {got}, expected {md5} (file discarded)")
-        os.replace(tmp, dest)
-        return dest
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+            try:
+                while block := r.read(1 << 20):
+                    f.write(block)
+                    h.update(block)
+                    bar.update(len(block))
+            finally:
+                bar.close()
+        if md5 and h.hexdigest() != md5:
+            raise UserError(f"checksum mismatch for {url}: md5 {h.hexdigest()}, expected {md5} (file discarded)")
+
+    return write_atomic(dest, copy)
 
 
 def download(dataset: str, dest: str | os.PathLike | None = None, mirror: str | None = None,

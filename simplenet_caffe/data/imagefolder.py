@@ -72,10 +72,6 @@ def read_list(path: str | os.PathLike) -> list[tuple[str, int]]:
     return items
 
 
-def write_list(path: str | os.PathLike, items: list[tuple[str, int]]) -> None:
-    Path(path).write_text("".join(f"{p} {lab}\n" for p, lab in items))
-
-
 def _imread(path: Path, gray: bool) -> np.ndarray:
     """``cv2.imread`` straight from the file: the same pixels as preprocess.read_image (same
     decoder, EXIF orientation applied by both) for ~20 µs less per image than reading the bytes

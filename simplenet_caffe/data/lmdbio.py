@@ -13,7 +13,7 @@ Conventions
 * Keys are ``%08d`` (or ``%08d_<suffix>``) in write order, so LMDB's byte-sorted key order is
   the write order (Caffe's data layer reads in key order).
 * The DB is written into a hidden temporary folder beside the target and renamed when
-  complete: an interrupted run never leaves a DB that looks complete. An existing target is
+  complete (:func:`simplenet_caffe.atomic.atomic_dir`): an interrupted run never leaves a DB that looks complete. An existing target is
   refused unless ``force=True``.
 * Transactions are committed every ``commit_every`` records; the map size starts small and
   doubles whenever LMDB reports MDB_MAP_FULL (the batch is then redone).
@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import collections
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
+from ..atomic import atomic_dir
 from ..caffe_env import caffe_pb2
 from ..errors import UserError
 from ..progress import progress
@@ -111,10 +111,6 @@ def encode_image(chw: np.ndarray, fmt: str) -> bytes:
     if not ok:
         raise UserError(f"OpenCV could not encode an image as {fmt}")
     return buf.tobytes()
-
-
-def _temp_path(target: Path) -> Path:
-    return target.parent / f".{target.name}.partial-{os.getpid()}"
 
 
 def check_target(path: str | os.PathLike, force: bool = False) -> Path:
@@ -255,9 +251,14 @@ def write_lmdb(path: str | os.PathLike, items: Iterable, total: int | None = Non
     import lmdb
 
     target = check_target(path, force)
-    tmp = _temp_path(target)
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    with atomic_dir(target) as tmp:
+        return _write_lmdb(lmdb, tmp, target, items, total, encode, key_suffix, commit_every, desc, map_size)
+
+
+def _write_lmdb(lmdb, tmp: Path, target: Path, items: Iterable, total: int | None, encode: str | None,
+                key_suffix: bool, commit_every: int, desc: str | None, map_size: int) -> Summary:
+    """:func:`write_lmdb`'s body: write the DB into the folder ``tmp`` (renamed to ``target`` by
+    the caller when this returns)."""
     summary = Summary(str(target))
     label_counts: collections.Counter = collections.Counter()
     count = 0
@@ -341,9 +342,7 @@ def write_lmdb(path: str | os.PathLike, items: Iterable, total: int | None = Non
                 flush()
         if batch:
             flush()
-        bar.close()
         env.sync(True)
-        env.close()
         summary.count = count
         if summary.count == 0:
             raise UserError(f"no records to write to {target}")
@@ -351,30 +350,10 @@ def write_lmdb(path: str | os.PathLike, items: Iterable, total: int | None = Non
         summary.dtype = kind
         summary.label_counts = dict(sorted(label_counts.items()))
         summary.bytes = (tmp / "data.mdb").stat().st_size
-        _replace(tmp, target)
-    except BaseException:
+    finally:
         bar.close()
-        try:
-            env.close()
-        except Exception:  # noqa: BLE001
-            pass
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        env.close()
     return summary
-
-
-def _replace(tmp: Path, target: Path) -> None:
-    """Move the finished temp DB onto ``target`` (an old one is removed only after the move)."""
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.rename(target, old)
-    os.rename(tmp, target)
-    if old is not None:
-        if old.is_dir():
-            shutil.rmtree(old)
-        else:
-            old.unlink()
 
 
 def _open_read(path: str | os.PathLike):

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..errors import UserError
 from .layout import LAYOUTS
 from ..paths import REPO_ROOT
@@ -59,12 +60,7 @@ class Recipe:
             log(line)
 
     def save(self, out_dir: str | os.PathLike) -> Path:
-        path = Path(out_dir) / RECIPE_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        os.replace(tmp, path)
-        return path
+        return write_atomic(Path(out_dir) / RECIPE_FILE, json.dumps(asdict(self), indent=2) + "\n")
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -196,13 +192,8 @@ def _bad(values, c):
     raise UserError(f"{len(values)} mean/std values for {c} channels")
 
 
-def apply(recipe: Recipe, image: np.ndarray | str | os.PathLike, transform: dict | None = None) -> np.ndarray:
-    """The CHW float32 array the deploy net expects for one image (see module docstring).
-
-    ``transform`` overrides the recipe's data-layer transform (keys ``crop_size``,
-    ``mean_file``, ``mean_value``, ``scale``), e.g. with the ``transform_param`` of the net
-    actually used when it differs from the paper's default for this layout.
-    """
+def apply(recipe: Recipe, image: np.ndarray | str | os.PathLike) -> np.ndarray:
+    """The CHW float32 array the deploy net expects for one image (see module docstring)."""
     if isinstance(image, (str, os.PathLike)):
         image = read_image(image, gray=recipe.channel_order == "gray")
     img = np.asarray(image)

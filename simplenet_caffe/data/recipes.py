@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from . import lmdbio, stats
+from ..atomic import write_atomic
 from ..errors import UserError
 from .layout import LAYOUTS
 from ..paths import REPO_ROOT
@@ -30,7 +31,6 @@ TRANSFORMS = {
     "svhn": {"scale": 0.0039215684},
     "imagenet": {"crop_size": 227, "mean_file": LAYOUTS["imagenet"].mean_file},
 }
-MIRROR_TRAIN = {"cifar10", "cifar100", "cifar10_zeropad", "cifar100_zeropad", "imagenet"}
 
 
 def layout_paths(layout: str, root: str | os.PathLike | None = None) -> tuple[Path, Path, Path]:
@@ -255,6 +255,6 @@ def prepare_imagenet(train_src: str | os.PathLike, val_src: str | os.PathLike | 
             shutil.rmtree(db, ignore_errors=True)
         raise
     if classes:
-        (out / "labels.txt").write_text("".join(c + "\n" for c in classes))
+        write_atomic(out / "labels.txt", "".join(c + "\n" for c in classes))
     rec.save(out)
     return rec

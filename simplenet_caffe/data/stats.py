@@ -17,7 +17,9 @@ from typing import Iterable
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..errors import UserError
+from ..protoio import read_blob, write_binary
 
 
 @dataclass
@@ -128,22 +130,13 @@ def array_to_blobproto(mean_image: np.ndarray):
 
 
 def write_binaryproto(path: str | os.PathLike, mean_image: np.ndarray) -> None:
-    _atomic_write(Path(path), array_to_blobproto(mean_image).SerializeToString())
+    write_binary(path, array_to_blobproto(mean_image))
 
 
 def read_binaryproto(path: str | os.PathLike) -> np.ndarray:
     """A mean ``.binaryproto`` as a C×H×W float32 array (a 1×C×H×W blob loses its num axis)."""
-    from ..caffe_env import caffe_pb2
-
-    pb = caffe_pb2()
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{p}: no such file")
-    blob = pb.BlobProto()
-    try:
-        blob.ParseFromString(p.read_bytes())
-    except Exception as e:  # noqa: BLE001
-        raise UserError(f"{p}: not a Caffe BlobProto ({e})") from e
+    blob = read_blob(p)
     shape = tuple(blob.shape.dim) if blob.HasField("shape") else (blob.num, blob.channels, blob.height, blob.width)
     data = np.array(blob.data if len(blob.data) else blob.double_data, dtype=np.float32)
     if not data.size or int(np.prod(shape)) != data.size:
@@ -164,13 +157,11 @@ def write_mean_files(out_dir: str | os.PathLike, stats: Stats, channel_order: st
     out.mkdir(parents=True, exist_ok=True)
     paths = {"binaryproto": out / f"{stem}.binaryproto", "npy": out / f"{stem}.npy", "json": out / f"{stem}.json"}
     write_binaryproto(paths["binaryproto"], stats.mean_image)
-    tmp = paths["npy"].with_name(paths["npy"].name + ".partial.npy")
-    np.save(tmp, stats.mean_image.astype(np.float32))
-    os.replace(tmp, paths["npy"])
+    write_atomic(paths["npy"], lambda f: np.save(f, stats.mean_image.astype(np.float32)))
     info = {**stats.as_dict(), "channel_order": channel_order, "units": "as stored in the DB (0-255 for uint8)"}
     if extra:
         info.update(extra)
-    _atomic_write(paths["json"], (json.dumps(info, indent=2) + "\n").encode())
+    write_atomic(paths["json"], json.dumps(info, indent=2) + "\n")
     return paths
 
 
@@ -183,9 +174,3 @@ def describe_mean(mean: np.ndarray, order: str | None = None) -> list[str]:
         lines.append(f"  channel {n}: mean {ch.mean():.6f}  (min {ch.min():.4f}, max {ch.max():.4f})")
     return lines
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

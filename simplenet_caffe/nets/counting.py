@@ -28,14 +28,12 @@ import csv
 import io
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
-
-from google.protobuf import text_format
 
 from ..caffe_env import caffe_pb2
 from ..errors import UserError
+from ..protoio import read_net
 
 INPUT_TYPES = ("Data", "ImageData", "HDF5Data", "WindowData", "Input")
 COUNT_FIELDS = ("learnable", "weights", "bn_stored", "netscope_params", "macs",
@@ -164,24 +162,6 @@ def _si(n: int) -> str:
     return str(n)
 
 
-def load_net(path_or_param):
-    """A NetParameter from a prototxt path (strict parse: unknown fields fail) or a NetParameter."""
-    pb2 = caffe_pb2()
-    if isinstance(path_or_param, pb2.NetParameter):
-        return path_or_param
-    path = Path(path_or_param)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    net = pb2.NetParameter()
-    try:
-        text_format.Merge(path.read_text(), net)
-    except text_format.ParseError as e:
-        raise UserError(f"{path}: not a valid Caffe NetParameter prototxt: {e}") from None
-    if len(net.layers):
-        raise UserError(f"{path}: uses the deprecated V1 `layers` field; upgrade it with Caffe's upgrade_net_proto_text")
-    return net
-
-
 def in_phase(lp, phase: str) -> bool:
     """Caffe's NetStateRule filter, for phase only (stage/level rules are not used by these nets)."""
     pb2 = caffe_pb2()
@@ -238,7 +218,7 @@ def count_prototxt(path_or_netparameter, phase: str = "TRAIN", input_shape: tupl
     """
     from .netbuilder import data_layer_shape
 
-    net = load_net(path_or_netparameter)
+    net = read_net(path_or_netparameter)
     phase = phase.upper()
     if phase not in ("TRAIN", "TEST"):
         raise UserError(f"phase must be TRAIN or TEST, not {phase}")
@@ -373,7 +353,3 @@ def count_prototxt(path_or_netparameter, phase: str = "TRAIN", input_shape: tupl
     if not res.input_shape:
         raise UserError("the net has no Data/Input layer and no `input:` header")
     return res
-
-
-def count_fields() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(LayerRow))

@@ -8,14 +8,13 @@ extension (png, svg, pdf, dot); the file is written to a temp name and renamed w
 """
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from . import counting
-from .generate import _umask_mode
+from ..atomic import write_atomic
 from ..errors import UserError
+from ..protoio import read_net
 
 COLORS = {"Convolution": "#ff8c69", "InnerProduct": "#ff8c69", "Pooling": "#7fbfff", "BatchNorm": "#c8e6c9",
           "Scale": "#c8e6c9", "ReLU": "#fff59d", "Dropout": "#e0e0e0", "Data": "#d1c4e9", "Input": "#d1c4e9",
@@ -80,19 +79,6 @@ def draw(net_or_path, out: Path, phase: str = "TRAIN", rankdir: str = "TB", inpu
         raise UserError(f"{out}: unsupported picture format {fmt!r} (use .png, .svg, .pdf or .dot)")
     if fmt != "dot" and shutil.which("dot") is None:
         raise UserError("graphviz `dot` not found: install graphviz (apt-get install graphviz) or write .dot")
-    net = counting.load_net(net_or_path)
+    net = read_net(net_or_path)
     g = net_graph(net, phase=phase, rankdir=rankdir, input_shape=input_shape)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=f".{fmt}")
-    os.close(fd)
-    try:
-        if fmt == "dot":
-            Path(tmp).write_text(g.to_string())
-        else:
-            g.write(tmp, format=fmt)
-        _umask_mode(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return write_atomic(out, g.to_string() if fmt == "dot" else g.create(format=fmt))

@@ -58,10 +58,6 @@ class Experiment:
         return LAYOUTS[self.data.layout]
 
     @property
-    def layout_name(self) -> str:
-        return self.data.layout
-
-    @property
     def reported_acc(self) -> float | None:
         """The reported (top-1) accuracy in percent as a number, None when there is none."""
         head = self.reported.split()[0]

@@ -42,6 +42,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..atomic import write_atomic
 __all__ = ["CaffeLog", "Segment", "Table", "LogReader", "parse", "expand_log_paths", "run_name_for"]
 
 # ---------------------------------------------------------------------------------------------
@@ -127,16 +128,14 @@ class Table:
     def to_csv(self, path: str | os.PathLike, delimiter: str = ",") -> Path:
         """Write CSV atomically (temp file beside the target, then rename). Missing -> empty cell."""
         import csv
+        import io
 
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f, delimiter=delimiter, lineterminator="\n")
-            w.writerow(self.columns)
-            for r in self.rows:
-                w.writerow([_fmt(r.get(c)) for c in self.columns])
-        os.replace(tmp, path)
-        return path
+        buf = io.StringIO()
+        w = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+        w.writerow(self.columns)
+        for r in self.rows:
+            w.writerow([_fmt(r.get(c)) for c in self.columns])
+        return write_atomic(path, buf.getvalue())
 
     def to_json_obj(self) -> dict:
         return {"columns": self.columns,
@@ -824,11 +823,8 @@ class CaffeLog:
             if len(self.test_batches):
                 written.append(self.test_batches.to_csv(out / f"{self.name}.batches.csv", delimiter))
         if json_:
-            p = out / f"{self.name}.json"
-            tmp = p.with_name(p.name + ".tmp")
-            tmp.write_text(json.dumps(self.to_json_obj(), indent=1, allow_nan=False) + "\n", encoding="utf-8")
-            os.replace(tmp, p)
-            written.append(p)
+            written.append(write_atomic(out / f"{self.name}.json",
+                                        json.dumps(self.to_json_obj(), indent=1, allow_nan=False) + "\n"))
         return written
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from ..data import preprocess
 from ..errors import UserError
 from ..progress import progress
-from .evaluation import load_net
+from .evaluation import load_eval_net
 
 
 def recipe_for_model(model: str | os.PathLike, recipe: str | os.PathLike | None = None) -> preprocess.Recipe:
@@ -41,7 +41,7 @@ def classify_files(model, weights, images, recipe=None, top_k: int = 3, batch: i
     if top_k < 1:
         raise UserError("--top-k must be at least 1")
     rec = recipe_for_model(model, recipe)
-    en = load_net(model, weights, batch=min(batch, len(images)))
+    en = load_eval_net(model, weights, batch=min(batch, len(images)))
     if en.label_blob is not None:
         raise UserError(f"{model} is a train_val net; classify needs the deploy net")
     shape = en.net.blobs[en.input_blob].data.shape[1:]

@@ -23,8 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import caffe_env
+from ..atomic import write_atomic
 from ..errors import UserError
 from ..paths import REPO_ROOT
+from ..protoio import read_caffemodel, read_net, to_text
 
 
 @dataclass
@@ -63,17 +65,8 @@ def check_weights(net, weights: Path) -> list[str]:
     are only on one side (Caffe ignores weights of unknown layers and keeps fillers for
     missing ones).
     """
-    pb2 = caffe_env.caffe_pb2()
-    model = pb2.NetParameter()
-    try:
-        model.ParseFromString(weights.read_bytes())
-    except OSError as e:
-        raise UserError(f"cannot read weights {weights}: {e}") from e
-    except Exception as e:  # noqa: BLE001 - protobuf's DecodeError
-        raise UserError(f"{weights} is not a Caffe .caffemodel ({e})") from e
+    model = read_caffemodel(weights)
     layers = list(model.layer) or list(model.layers)  # V2 or the V1 `layers` field
-    if not layers:
-        raise UserError(f"{weights} holds no layers: not a Caffe .caffemodel")
     saved = {lp.name: [tuple(b.shape.dim) if b.HasField("shape") else (b.num, b.channels, b.height, b.width)
                        for b in lp.blobs] for lp in layers if len(lp.blobs)}
     mismatched, notes = [], []
@@ -104,19 +97,15 @@ def test_data_layer(param):
 
 def test_transform(model: str | os.PathLike) -> tuple[dict, str | None]:
     """(TEST transform_param as a dict, LMDB source) of a train_val prototxt, read without pycaffe."""
-    from ..nets.counting import load_net as read_net
-
     dl = test_data_layer(read_net(model))
     if dl is None:
         raise UserError(f"{model}: no TEST data layer to take the transform from")
     return _transform_dict(dl.transform_param), dl.data_param.source or None
 
 
-def load_net(model: str | os.PathLike, weights: str | os.PathLike | None, batch: int = 100) -> EvalNet:
+def load_eval_net(model: str | os.PathLike, weights: str | os.PathLike | None, batch: int = 100) -> EvalNet:
     """Build the TEST-phase pycaffe net of a deploy or train_val prototxt and load ``weights``."""
-    from google.protobuf import text_format
-
-    from ..nets.counting import in_phase, load_net as read_net
+    from ..nets.counting import in_phase
     from ..nets.netbuilder import train_val_to_inputs
 
     caffe = caffe_env.import_caffe()
@@ -140,7 +129,7 @@ def load_net(model: str | os.PathLike, weights: str | os.PathLike | None, batch:
         transform, source = {}, None
         output, output_is_prob = param.layer[-1].top[0], param.layer[-1].type == "Softmax"
     with tempfile.NamedTemporaryFile("w", suffix=".prototxt") as tmp:
-        tmp.write(text_format.MessageToString(param))
+        tmp.write(to_text(param))
         tmp.flush()
         net = caffe.Net(tmp.name, caffe.TEST)
     notes = []
@@ -246,6 +235,7 @@ def evaluate(en: EvalNet, source: str | os.PathLike, limit: int | None = None, m
 def write_reports(res: EvalResult, out_dir: str | os.PathLike, title: str, class_names=None) -> dict[str, Path]:
     """Confusion matrix as CSV and PNG, per-class accuracy CSV, summary JSON."""
     import csv
+    import io
     import json
 
     out = Path(out_dir)
@@ -254,20 +244,20 @@ def write_reports(res: EvalResult, out_dir: str | os.PathLike, title: str, class
     cm = res.confusion()
     paths = {"confusion_csv": out / "confusion.csv", "per_class_csv": out / "per_class.csv",
              "summary_json": out / "summary.json", "confusion_png": out / "confusion.png"}
-    with open(paths["confusion_csv"], "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["true\\pred", *names])
-        for name, row in zip(names, cm):
-            w.writerow([name, *row.tolist()])
-    with open(paths["per_class_csv"], "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["class", "count", "correct", "accuracy"])
-        for i, name in enumerate(names):
-            w.writerow([name, int(cm[i].sum()), int(cm[i, i]), f"{res.per_class()[i]:.6f}"])
+    def csv_text(rows) -> str:
+        buf = io.StringIO()
+        csv.writer(buf).writerows(rows)
+        return buf.getvalue()
+
+    write_atomic(paths["confusion_csv"], csv_text([["true\\pred", *names],
+                                                   *([name, *row.tolist()] for name, row in zip(names, cm))]))
+    write_atomic(paths["per_class_csv"], csv_text([["class", "count", "correct", "accuracy"],
+                                                   *([name, int(cm[i].sum()), int(cm[i, i]), f"{res.per_class()[i]:.6f}"]
+                                                     for i, name in enumerate(names))]))
     summary = {"title": title, "records": int(len(res.labels)), "top1": res.topk(1)}
     if res.num_classes > 5:
         summary["top5"] = res.topk(5)
-    paths["summary_json"].write_text(json.dumps(summary, indent=2) + "\n")
+    write_atomic(paths["summary_json"], json.dumps(summary, indent=2) + "\n")
 
     import matplotlib
 
@@ -290,6 +280,6 @@ def write_reports(res: EvalResult, out_dir: str | os.PathLike, title: str, class
     ax.set_ylabel("true")
     ax.set_title(f"{title}: top-1 {100 * summary['top1']:.2f}%")
     fig.tight_layout()
-    fig.savefig(paths["confusion_png"])
+    write_atomic(paths["confusion_png"], lambda f: fig.savefig(f, format="png"))
     plt.close(fig)
     return paths

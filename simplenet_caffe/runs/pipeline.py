@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import write_atomic
 from ..errors import UserError
 from ..paths import LOGS_DIR, PLOTS_DIR, REPO_ROOT
 
@@ -91,10 +92,10 @@ def report(exp, run_name: str, reported: tuple[str, str] | None = None) -> tuple
     if reported and stats["final_accuracy"] is not None:
         value, source = reported
         got = 100 * stats["final_accuracy"]
-        with open(out / "results.md", "a") as f:
-            f.write(f"\n| | test accuracy (%) |\n|---|---:|\n| this run, final (iteration {stats['final_iteration']}) "
-                    f"| {got:.2f} |\n| the authors ({source}) | {value} |\n"
-                    f"| difference | {got - float(value):+.2f} |\n")
+        md = out / "results.md"
+        write_atomic(md, md.read_text() + f"\n| | test accuracy (%) |\n|---|---:|\n| this run, final (iteration "
+                     f"{stats['final_iteration']}) | {got:.2f} |\n| the authors ({source}) | {value} |\n"
+                     f"| difference | {got - float(value):+.2f} |\n")
     for part, tab in (("train", run.train), ("test", run.test)):
         files.append(tab.to_csv(out / f"{run_name}.{part}.csv"))
     return files, stats
@@ -129,7 +130,7 @@ def run_experiment(exp_name: str, run_name: str | None = None, resume: bool = Fa
     model = latest_caffemodel(exp)
     if evaluate_final and model is not None:
         say(f"evaluating {model.relative_to(REPO_ROOT)} on {exp.layout.test_lmdb} (deterministic)")
-        en = evaluation.load_net(REPO_ROOT / exp.train_val_path, model, batch=exp.data.test_batch)
+        en = evaluation.load_eval_net(REPO_ROOT / exp.train_val_path, model, batch=exp.data.test_batch)
         res = evaluation.evaluate(en, en.source)
         evaluated = res.topk(1)
         paths = evaluation.write_reports(res, PLOTS_DIR / run_name / "eval", title=f"{exp_name} test")

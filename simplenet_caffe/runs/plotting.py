@@ -21,6 +21,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..atomic import write_atomic
 from .caffelog import CaffeLog
 from ..paths import PLOTS_DIR
 
@@ -169,9 +170,6 @@ def plot_runs(runs: CaffeLog | Sequence[CaffeLog], out_dir: str | os.PathLike = 
             fig.subplots_adjust(left=0.1, right=0.97, top=0.92, bottom=0.11)
             safe = metric.replace(":", "-")
             for fmt in formats:
-                target = out / f"{name}.{safe}.{fmt}"
-                tmp = target.with_name(target.name + ".tmp")
-                fig.savefig(tmp, format=fmt, dpi=dpi)
-                os.replace(tmp, target)
-                written.append(target)
+                written.append(write_atomic(out / f"{name}.{safe}.{fmt}",
+                                            lambda f: fig.savefig(f, format=fmt, dpi=dpi)))  # noqa: B023
     return written

@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..atomic import write_atomic
 from .caffelog import CaffeLog
 
 # (key, Markdown header, kind) -- kind: "acc" (0-1, shown in %), "int", "hours", "float", "str"
@@ -95,11 +96,7 @@ class ResultsTable:
         out.mkdir(parents=True, exist_ok=True)
         written = []
         for suffix, text in ((".md", self.to_markdown()), (".csv", self.to_csv())):
-            p = out / f"{name}{suffix}"
-            tmp = p.with_name(p.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, p)
-            written.append(p)
+            written.append(write_atomic(out / f"{name}{suffix}", text))
         return written
 
 

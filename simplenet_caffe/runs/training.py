@@ -27,29 +27,15 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from ..caffe_env import caffe_pb2, caffe_tool, tool_env
+from ..caffe_env import caffe_tool, tool_env
 from .caffelog import LogReader, expand_log_paths
 from ..errors import UserError
 from ..paths import LOGS_DIR, REPO_ROOT
+from ..protoio import read_solver, write_text
 from ..progress import enabled as progress_enabled, progress
 
 _LOG_RE = re.compile(r"caffe(?:\.(\d+))?\.log\Z")
 _STATE_RE = re.compile(r"_iter_(\d+)\.solverstate(?:\.h5)?\Z")
-
-
-def read_solver(path: str | os.PathLike):
-    """The solver file as a ``caffe_pb2.SolverParameter``."""
-    from google.protobuf import text_format
-
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"solver not found: {p}")
-    msg = caffe_pb2().SolverParameter()
-    try:
-        text_format.Merge(p.read_text(), msg)
-    except text_format.ParseError as e:
-        raise UserError(f"{p}: not a valid SolverParameter: {e}") from e
-    return msg
 
 
 def default_run_name(solver: str | os.PathLike) -> str:
@@ -167,8 +153,6 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
     fine-tune from (not with `resume`). `log_dir` defaults to ``logs/<run>``; a fresh run into a
     folder that already has logs is refused unless `overwrite` (which deletes them).
     """
-    from google.protobuf import text_format
-
     solver = Path(solver)
     sp = read_solver(solver)
     run_name = run_name or default_run_name(solver)
@@ -220,9 +204,7 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
     if use_cpu and sp.solver_mode != sp.CPU:
         sp.solver_mode = sp.CPU
         solver_used = log_dir / "solver.cpu.prototxt"
-        tmp = solver_used.with_name(solver_used.name + ".tmp")
-        tmp.write_text(text_format.MessageToString(sp))
-        os.replace(tmp, solver_used)
+        write_text(solver_used, sp)
         if not cpu:
             print(f"train: no NVIDIA GPU here; running {solver} in CPU mode ({solver_used})", file=sys.stderr)
 
