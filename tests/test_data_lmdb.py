@@ -111,7 +111,7 @@ def test_failure_leaves_nothing(tmp_path):
 
 def test_interrupted_process_leaves_no_complete_db(tmp_path):
     """SIGKILL mid-write: no folder under the target name (only a hidden .db.*.tmp one)."""
-    code = ("import numpy as np, sys\nfrom simplenet_caffe import lmdbio\n"
+    code = ("import numpy as np, sys\nfrom simplenet_caffe.data import lmdbio\n"
             "def items():\n    i = 0\n    while True:\n        i += 1\n"
             "        if i == 2000: print('go', flush=True)\n"
             "        yield np.zeros((1, 28, 28), np.uint8), 0\n"
