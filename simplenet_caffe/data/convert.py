@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -19,9 +19,6 @@ from . import datasets, lmdbio
 from ..atomic import write_atomic
 from ..errors import UserError
 from .preprocess import Recipe, resize_image, to_chw
-
-if TYPE_CHECKING:
-    from . import stats
 
 
 def db_name(split: str) -> str:
@@ -44,16 +41,6 @@ def parse_size(text: str | None) -> tuple[tuple[int, int] | None, bool]:
     if w <= 0 or h <= 0:
         raise UserError(f"--resize sizes must be positive, got {text!r}")
     return (w, h), shorter
-
-
-def _tap(items: Iterator, acc: stats.MeanAccumulator | None) -> Iterator:
-    """Feed every record to ``acc`` on its way to the writer (one pass for DB and mean)."""
-    if acc is None:
-        yield from items
-        return
-    for item in items:
-        acc.add(item[0])
-        yield item
 
 
 def _array_items(x: np.ndarray, y: np.ndarray, order, have: str, want: str, size, mode: str) -> Iterator:
@@ -142,7 +129,7 @@ def convert_dataset(dataset: str, src: str | os.PathLike, out_dir: str | os.Path
                 key_suffix = True
                 if classes:
                     write_atomic(out / "labels.txt", "".join(c + "\n" for c in classes))
-            summary = lmdbio.write_lmdb(target, _tap(items, acc), total=total, force=force, encode=encode,
+            summary = lmdbio.write_lmdb(target, stats.tap(items, acc), total=total, force=force, encode=encode,
                                         key_suffix=key_suffix, desc=f"{info.name} {split}")
             written.append(target)
             rec.add_split(split, summary, log)

@@ -235,9 +235,8 @@ def prepare_imagenet(train_src: str | os.PathLike, val_src: str | os.PathLike | 
             if split == "train" and shuffle:
                 items = imagefolder.shuffled(items, seed)
             acc = stats.MeanAccumulator() if split == "train" else None
-            from .convert import _tap
             it = imagefolder.iter_images(src, items, size=(size, size), mode=mode, encode=encode)
-            summ = lmdbio.write_lmdb(db, _tap(it, acc), total=len(items), force=force, encode=encode,
+            summ = lmdbio.write_lmdb(db, stats.tap(it, acc), total=len(items), force=force, encode=encode,
                                      key_suffix=True, desc=f"imagenet {split}")
             written.append(db)
             rec.add_split(split, summ, log)

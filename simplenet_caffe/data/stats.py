@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -87,6 +87,17 @@ class MeanAccumulator:
         g_mean = self.sum.sum() / (per_ch * c)
         g_var = max(self.sumsq.sum() / (per_ch * c) - g_mean**2, 0.0)
         return Stats(self.n, mean_image, ch_mean, np.sqrt(ch_var), float(g_mean), float(np.sqrt(g_var)))
+
+
+def tap(items: Iterator, acc: MeanAccumulator | None) -> Iterator:
+    """Yield ``items`` (records whose first element is a CHW array) unchanged, feeding each
+    array to ``acc`` on the way: one pass writes a DB and computes its mean."""
+    if acc is None:
+        yield from items
+        return
+    for item in items:
+        acc.add(item[0])
+        yield item
 
 
 def compute_stats(arrays: np.ndarray | Iterable[np.ndarray], chunk: int = 4096) -> Stats:

@@ -102,7 +102,7 @@ class Experiment:
 _C10_STEPS = (50000, 95000, 253000, 295000, 320000, 370000)
 ADADELTA_C10 = Schedule("AdaDelta", 0.1, "multistep", 0.005, 400000, test_iter=100, test_interval=500,
                         snapshot=500, momentum=0.9, delta=0.001, stepvalue=_C10_STEPS, random_seed=1705)
-ADADELTA_C100 = ADADELTA_C10.replace(weight_decay=0.002, test_iter=200, test_interval=1000, snapshot=1000,
+ADADELTA_C100 = replace(ADADELTA_C10, weight_decay=0.002, test_iter=200, test_interval=1000, snapshot=1000,
                                      stepvalue=(50000, 95000, 220000, 295000, 320000, 270000))
 ADADELTA_MNIST = Schedule("AdaDelta", 0.1, "multistep", 0.005, 400000, test_iter=100, test_interval=600,
                           snapshot=600, momentum=0.9, delta=0.001,
@@ -115,7 +115,7 @@ NESTEROV_MNIST_SLIM = Schedule("Nesterov", 0.01, "multistep", 0.005, 234000, tes
                                snapshot=10000, momentum=0.9, stepvalue=_SLIM_STEPS, test_initialization=True)
 NESTEROV_C10_SLIM = Schedule("Nesterov", 0.01, "multistep", 0.0052, 234000, test_iter=200, test_interval=1000,
                              snapshot=10000, momentum=0.9, stepvalue=_SLIM_STEPS)
-NESTEROV_C10_S460 = NESTEROV_C10_SLIM.replace(base_lr=0.02, weight_decay=0.0005, max_iter=154000,
+NESTEROV_C10_S460 = replace(NESTEROV_C10_SLIM, base_lr=0.02, weight_decay=0.0005, max_iter=154000,
                                               test_iter=100, test_interval=500)
 ADADELTA_IMNET_SLIM = Schedule("AdaDelta", 0.2, "multistep", 1e-4, 1000000, test_iter=1000, test_interval=1000,
                                snapshot=20000, momentum=0.9, delta=0.001,
@@ -155,7 +155,7 @@ _NO_DUP_DROP = "Dropouts are named drop1..drop12; the authors' file reuses the n
 def _pt(variant: str, top1: str, top5: str, wd: float) -> Experiment:
     name = "imagenet_" + variant[len("pt_"):]
     return Experiment(
-        name, variant, D_IMNET_PT, RMSPROP_PT.replace(weight_decay=wd),
+        name, variant, D_IMNET_PT, replace(RMSPROP_PT, weight_decay=wd),
         f"{top1} top-1 / {top5} top-5", "PyTorch/timm result (SimpleNet_Pytorch README), not a Caffe run",
         notes=("A Caffe rebuild of the PyTorch ImageNet model: BatchNorm+Scale after every conv, global max pool, "
                "PyTorch strides (spec §9.1-9.3).",
@@ -177,14 +177,14 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                       "TRAIN (the README's 'no augmentation/normalisation' footnote is inaccurate, spec §11.2).",
                       _NO_DUP_DROP),
                net_name="CIFAR10_full"),
-    Experiment("cifar10_a5m_zeropad", "a5m_drop", D_C10_PAD, ADADELTA_C10.replace(test_iter=400), "95.16",
+    Experiment("cifar10_a5m_zeropad", "a5m_drop", D_C10_PAD, replace(ADADELTA_C10, test_iter=400), "95.16",
                "best test acc, caffe_95.16.log @ 178,000 (deterministic test)",
                notes=(_ZEROPAD, _LMDB,
                       "Solver as logged: test 400 x batch 25 (the file says 100 x 100) and snapshot 500 (file: "
                       "5000), spec §5.2.", _NO_DUP_DROP),
                net_name="CIFAR10_full", solver_aliases=("cifar10_solver",)),
-    Experiment("cifar10_a5m_zeropad_mirrortest", "a5m_drop", replace(D_C10_PAD, test_mirror=True), ADADELTA_C10.replace(
-        test_iter=400), "95.32", "best test acc, caffe_95.32.log @ 135,500 (random mirror at test time)",
+    Experiment("cifar10_a5m_zeropad_mirrortest", "a5m_drop", replace(D_C10_PAD, test_mirror=True),
+               replace(ADADELTA_C10, test_iter=400), "95.32", "best test acc, caffe_95.32.log @ 135,500 (random mirror at test time)",
                notes=(_ZEROPAD, "TEST data layer has mirror: true as in the authors' 95.32 file: Caffe then flips "
                       "test images at random, so test accuracy is stochastic (spec §3.6).", _LMDB,
                       "Solver as logged: test 400 x batch 25 and snapshot 500, spec §5.2.", _NO_DUP_DROP),
@@ -205,7 +205,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                net_name="CIFAR100_full"),
     Experiment("cifar100_misc", "c100_misc", DataSpec("cifar100_zeropad", 50, 50, crop=32, train_mirror=True,
                                                       test_mirror=True, label="label_fine"),
-               ADADELTA_C100.replace(stepvalue=(18000, 54000, 195000)), "74.86",
+               replace(ADADELTA_C100, stepvalue=(18000, 54000, 195000)), "74.86",
                "best test acc, caffe_resumed3_74.86.log @ 203,000 (random mirror at test; 74.51 deterministic @200k)",
                notes=("C100-MISC (~20M params, spec §2.5), the net of caffe_resumed2/3 (dropout 0.5 after cccp4 and "
                       "fc_conv; the first two sessions ran without dropout).",

@@ -13,7 +13,7 @@ Caffe semantics worth remembering (spec §5.1):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from ..caffe_env import caffe_pb2
 
@@ -39,11 +39,6 @@ class Schedule:
     random_seed: int | None = None
     test_initialization: bool | None = None
     solver_mode: str = "GPU"
-
-    def replace(self, **kw) -> "Schedule":
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d.update(kw)
-        return Schedule(**d)
 
 
 def solver_param(s: Schedule, *, net: str, snapshot_prefix: str, weights: str | None = None):
