@@ -18,20 +18,17 @@ import argparse
 import csv
 import os
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from simplenet_caffe import caffe_env  # noqa: E402
-from simplenet_caffe.errors import UserError  # noqa: E402
-from simplenet_caffe.progress import progress  # noqa: E402
-from simplenet_caffe.cli import run  # noqa: E402
-from simplenet_caffe.paths import PROTOTXT_DIR, REPO_ROOT  # noqa: E402
+from simplenet_caffe import caffe_env, protoio
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.progress import progress
+from simplenet_caffe.cli import run
+from simplenet_caffe.paths import PROTOTXT_DIR, REPO_ROOT
 
 # name, prototxt stem, batch, caffe iterations, torch iterations
 NETS = [
@@ -56,8 +53,7 @@ def sgemm_gflops(n: int = 2048, seconds: float = 3.0) -> float:
 
 
 def input_chw(deploy: Path, pb2) -> tuple[int, int, int]:
-    from google.protobuf import text_format
-    net = text_format.Parse(deploy.read_text(), pb2.NetParameter())
+    net = protoio.read_net(deploy)
     for l in net.layer:
         if l.type == "Input":
             return tuple(l.input_param.shape[0].dim[1:4])
@@ -66,8 +62,7 @@ def input_chw(deploy: Path, pb2) -> tuple[int, int, int]:
 
 def timing_net(train_val: Path, batch: int, chw, pb2):
     """TRAIN-phase layers of ``train_val`` with the Data layer replaced by Input (data, label)."""
-    from google.protobuf import text_format
-    src = text_format.Parse(train_val.read_text(), pb2.NetParameter())
+    src = protoio.read_net(train_val)
     net = pb2.NetParameter(name=src.name)
     data = net.layer.add(name="data", type="Input", top=["data", "label"])
     data.input_param.shape.add(dim=[batch, *chw])
@@ -146,7 +141,6 @@ def main(argv=None):
         have_torch = False
         print("torch not installed: PyTorch columns left empty (pip install torch==2.13.0)")
     from simplenet_caffe.nets.counting import count_prototxt
-    from google.protobuf import text_format
     pb2 = caffe_env.caffe_pb2()
 
     gemm = sgemm_gflops()
@@ -162,7 +156,7 @@ def main(argv=None):
             net = timing_net(train_val, batch, chw, pb2)
             if isinstance(what, tuple):
                 model = Path(tmp) / f"{stem}_time.prototxt"
-                model.write_text(text_format.MessageToString(net))
+                protoio.write_text(model, net)
                 res[stem, what[0]] = caffe_time(what[1], model, max(1, round(cit * args.scale)))["fwdbwd"]
             else:
                 res[stem, what] = torch_time(net, chw, batch, max(1, round(tit * args.scale)), what == "cl")

@@ -14,16 +14,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import re
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from simplenet_caffe.runs import caffelog  # noqa: E402
-from simplenet_caffe.errors import UserError  # noqa: E402
-from simplenet_caffe.cli import run  # noqa: E402
-from simplenet_caffe.paths import SHARED_DIR  # noqa: E402
+from simplenet_caffe.runs import caffelog
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.cli import run
+from simplenet_caffe.paths import SHARED_DIR
 
 DEFAULT_LOG = SHARED_DIR / "data" / "caffe_logs" / "cifar10_zeropad_95.32.log"
 

@@ -95,3 +95,16 @@ def test_every_script_is_a_console_command():
         assert "sys.path" not in text, f"{script.name} still edits sys.path"
         mod = scripts[f"simplenet-{'prep-' if script.parent.name == 'data_prep' else ''}{script.stem.replace('_', '-')}"]
         assert f"from {mod.split(':')[0]} import entry" in text, script
+
+
+def test_console_commands_are_installed_and_run():
+    """`make setup` installs the package editable: every command is in the venv's bin/."""
+    import subprocess
+    import sys
+
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    bindir = Path(sys.executable).parent
+    missing = [name for name in scripts if not (bindir / name).is_file()]
+    assert not missing, f"not installed in {bindir} (run make setup): {missing}"
+    cp = subprocess.run([bindir / "simplenet-parse-log", "--help"], capture_output=True, text=True, cwd="/")
+    assert cp.returncode == 0 and cp.stdout.startswith("usage: simplenet-parse-log"), cp.stderr

@@ -161,14 +161,13 @@ def _first_datum_shape(src: str, name: str) -> tuple[int, int, int]:
     if not path.exists():
         raise UserError(f"data layer {name!r}: source {src} is not a known layout and does not exist; "
                         "give the input shape explicitly")
-    import lmdb
-    with lmdb.open(str(path), readonly=True, lock=False) as env, env.begin() as txn:
-        cur = txn.cursor()
-        if not cur.first():
-            raise UserError(f"data layer {name!r}: {src} is empty")
-        datum = caffe_pb2().Datum()
-        datum.ParseFromString(cur.value())
-        return datum.channels, datum.height, datum.width
+    from ..data.lmdbio import read_datums
+
+    first = next(read_datums(path, limit=1), None)
+    if first is None:
+        raise UserError(f"data layer {name!r}: {src} is empty")
+    datum = first[1]
+    return datum.channels, datum.height, datum.width
 
 
 DATA_LAYER_TYPES = ("Data", "ImageData", "HDF5Data", "WindowData")
