@@ -39,24 +39,17 @@ def read_text(path: str | os.PathLike, type_name: str, what: str):
     the file's kind in error messages."""
     from google.protobuf import text_format
 
-    p = Path(path)
-    msg = getattr(caffe_pb2(), type_name)()
-    try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise UserError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{p}: cannot read {what}: {e}") from None
-    try:
-        text_format.Merge(text, msg)
-    except text_format.ParseError as e:
-        raise UserError(f"{p}: not a valid {what}: {e}") from None
-    return msg
+    return _read(path, type_name, what, lambda data, msg: text_format.Merge(data.decode(), msg))
 
 
 def read_binary(path: str | os.PathLike, type_name: str, what: str):
     """Parse the binary file ``path`` into a new ``caffe_pb2.<type_name>``."""
+    return _read(path, type_name, what, lambda data, msg: msg.ParseFromString(data))
+
+
+def _read(path, type_name: str, what: str, parse):
     from google.protobuf.message import DecodeError
+    from google.protobuf.text_format import ParseError
 
     p = Path(path)
     msg = getattr(caffe_pb2(), type_name)()
@@ -67,9 +60,9 @@ def read_binary(path: str | os.PathLike, type_name: str, what: str):
     except OSError as e:
         raise UserError(f"{p}: cannot read {what}: {e}") from None
     try:
-        msg.ParseFromString(data)
-    except (DecodeError, ValueError) as e:
-        raise UserError(f"{p}: not a {what} ({e})") from None
+        parse(data, msg)
+    except (ParseError, DecodeError, UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"{p}: not a valid {what}: {e}") from None
     return msg
 
 

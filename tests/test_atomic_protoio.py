@@ -83,9 +83,9 @@ def test_protoio_round_trips_and_one_line_errors(tmp_path, caffe_pb2):
                       (lambda: protoio.read_net(tmp_path / "bad.prototxt"), "not a valid Caffe NetParameter"),
                       (lambda: protoio.read_net(tmp_path / "v1.prototxt"), "deprecated V1 `layers`"),
                       (lambda: protoio.read_solver(tmp_path / "bad.prototxt"), "not a valid Caffe SolverParameter"),
-                      (lambda: protoio.read_caffemodel(tmp_path / "junk.caffemodel"), "not a Caffe .caffemodel"),
-                      (lambda: protoio.read_caffemodel(tmp_path / "solver.prototxt"), "not a Caffe .caffemodel"),
-                      (lambda: protoio.read_blob(tmp_path / "junk.caffemodel"), "not a Caffe BlobProto")]:
+                      (lambda: protoio.read_caffemodel(tmp_path / "junk.caffemodel"), "not a valid Caffe .caffemodel"),
+                      (lambda: protoio.read_caffemodel(tmp_path / "solver.prototxt"), "not a valid Caffe .caffemodel"),
+                      (lambda: protoio.read_blob(tmp_path / "junk.caffemodel"), "not a valid Caffe BlobProto")]:
         with pytest.raises(UserError, match=msg) as e:
             call()
         assert "\n" not in str(e.value)

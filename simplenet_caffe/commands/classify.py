@@ -54,7 +54,3 @@ def main(argv=None):
 def entry() -> None:
     """The ``simplenet-classify`` command (also ``tools/classify.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

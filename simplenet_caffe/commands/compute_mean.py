@@ -39,7 +39,3 @@ def main(argv=None):
 def entry() -> None:
     """The ``simplenet-compute-mean`` command (also ``tools/compute_mean.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

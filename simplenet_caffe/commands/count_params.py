@@ -67,7 +67,3 @@ def main(argv=None) -> int:
 def entry() -> None:
     """The ``simplenet-count-params`` command (also ``tools/count_params.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

@@ -74,7 +74,3 @@ def main(argv=None):
 def entry() -> None:
     """The ``simplenet-demo`` command (also ``tools/demo.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

@@ -44,7 +44,3 @@ def main(argv=None) -> int:
 def entry() -> None:
     """The ``simplenet-draw-net`` command (also ``tools/draw_net.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

@@ -91,7 +91,3 @@ def main(argv=None):
 def entry() -> None:
     """The ``simplenet-evaluate`` command (also ``tools/evaluate.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

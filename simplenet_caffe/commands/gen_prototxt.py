@@ -58,7 +58,3 @@ def main(argv=None) -> int:
 def entry() -> None:
     """The ``simplenet-gen-prototxt`` command (also ``tools/gen_prototxt.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

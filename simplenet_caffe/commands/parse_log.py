@@ -71,7 +71,3 @@ def main(argv=None) -> int:
 def entry() -> None:
     """The ``simplenet-parse-log`` command (also ``tools/parse_log.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

@@ -84,7 +84,3 @@ def main(argv=None) -> int:
 def entry() -> None:
     """The ``simplenet-plot-log`` command (also ``tools/plot_log.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

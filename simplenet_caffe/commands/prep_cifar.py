@@ -43,7 +43,3 @@ def main(argv=None):
 def entry() -> None:
     """The ``simplenet-prep-cifar`` command (also ``data_prep/cifar.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

@@ -38,7 +38,3 @@ def main(argv=None):
 def entry() -> None:
     """The ``simplenet-prep-imagenet`` command (also ``data_prep/imagenet.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

@@ -60,7 +60,3 @@ def main(argv=None):
 def entry() -> None:
     """The ``simplenet-prep-mnist`` command (also ``data_prep/mnist.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

@@ -40,7 +40,3 @@ def main(argv=None):
 def entry() -> None:
     """The ``simplenet-prep-svhn`` command (also ``data_prep/svhn.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

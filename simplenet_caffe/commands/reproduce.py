@@ -46,7 +46,3 @@ def main(argv=None):
 def entry() -> None:
     """The ``simplenet-reproduce`` command (also ``tools/reproduce.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

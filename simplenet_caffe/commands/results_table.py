@@ -63,7 +63,3 @@ def main(argv=None) -> int:
 def entry() -> None:
     """The ``simplenet-results-table`` command (also ``tools/results_table.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

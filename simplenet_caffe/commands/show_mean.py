@@ -57,7 +57,3 @@ def main(argv=None):
 def entry() -> None:
     """The ``simplenet-show-mean`` command (also ``tools/show_mean.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

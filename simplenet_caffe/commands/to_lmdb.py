@@ -65,7 +65,3 @@ def main(argv=None):
 def entry() -> None:
     """The ``simplenet-to-lmdb`` command (also ``tools/to_lmdb.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()

@@ -49,7 +49,3 @@ def main(argv=None) -> int:
 def entry() -> None:
     """The ``simplenet-train`` command (also ``tools/train.py``)."""
     run(main)
-
-
-if __name__ == "__main__":
-    entry()
