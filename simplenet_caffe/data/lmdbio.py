@@ -248,17 +248,17 @@ def write_lmdb(path: str | os.PathLike, items: Iterable, total: int | None = Non
     store instead of re-encoding ``array`` (which still gives C/H/W).
     ``encode`` = "png"/"jpg" stores encoded Datums with C/H/W set (single records only).
     """
-    import lmdb
-
     target = check_target(path, force)
     with atomic_dir(target) as tmp:
-        return _write_lmdb(lmdb, tmp, target, items, total, encode, key_suffix, commit_every, desc, map_size)
+        return _write_lmdb(tmp, target, items, total, encode, key_suffix, commit_every, desc, map_size)
 
 
-def _write_lmdb(lmdb, tmp: Path, target: Path, items: Iterable, total: int | None, encode: str | None,
+def _write_lmdb(tmp: Path, target: Path, items: Iterable, total: int | None, encode: str | None,
                 key_suffix: bool, commit_every: int, desc: str | None, map_size: int) -> Summary:
     """:func:`write_lmdb`'s body: write the DB into the folder ``tmp`` (renamed to ``target`` by
     the caller when this returns)."""
+    import lmdb
+
     summary = Summary(str(target))
     label_counts: collections.Counter = collections.Counter()
     count = 0
