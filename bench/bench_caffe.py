@@ -6,7 +6,7 @@ turned into a timing net (TRAIN-phase layers, the Data layer replaced by an Inpu
 shape, so BatchNorm uses batch statistics and Dropout is active) and run with
 ``caffe time`` (forward + backward per batch, no weight update). Reported per net:
 images/s and effective GFLOP/s, with training FLOPs per image = 3 x 2 x MACs (forward, plus
-backward to data and to weights; MACs from simplenet_caffe.counting, conv + InnerProduct).
+backward to data and to weights; MACs from simplenet_caffe.nets.counting, conv + InnerProduct).
 Beside it: numpy's float32 GEMM rate measured in this job, and PyTorch CPU (NCHW and
 channels_last, forward + backward, no optimizer step) on the same architecture when torch is
 installed. ``--baseline-caffe`` times a second Caffe build in the same job (before/after).
@@ -18,18 +18,17 @@ import argparse
 import csv
 import os
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from simplenet_caffe import caffe_env  # noqa: E402
-from simplenet_caffe.cli import UserError, progress, run  # noqa: E402
-from simplenet_caffe.paths import PROTOTXT_DIR, REPO_ROOT  # noqa: E402
+from simplenet_caffe import caffe_env, protoio
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.progress import progress
+from simplenet_caffe.cli import run
+from simplenet_caffe.paths import PROTOTXT_DIR, REPO_ROOT
 
 # name, prototxt stem, batch, caffe iterations, torch iterations
 NETS = [
@@ -54,8 +53,7 @@ def sgemm_gflops(n: int = 2048, seconds: float = 3.0) -> float:
 
 
 def input_chw(deploy: Path, pb2) -> tuple[int, int, int]:
-    from google.protobuf import text_format
-    net = text_format.Parse(deploy.read_text(), pb2.NetParameter())
+    net = protoio.read_net(deploy)
     for l in net.layer:
         if l.type == "Input":
             return tuple(l.input_param.shape[0].dim[1:4])
@@ -64,8 +62,7 @@ def input_chw(deploy: Path, pb2) -> tuple[int, int, int]:
 
 def timing_net(train_val: Path, batch: int, chw, pb2):
     """TRAIN-phase layers of ``train_val`` with the Data layer replaced by Input (data, label)."""
-    from google.protobuf import text_format
-    src = text_format.Parse(train_val.read_text(), pb2.NetParameter())
+    src = protoio.read_net(train_val)
     net = pb2.NetParameter(name=src.name)
     data = net.layer.add(name="data", type="Input", top=["data", "label"])
     data.input_param.shape.add(dim=[batch, *chw])
@@ -143,8 +140,7 @@ def main(argv=None):
     except ImportError:
         have_torch = False
         print("torch not installed: PyTorch columns left empty (pip install torch==2.13.0)")
-    from simplenet_caffe.counting import count_prototxt
-    from google.protobuf import text_format
+    from simplenet_caffe.nets.counting import count_prototxt
     pb2 = caffe_env.caffe_pb2()
 
     gemm = sgemm_gflops()
@@ -160,7 +156,7 @@ def main(argv=None):
             net = timing_net(train_val, batch, chw, pb2)
             if isinstance(what, tuple):
                 model = Path(tmp) / f"{stem}_time.prototxt"
-                model.write_text(text_format.MessageToString(net))
+                protoio.write_text(model, net)
                 res[stem, what[0]] = caffe_time(what[1], model, max(1, round(cit * args.scale)))["fwdbwd"]
             else:
                 res[stem, what] = torch_time(net, chw, batch, max(1, round(tit * args.scale)), what == "cl")

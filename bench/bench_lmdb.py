@@ -32,13 +32,13 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from simplenet_caffe import caffe_env, lmdbio  # noqa: E402
-from simplenet_caffe.cli import UserError, run  # noqa: E402
-from simplenet_caffe.paths import REPO_ROOT, SHARED_DIR  # noqa: E402
+from simplenet_caffe import caffe_env
+from simplenet_caffe.data import lmdbio
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.cli import run
+from simplenet_caffe.paths import REPO_ROOT, SHARED_DIR
 
 
 def timed(cmd: list[str], out: Path, env) -> float:

@@ -1,4 +1,4 @@
-"""Benchmark: simplenet_caffe.caffelog.parse vs a regex-per-line parse of the same log.
+"""Benchmark: simplenet_caffe.runs.caffelog.parse vs a regex-per-line parse of the same log.
 
 The baseline is the algorithm of BVLC Caffe's tools/extra/parse_log.py (ported to Python 3
 here, since the original does not import on Python 3): every line is searched with the
@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import re
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from simplenet_caffe import caffelog  # noqa: E402
-from simplenet_caffe.cli import UserError, run  # noqa: E402
-from simplenet_caffe.paths import SHARED_DIR  # noqa: E402
+from simplenet_caffe.runs import caffelog
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.cli import run
+from simplenet_caffe.paths import SHARED_DIR
 
 DEFAULT_LOG = SHARED_DIR / "data" / "caffe_logs" / "cifar10_zeropad_95.32.log"
 
@@ -94,7 +92,7 @@ def main(argv=None) -> int:
     print(f"log: {path.name} ({mb:.2f} MB), best of {args.repeat}")
     print(f"  baseline regex-per-line (Caffe parse_log.py algorithm): {mb / t_base:7.1f} MB/s  "
           f"({t_base * 1e3:.1f} ms; {len(base_train)} train rows, {len(base_test)} test rows)")
-    print(f"  simplenet_caffe.caffelog.parse:                         {mb / t_ours:7.1f} MB/s  "
+    print(f"  simplenet_caffe.runs.caffelog.parse:                         {mb / t_ours:7.1f} MB/s  "
           f"({t_ours * 1e3:.1f} ms; {len(ours.train)} train rows, {len(ours.test)} test rows)")
     print(f"  ratio ours/baseline: {t_base / t_ours:.2f}x")
     return 0

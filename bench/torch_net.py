@@ -8,7 +8,7 @@ lazily by the caller, as it is an optional bench extra (``pip install torch==2.1
 """
 from __future__ import annotations
 
-from simplenet_caffe.counting import conv_geometry
+from simplenet_caffe.nets.counting import conv_geometry
 
 
 def build(torch, net, input_chw: tuple[int, int, int]):

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .cli import UserError
+from .errors import UserError
 from .paths import REPO_ROOT
 
 NOT_BUILT = "Caffe is not built: run make setup (or set CAFFE_ROOT to an existing Caffe install)"

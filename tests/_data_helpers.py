@@ -15,7 +15,7 @@ def rng(seed=0):
 
 def make_cifar(dirpath: Path, dataset: str, form: str, n_per_file: int = 8, seed: int = 0):
     """Write a small CIFAR-10/100 file set; returns {split: (images N×3×32×32, labels[, coarse])}."""
-    from simplenet_caffe.cifar import FILES, write_cifar_binary, write_cifar_python
+    from simplenet_caffe.data.cifar import FILES, write_cifar_binary, write_cifar_python
 
     r = rng(seed)
     dirpath.mkdir(parents=True, exist_ok=True)

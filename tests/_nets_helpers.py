@@ -6,8 +6,8 @@ from pathlib import Path
 
 from google.protobuf import text_format
 
-from simplenet_caffe import netbuilder
-from simplenet_caffe.experiments import EXPERIMENTS
+from simplenet_caffe.nets import netbuilder
+from simplenet_caffe.nets.experiments import EXPERIMENTS
 from simplenet_caffe.paths import REPO_ROOT
 
 #: experiments that own a net (solver-only experiments reuse another's)

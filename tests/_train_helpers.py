@@ -1,5 +1,5 @@
 """A tiny real Caffe experiment for the training/log tests: 8x8 one-channel images of two
-classes (bright top half vs bright bottom half), written with simplenet_caffe.lmdbio, and a
+classes (bright top half vs bright bottom half), written with simplenet_caffe.data.lmdbio, and a
 net and solver built with caffe_pb2 + text_format. Trains on CPU in about a second."""
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def make_tiny_experiment(root: Path, pb2, max_iters=(40,), **solver_kw) -> dict:
     """Write LMDBs, the net and one solver per max_iter under `root`; absolute paths inside."""
     from google.protobuf import text_format
 
-    from simplenet_caffe.lmdbio import write_lmdb
+    from simplenet_caffe.data.lmdbio import write_lmdb
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)

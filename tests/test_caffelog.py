@@ -1,4 +1,4 @@
-"""simplenet_caffe.caffelog on the five real Caffe logs in ../shared/data/caffe_logs, and on
+"""simplenet_caffe.runs.caffelog on the five real Caffe logs in ../shared/data/caffe_logs, and on
 variants of them (CRLF, Feb 29, New Year, two test nets, cut lines). Every expected number
 below was read from the log files with grep."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from simplenet_caffe import caffelog
+from simplenet_caffe.runs import caffelog
 
 from conftest import run_script
 

@@ -11,8 +11,8 @@ from google.protobuf import text_format
 
 from _nets_helpers import inputs_net_file
 from conftest import run_script
-from simplenet_caffe import counting, netbuilder
-from simplenet_caffe.experiments import EXPERIMENTS
+from simplenet_caffe.nets import counting, netbuilder
+from simplenet_caffe.nets.experiments import EXPERIMENTS
 from simplenet_caffe.paths import REPO_ROOT
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import PY, REPO_ROOT, run_script
-from simplenet_caffe import idx, lmdbio, stats
-from simplenet_caffe.cli import UserError
+from simplenet_caffe.data import idx, lmdbio, stats
+from simplenet_caffe.errors import UserError
 
 from _data_helpers import caffe_train, files_under, make_cifar, make_images, rng, write_tiny_net
 
@@ -110,8 +110,8 @@ def test_failure_leaves_nothing(tmp_path):
 
 
 def test_interrupted_process_leaves_no_complete_db(tmp_path):
-    """SIGKILL mid-write: no folder under the target name (only a hidden .partial one)."""
-    code = ("import numpy as np, sys\nfrom simplenet_caffe import lmdbio\n"
+    """SIGKILL mid-write: no folder under the target name (only a hidden .db.*.tmp one)."""
+    code = ("import numpy as np, sys\nfrom simplenet_caffe.data import lmdbio\n"
             "def items():\n    i = 0\n    while True:\n        i += 1\n"
             "        if i == 2000: print('go', flush=True)\n"
             "        yield np.zeros((1, 28, 28), np.uint8), 0\n"
@@ -121,7 +121,7 @@ def test_interrupted_process_leaves_no_complete_db(tmp_path):
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert not (tmp_path / "db").exists()
-    assert all(name.startswith(".db.partial-") for name in os.listdir(tmp_path))
+    assert all(name.startswith(".db.") and name.endswith(".tmp") for name in os.listdir(tmp_path))
 
 
 def test_encoded_png_jpg_have_shape_and_gray(tmp_path, caffe):
@@ -210,7 +210,7 @@ def _bad_cifar(d):
 
 
 def _bad_mat(d):
-    from simplenet_caffe.svhn import write_svhn_mat
+    from simplenet_caffe.data.svhn import write_svhn_mat
     (d / "in").mkdir()
     write_svhn_mat(d / "in" / "train_32x32.mat", np.zeros((2, 3, 32, 32), np.uint8), [1, 2])
     (d / "in" / "test_32x32.mat").write_bytes((d / "in" / "train_32x32.mat").read_bytes()[:300])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import need, run_script
-from simplenet_caffe import lmdbio
+from simplenet_caffe.data import lmdbio
 from simplenet_caffe.caffe_env import run_tool
 from simplenet_caffe.paths import PROTOTXT_DIR
 

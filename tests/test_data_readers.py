@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import need
-from simplenet_caffe import cifar, idx, imagefolder, svhn
-from simplenet_caffe.cli import UserError
+from simplenet_caffe.data import cifar, idx, imagefolder, svhn
+from simplenet_caffe.errors import UserError
 
 from _data_helpers import make_cifar, make_images, rng
 

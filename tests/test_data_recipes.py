@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from conftest import need, run_script
-from simplenet_caffe import download, lmdbio, preprocess, stats
-from simplenet_caffe.cli import UserError
-from simplenet_caffe.layout import LAYOUTS
+from simplenet_caffe.data import download, lmdbio, preprocess, stats
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.data.layout import LAYOUTS
 
 from _data_helpers import make_cifar, make_images, rng
 
@@ -33,7 +33,7 @@ def test_mnist_recipe_real(tmp_path, mnist_dir):
     rec = preprocess.load(tmp_path / "data" / "mnist_norm")
     assert rec.channel_order == "gray" and rec.dtype == "float" and rec.input_shape == (1, 28, 28)
     assert rec.splits["train"]["count"] == 60000 and rec.splits["test"]["count"] == 10000
-    from simplenet_caffe.idx import read_mnist
+    from simplenet_caffe.data.idx import read_mnist
     x, y = read_mnist(mnist_dir, "test")
     got = list(lmdbio.read_lmdb(_db(tmp_path, "mnist_norm", "test"), limit=50))
     for i, (_, a, lab) in enumerate(got):
@@ -55,7 +55,7 @@ def test_fashion_recipe_limited(tmp_path):
     assert r.returncode == 0, r.stderr
     rec = preprocess.load(tmp_path / "data" / "fashion_mnist_norm")
     assert rec.layout == "fashion_mnist_norm" and rec.splits["train"]["count"] == 1000
-    from simplenet_caffe.idx import read_mnist
+    from simplenet_caffe.data.idx import read_mnist
     x, _ = read_mnist(FASHION, "train")
     assert abs(rec.mean[0] - x[:1000].mean()) < 1e-9 and abs(rec.std[0] - x[:1000].std()) < 1e-9
 
@@ -90,7 +90,7 @@ def test_cifar_recipe_both_setups(tmp_path):
 
 
 def test_svhn_recipe(tmp_path):
-    from simplenet_caffe.svhn import write_svhn_mat
+    from simplenet_caffe.data.svhn import write_svhn_mat
 
     r0 = rng(3)
     parts = {}
@@ -154,7 +154,7 @@ def http_dir(tmp_path):
 
 
 def test_download_verifies_checksums(tmp_path, http_dir, monkeypatch):
-    from simplenet_caffe.idx import write_idx
+    from simplenet_caffe.data.idx import write_idx
 
     root, url = http_dir
     files = {}
@@ -166,7 +166,7 @@ def test_download_verifies_checksums(tmp_path, http_dir, monkeypatch):
     monkeypatch.setitem(download.SOURCES, "mnist", src)
     out = download.download("mnist", tmp_path / "dl", mirror=url)
     assert sorted(p.name for p in out.iterdir()) == sorted(files)
-    from simplenet_caffe.idx import read_mnist
+    from simplenet_caffe.data.idx import read_mnist
     assert read_mnist(out, "train")[1].tolist() == [1, 2, 3]
     # a corrupted server copy: checksum error, nothing left behind
     (out / "t10k-labels-idx1-ubyte.gz").unlink()

@@ -21,8 +21,9 @@ TEST_BATCH = 100
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist_dir, caffe_pb2):
     """Train S300-A briefly on CPU; returns (root, train_val path, caffemodel path, log path)."""
-    from simplenet_caffe import netbuilder, training
-    from simplenet_caffe.experiments import EXPERIMENTS
+    from simplenet_caffe.nets import netbuilder
+    from simplenet_caffe.runs import training
+    from simplenet_caffe.nets.experiments import EXPERIMENTS
 
     root = tmp_path_factory.mktemp("e2e")
     prep = run_script("data_prep/mnist.py", "--mnist-dir", mnist_dir, "--root", root,
@@ -52,7 +53,7 @@ def trained(tmp_path_factory, mnist_dir, caffe_pb2):
 
 @pytest.mark.slow
 def test_short_training_beats_chance_by_far(trained):
-    from simplenet_caffe.caffelog import parse
+    from simplenet_caffe.runs.caffelog import parse
 
     *_, log = trained
     run = parse(log)
@@ -66,7 +67,7 @@ def test_short_training_beats_chance_by_far(trained):
 @pytest.mark.slow
 def test_evaluate_agrees_with_caffe_test(trained, tmp_path):
     from simplenet_caffe import caffe_env
-    from simplenet_caffe.caffelog import parse
+    from simplenet_caffe.runs.caffelog import parse
 
     root, tv, weights, _ = trained
     iters = N_TEST // TEST_BATCH
@@ -90,8 +91,8 @@ def test_evaluate_agrees_with_caffe_test(trained, tmp_path):
 
 @pytest.mark.slow
 def test_classify_png_digits_matches_evaluate(trained, mnist_dir, tmp_path):
-    from simplenet_caffe import evaluation
-    from simplenet_caffe.idx import read_mnist
+    from simplenet_caffe.runs import evaluation
+    from simplenet_caffe.data.idx import read_mnist
     from simplenet_caffe.paths import REPO_ROOT
 
     root, tv, weights, _ = trained
@@ -101,7 +102,7 @@ def test_classify_png_digits_matches_evaluate(trained, mnist_dir, tmp_path):
         f = tmp_path / f"digit_{i:02d}.png"
         assert cv2.imwrite(str(f), images[i].reshape(28, 28))
         files.append(f)
-    en = evaluation.load_net(tv, weights, batch=TEST_BATCH)
+    en = evaluation.load_eval_net(tv, weights, batch=TEST_BATCH)
     res = evaluation.evaluate(en, en.source, limit=20)
     assert (res.labels == labels[:20]).all()
 
@@ -142,7 +143,7 @@ def test_reproduce_unknown_experiment():
 
 
 def test_reproduce_names_the_missing_data_recipe():
-    from simplenet_caffe.experiments import EXPERIMENTS
+    from simplenet_caffe.nets.experiments import EXPERIMENTS
     from simplenet_caffe.paths import REPO_ROOT
 
     exp = EXPERIMENTS["cifar10_a5m_zeropad"]
@@ -155,8 +156,8 @@ def test_reproduce_names_the_missing_data_recipe():
 
 
 def test_every_layout_has_a_prep_command():
-    from simplenet_caffe.layout import LAYOUTS
-    from simplenet_caffe.pipeline import PREP_COMMAND
+    from simplenet_caffe.data.layout import LAYOUTS
+    from simplenet_caffe.runs.pipeline import PREP_COMMAND
     from simplenet_caffe.paths import REPO_ROOT
 
     assert set(PREP_COMMAND) == set(LAYOUTS)

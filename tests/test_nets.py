@@ -12,9 +12,9 @@ from google.protobuf import text_format
 
 from _nets_helpers import EXPECTED_SPATIAL, NET_EXPERIMENTS, inputs_net_file, read_net
 from conftest import run_script
-from simplenet_caffe import arch, counting, generate, netbuilder
-from simplenet_caffe.experiments import EXPERIMENTS
-from simplenet_caffe.layout import LAYOUTS
+from simplenet_caffe.nets import arch, counting, generate, netbuilder
+from simplenet_caffe.nets.experiments import EXPERIMENTS
+from simplenet_caffe.data.layout import LAYOUTS
 from simplenet_caffe.paths import REPO_ROOT
 
 IDS = [e.name for e in NET_EXPERIMENTS]

@@ -1,4 +1,4 @@
-"""simplenet_caffe.plotting and tools/plot_log.py on the real CIFAR-10 zero-pad log (best test
+"""simplenet_caffe.runs.plotting and tools/plot_log.py on the real CIFAR-10 zero-pad log (best test
 accuracy 0.953201 at iteration 135500) and the stitched CIFAR-100 pair."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import pytest
 from PIL import Image
 
-from simplenet_caffe import caffelog, plotting
+from simplenet_caffe.runs import caffelog, plotting
 
 from conftest import run_script
 

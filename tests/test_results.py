@@ -1,4 +1,4 @@
-"""simplenet_caffe.results and tools/results_table.py: numbers from the real logs (FACTS §7:
+"""simplenet_caffe.runs.results and tools/results_table.py: numbers from the real logs (FACTS §7:
 95.32 @ 135,500, 13.1 h, 17.7 s/100 it on the GTX 980), seeds as mean ± std, params via the
 counter."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import statistics
 
 import pytest
 
-from simplenet_caffe import caffelog, results
+from simplenet_caffe.runs import caffelog, results
 from simplenet_caffe.paths import PROTOTXT_DIR
 
 from conftest import run_script

@@ -115,8 +115,8 @@ def _tiny_dataset(n=200, seed=0):
 
 
 def test_caffe_train_tiny_net_loss_falls(caffe_pb2, tmp_path):
-    from simplenet_caffe import lmdbio
-    from simplenet_caffe.caffelog import parse
+    from simplenet_caffe.data import lmdbio
+    from simplenet_caffe.runs.caffelog import parse
 
     db = tmp_path / "tiny_lmdb"
     lmdbio.write_lmdb(db, _tiny_dataset())

@@ -1,4 +1,4 @@
-"""tools/train.py and simplenet_caffe.training with the real `caffe train` on a tiny net
+"""tools/train.py and simplenet_caffe.runs.training with the real `caffe train` on a tiny net
 (8x8 two-class LMDBs, CPU, 40-60 iterations, about a second each), and the parser on the
 logs it writes, including `--resume` (stitched with no gap), Ctrl-C and `caffe test`."""
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simplenet_caffe import caffe_env, caffelog, training
+from simplenet_caffe import caffe_env, protoio
+from simplenet_caffe.runs import caffelog, training
 from simplenet_caffe.paths import REPO_ROOT
 
 from _train_helpers import make_tiny_experiment
@@ -75,7 +76,7 @@ def test_resume_continues_without_gap(resumed_run, exp):
 def test_resume_needs_a_snapshot_and_refuses_overwrite(exp, tmp_path):
     # a solver whose snapshot prefix has no states yet
     from google.protobuf import text_format
-    sp = training.read_solver(exp["solvers"][0])
+    sp = protoio.read_solver(exp["solvers"][0])
     sp.snapshot_prefix = str(tmp_path / "none" / "x")
     s2 = tmp_path / "s2_solver.prototxt"
     s2.write_text(text_format.MessageToString(sp))
@@ -86,7 +87,7 @@ def test_resume_needs_a_snapshot_and_refuses_overwrite(exp, tmp_path):
     cp = run_script("tools/train.py", s2, "--log-dir", tmp_path / "l3")
     assert cp.returncode == 2 and "already holds a run" in cp.stderr
     cp = run_script("tools/train.py", tmp_path / "missing_solver.prototxt")
-    assert cp.returncode == 2 and "solver not found" in cp.stderr
+    assert cp.returncode == 2 and "no such file" in cp.stderr
     cp = run_script("tools/train.py", s2, "--resume", "--weights", "x.caffemodel", "--log-dir", tmp_path / "l4")
     assert cp.returncode == 2 and "cannot be combined" in cp.stderr
 
@@ -96,7 +97,7 @@ def test_caffe_failure_status_is_returned(exp, tmp_path):
     net = tmp_path / "bad_net.prototxt"
     text = exp["net"].read_text().replace(str(exp["root"] / "train_lmdb"), str(tmp_path / "no_such_lmdb"))
     net.write_text(text)
-    sp = training.read_solver(exp["solvers"][0])
+    sp = protoio.read_solver(exp["solvers"][0])
     sp.net = str(net)
     s = tmp_path / "bad_solver.prototxt"
     s.write_text(text_format.MessageToString(sp))
@@ -108,7 +109,7 @@ def test_caffe_failure_status_is_returned(exp, tmp_path):
 def test_ctrl_c_snapshots_and_stops(exp, tmp_path):
     """SIGINT to tools/train.py reaches caffe (own process group), which snapshots and exits 0."""
     from google.protobuf import text_format
-    sp = training.read_solver(exp["solvers"][0])
+    sp = protoio.read_solver(exp["solvers"][0])
     sp.max_iter = 10_000_000
     sp.snapshot = 0
     sp.snapshot_prefix = str(tmp_path / "snap" / "long")

@@ -1,48 +1,6 @@
 #!/usr/bin/env python3
-"""Draw a Caffe net prototxt as a picture (Graphviz), each layer with its output shape and params.
-
-  tools/draw_net.py prototxt/mnist_s300a_deploy.prototxt plots/mnist_s300a.png
-  tools/draw_net.py --experiment cifar10_s460 plots/s460.svg --rankdir LR
-"""
-from __future__ import annotations
-
-import argparse
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from simplenet_caffe.cli import UserError, run  # noqa: E402
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("args", nargs="+", metavar="[NET] OUT",
-                    help="net prototxt and output picture (.png/.svg/.pdf/.dot); with --experiment only OUT")
-    ap.add_argument("--experiment", help="draw the generated deploy net of this experiment")
-    ap.add_argument("--phase", default="TRAIN", choices=["TRAIN", "TEST"])
-    ap.add_argument("--rankdir", default="TB", choices=["TB", "LR", "BT", "RL"])
-    a = ap.parse_args(argv)
-
-    from simplenet_caffe import drawing, netbuilder
-    from simplenet_caffe.experiments import EXPERIMENTS
-
-    if a.experiment:
-        if len(a.args) != 1:
-            raise UserError("with --experiment give only the output picture")
-        if a.experiment not in EXPERIMENTS:
-            raise UserError(f"unknown experiment {a.experiment!r}; see tools/gen_prototxt.py --list")
-        net = netbuilder.deploy_net(EXPERIMENTS[EXPERIMENTS[a.experiment].net_experiment])
-        out = a.args[0]
-    else:
-        if len(a.args) != 2:
-            raise UserError("give a net prototxt and an output picture")
-        net, out = a.args
-    path = drawing.draw(net, Path(out), phase=a.phase, rankdir=a.rankdir)
-    print(f"wrote {path}")
-    return 0
-
+"""``simplenet-draw-net``: the code is in simplenet_caffe/commands/draw_net.py (``--help`` for usage)."""
+from simplenet_caffe.commands.draw_net import entry
 
 if __name__ == "__main__":
-    run(main)
+    entry()

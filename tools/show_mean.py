@@ -1,60 +1,6 @@
 #!/usr/bin/env python3
-"""Print a mean file's shape and per-channel values (.binaryproto, .npy or mean.json).
-
-Answers the recurring "how do I get the per-channel mean out of mean.binaryproto" question
-(BVLC/caffe #290, #808, #3794). With --npy, also converts it to a C×H×W float32 .npy.
-
-  show_mean.py data/cifar10/mean.binaryproto
-  show_mean.py data/cifar10/mean.binaryproto --npy mean.npy --order RGB
-"""
-from __future__ import annotations
-
-import argparse
-import json
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import numpy as np  # noqa: E402
-
-from simplenet_caffe import stats  # noqa: E402
-from simplenet_caffe.cli import UserError, run  # noqa: E402
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mean_file", help="mean.binaryproto, mean.npy or mean.json")
-    ap.add_argument("--order", help="channel names, e.g. BGR or RGB (default: from mean.json/preprocess.json beside it)")
-    ap.add_argument("--npy", metavar="PATH", help="also save the mean as a CxHxW float32 .npy")
-    ap.add_argument("--json", action="store_true", help="print the per-channel means as JSON")
-    a = ap.parse_args(argv)
-    p = Path(a.mean_file)
-    if p.suffix == ".npy":
-        try:
-            mean = np.load(p, allow_pickle=False).astype(np.float32)
-        except (OSError, ValueError) as e:
-            raise UserError(f"{p}: not a .npy array ({e})") from e
-        mean = mean[None] if mean.ndim == 2 else mean
-    elif p.suffix == ".json":
-        print(p.read_text() if p.is_file() else "")
-        return 0 if p.is_file() else 2
-    else:
-        mean = stats.read_binaryproto(p)
-    order = a.order
-    for side in (p.with_suffix(".json"), p.parent / "preprocess.json"):
-        if order is None and side.is_file():
-            order = json.loads(side.read_text()).get("channel_order")
-    if a.json:
-        print(json.dumps({"shape": list(mean.shape), "channel_order": order,
-                          "channel_mean": [float(c.mean()) for c in mean.reshape(mean.shape[0], -1)]}))
-    else:
-        print(f"{p}:")
-        print("\n".join(stats.describe_mean(mean, order if order != "gray" else None)))
-    if a.npy:
-        np.save(a.npy, mean)
-        print(f"wrote {a.npy}")
-
+"""``simplenet-show-mean``: the code is in simplenet_caffe/commands/show_mean.py (``--help`` for usage)."""
+from simplenet_caffe.commands.show_mean import entry
 
 if __name__ == "__main__":
-    run(main)
+    entry()

@@ -1,0 +1,48 @@
+"""Run one of the paper's experiments with its full generated schedule, then plot and tabulate.
+
+  reproduce.py cifar10_a5m_zeropad            # solvers/cifar10_a5m_zeropad_solver.prototxt
+  reproduce.py cifar10_a5m_zeropad --resume   # continue after an interruption (newest .solverstate)
+  reproduce.py --list
+
+Full schedules are hours to days on a CPU and meant for a GPU (--gpu 0). The experiment's
+LMDBs must exist (the error names the data_prep command that builds them). Writes
+logs/<experiment>/caffe*.log, snapshots/<experiment>/, and plots/<experiment>/ (curves,
+results.md/.csv with the authors' reported accuracy, confusion matrix of the last snapshot).
+Ctrl-C makes Caffe snapshot and stop; --resume continues, and the stitched curve has no gap.
+"""
+from __future__ import annotations
+
+import argparse
+
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.cli import run
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("experiment", nargs="?", help="experiment name (see --list)")
+    ap.add_argument("--list", action="store_true", help="list the experiments and exit")
+    ap.add_argument("--resume", action="store_true", help="continue from the run's newest .solverstate")
+    ap.add_argument("--gpu", help="GPU id(s) for caffe -gpu (default: CPU when no GPU is present)")
+    ap.add_argument("--name", help="run name (default: the experiment name)")
+    ap.add_argument("--overwrite", action="store_true", help="replace an earlier run's logs")
+    a = ap.parse_args(argv)
+
+    from simplenet_caffe.runs import pipeline
+    from simplenet_caffe.nets.experiments import EXPERIMENTS
+
+    if a.list:
+        for name, exp in sorted(EXPERIMENTS.items()):
+            print(f"{name:36s} {exp.solver_path:50s} reported {exp.reported}")
+        return 0
+    if not a.experiment:
+        raise UserError("name an experiment (see --list)")
+    out = pipeline.run_experiment(a.experiment, run_name=a.name, resume=a.resume, gpu=a.gpu, overwrite=a.overwrite)
+    print(f"{a.experiment}: final {out.final_accuracy}, best {out.best_accuracy} at {out.best_iteration}; "
+          f"plots in {out.plot_dir}")
+    return 0
+
+
+def entry() -> None:
+    """The ``simplenet-reproduce`` command (also ``tools/reproduce.py``)."""
+    run(main)

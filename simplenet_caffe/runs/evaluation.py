@@ -1,0 +1,285 @@
+"""Evaluate a trained Caffe classifier on an LMDB: top-1/top-5, per-class accuracy, confusion.
+
+The net is a generated deploy net (``Input`` -> ... -> ``Softmax prob``) or a train_val net
+(its Data layers are swapped for Inputs; the TEST-phase data layer supplies the LMDB source
+and the ``transform_param``). Records are read with :mod:`simplenet_caffe.data.lmdbio` and put
+through Caffe's TEST-phase data transform (:func:`simplenet_caffe.data.preprocess.caffe_transform`:
+center crop, mean file / mean values, scale), then forwarded in batches through pycaffe.
+
+Deterministic by default: no test-time mirroring even when the net's TEST layer says
+``mirror: true``, unless ``mirror="random"`` (a seeded 50 % flip per image -- the authors'
+random-mirror test, spec §4) or ``mirror="all"`` is asked for.
+
+Weights are checked against the net before loading: a layer whose blob shapes differ is
+reported by name (Caffe itself would abort with a CHECK failure).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import caffe_env
+from ..atomic import write_atomic
+from ..errors import UserError
+from ..paths import REPO_ROOT
+from ..protoio import read_caffemodel, read_net, to_text
+
+
+@dataclass
+class EvalNet:
+    net: object                 # caffe.Net in TEST phase
+    input_blob: str             # where images go (N x C x H x W)
+    label_blob: str | None      # train_val nets: the label input (filled, so loss/accuracy layers run)
+    output_blob: str            # class scores (logits or softmax; argmax/top-k are the same)
+    output_is_prob: bool        # output_blob is a Softmax top (probabilities), not logits
+    transform: dict             # TEST transform_param: crop_size, mean_file, mean_value, scale, mirror
+    source: str | None          # TEST data layer's LMDB, relative to the repo root
+    num_classes: int
+    model_path: Path
+    notes: list[str] = field(default_factory=list)
+
+
+def _transform_dict(tp) -> dict:
+    out = {}
+    if tp.crop_size:
+        out["crop_size"] = int(tp.crop_size)
+    if tp.mean_file:
+        out["mean_file"] = tp.mean_file
+    if len(tp.mean_value):
+        out["mean_value"] = [float(v) for v in tp.mean_value]
+    if tp.HasField("scale"):
+        out["scale"] = float(tp.scale)
+    if tp.mirror:
+        out["mirror"] = True
+    return out
+
+
+def check_weights(net, weights: Path) -> list[str]:
+    """Compare a .caffemodel's blob shapes with ``net``'s, layer by layer (by name).
+
+    Raises UserError naming every layer whose shapes differ; returns notes about layers that
+    are only on one side (Caffe ignores weights of unknown layers and keeps fillers for
+    missing ones).
+    """
+    model = read_caffemodel(weights)
+    layers = list(model.layer) or list(model.layers)  # V2 or the V1 `layers` field
+    saved = {lp.name: [tuple(b.shape.dim) if b.HasField("shape") else (b.num, b.channels, b.height, b.width)
+                       for b in lp.blobs] for lp in layers if len(lp.blobs)}
+    mismatched, notes = [], []
+    for name, blobs in net.params.items():
+        if name not in saved:
+            notes.append(f"layer {name!r} has no weights in {weights.name}: keeps its filler values")
+            continue
+        want = [tuple(b.data.shape) for b in blobs]
+        got = saved[name]
+        squeeze = lambda s: tuple(d for d in s if d != 1)  # noqa: E731 - V1 blobs are 4-D padded with 1s
+        if len(want) != len(got) or any(squeeze(w) != squeeze(g) for w, g in zip(want, got)):
+            mismatched.append(f"{name}: net expects {want}, weights have {got}")
+    unused = sorted(set(saved) - set(net.params))
+    if unused:
+        notes.append(f"weights of layers not in the net are ignored: {', '.join(unused)}")
+    if mismatched:
+        raise UserError(f"{weights} does not fit {len(mismatched)} layer(s) of the net:\n  " + "\n  ".join(mismatched))
+    return notes
+
+
+def test_data_layer(param):
+    """The TEST-phase data layer of a NetParameter (None for a deploy net)."""
+    from ..nets.counting import in_phase
+    from ..nets.netbuilder import DATA_LAYER_TYPES
+
+    return next((lp for lp in param.layer if lp.type in DATA_LAYER_TYPES and in_phase(lp, "TEST")), None)
+
+
+def test_transform(model: str | os.PathLike) -> tuple[dict, str | None]:
+    """(TEST transform_param as a dict, LMDB source) of a train_val prototxt, read without pycaffe."""
+    dl = test_data_layer(read_net(model))
+    if dl is None:
+        raise UserError(f"{model}: no TEST data layer to take the transform from")
+    return _transform_dict(dl.transform_param), dl.data_param.source or None
+
+
+def load_eval_net(model: str | os.PathLike, weights: str | os.PathLike | None, batch: int = 100) -> EvalNet:
+    """Build the TEST-phase pycaffe net of a deploy or train_val prototxt and load ``weights``."""
+    from ..nets.counting import in_phase
+    from ..nets.netbuilder import train_val_to_inputs
+
+    caffe = caffe_env.import_caffe()
+    model = Path(model)
+    param = read_net(model)
+    dl = test_data_layer(param)
+    if dl is not None:
+        transform, source = _transform_dict(dl.transform_param), dl.data_param.source or None
+        image_blob, label_blob = dl.top[0], (dl.top[1] if len(dl.top) > 1 else None)
+        param = train_val_to_inputs(param, batch=batch)
+        acc = [lp for lp in param.layer if lp.type == "Accuracy" and in_phase(lp, "TEST")]
+        if not acc:
+            raise UserError(f"{model}: train_val net without a TEST Accuracy layer; cannot tell the score blob")
+        output, output_is_prob = acc[0].bottom[0], False
+    else:
+        inputs = [lp for lp in param.layer if lp.type == "Input"]
+        if not inputs:
+            raise UserError(f"{model}: no Data or Input layer; is this a Caffe net?")
+        inputs[0].input_param.shape[0].dim[0] = batch
+        image_blob, label_blob = inputs[0].top[0], None
+        transform, source = {}, None
+        output, output_is_prob = param.layer[-1].top[0], param.layer[-1].type == "Softmax"
+    with tempfile.NamedTemporaryFile("w", suffix=".prototxt") as tmp:
+        tmp.write(to_text(param))
+        tmp.flush()
+        net = caffe.Net(tmp.name, caffe.TEST)
+    notes = []
+    if weights is not None:
+        weights = Path(weights)
+        if not weights.is_file():
+            raise UserError(f"weights file not found: {weights}")
+        notes = check_weights(net, weights)
+        net.copy_from(str(weights))
+    return EvalNet(net, image_blob, label_blob, output, output_is_prob, transform, source,
+                   int(net.blobs[output].data.shape[1]), model, notes)
+
+
+def data_path(source: str | os.PathLike) -> Path:
+    p = Path(source)
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+@dataclass
+class EvalResult:
+    labels: np.ndarray          # (N,) int
+    scores: np.ndarray          # (N, K) float32 output of the net
+    num_classes: int
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.scores.argmax(axis=1)
+
+    def topk(self, k: int) -> float:
+        """Fraction of records whose label is among the k highest scores (Caffe's Accuracy top_k:
+        ties count against, as in Caffe, which counts scores strictly greater than the label's)."""
+        true = self.scores[np.arange(len(self.labels)), self.labels]
+        rank = (self.scores > true[:, None]).sum(axis=1)
+        return float((rank < k).mean())
+
+    def confusion(self) -> np.ndarray:
+        """(K, K) counts: row = true label, column = predicted."""
+        cm = np.zeros((self.num_classes, self.num_classes), np.int64)
+        np.add.at(cm, (self.labels, self.predictions), 1)
+        return cm
+
+    def per_class(self) -> np.ndarray:
+        cm = self.confusion()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.diag(cm) / cm.sum(axis=1)
+
+
+def evaluate(en: EvalNet, source: str | os.PathLike, limit: int | None = None, mirror: str = "none",
+             seed: int = 0, progress_desc: str = "evaluate") -> EvalResult:
+    """Forward every record of ``source`` (an LMDB) through ``en`` and collect the scores.
+
+    ``mirror``: "none" (deterministic), "random" (seeded 50 % horizontal flip per image, like
+    Caffe's TEST ``mirror: true``), "all" (every image flipped).
+    """
+    from ..progress import progress
+    from ..data.lmdbio import count_lmdb, read_lmdb
+    from ..data.preprocess import caffe_transform
+
+    if mirror not in ("none", "random", "all"):
+        raise UserError(f"mirror must be none, random or all, not {mirror!r}")
+    path = data_path(source)
+    n = count_lmdb(path)
+    if limit:
+        n = min(n, limit)
+    if n == 0:
+        raise UserError(f"{path} holds no records")
+    rng = np.random.default_rng(seed)
+    blob = en.net.blobs[en.input_blob]
+    batch = blob.data.shape[0]
+    scores = np.zeros((n, en.num_classes), np.float32)
+    labels = np.zeros(n, np.int64)
+    images: list[np.ndarray] = []
+    done = 0
+
+    def flush():
+        nonlocal done
+        k = len(images)
+        x = np.stack(images)
+        if x.shape[1:] != blob.data.shape[1:]:
+            raise UserError(f"records give {x.shape[1:]} after the transform, the net's input is {blob.data.shape[1:]}")
+        blob.data[:k] = x
+        if en.label_blob:
+            en.net.blobs[en.label_blob].data[:k] = labels[done:done + k]
+            en.net.blobs[en.label_blob].data[k:] = 0
+        en.net.forward()
+        scores[done:done + k] = en.net.blobs[en.output_blob].data[:k].reshape(k, -1)
+        done += k
+        images.clear()
+
+    for i, (_, arr, label) in enumerate(progress(read_lmdb(path, limit=n), total=n, desc=progress_desc, unit="img")):
+        flip = mirror == "all" or (mirror == "random" and rng.random() < 0.5)
+        images.append(caffe_transform(arr, en.transform, mirror=flip))
+        if not 0 <= label < en.num_classes:
+            raise UserError(f"record {i} of {path} has label {label}, the net has {en.num_classes} classes")
+        labels[i] = label
+        if len(images) == batch:
+            flush()
+    if images:
+        flush()
+    return EvalResult(labels, scores, en.num_classes)
+
+
+def write_reports(res: EvalResult, out_dir: str | os.PathLike, title: str, class_names=None) -> dict[str, Path]:
+    """Confusion matrix as CSV and PNG, per-class accuracy CSV, summary JSON."""
+    import csv
+    import io
+    import json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = list(class_names) if class_names else [str(i) for i in range(res.num_classes)]
+    cm = res.confusion()
+    paths = {"confusion_csv": out / "confusion.csv", "per_class_csv": out / "per_class.csv",
+             "summary_json": out / "summary.json", "confusion_png": out / "confusion.png"}
+    def csv_text(rows) -> str:
+        buf = io.StringIO()
+        csv.writer(buf).writerows(rows)
+        return buf.getvalue()
+
+    write_atomic(paths["confusion_csv"], csv_text([["true\\pred", *names],
+                                                   *([name, *row.tolist()] for name, row in zip(names, cm))]))
+    write_atomic(paths["per_class_csv"], csv_text([["class", "count", "correct", "accuracy"],
+                                                   *([name, int(cm[i].sum()), int(cm[i, i]), f"{res.per_class()[i]:.6f}"]
+                                                     for i, name in enumerate(names))]))
+    summary = {"title": title, "records": int(len(res.labels)), "top1": res.topk(1)}
+    if res.num_classes > 5:
+        summary["top5"] = res.topk(5)
+    write_atomic(paths["summary_json"], json.dumps(summary, indent=2) + "\n")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = res.num_classes
+    size = min(4 + 0.4 * k, 16)
+    fig, ax = plt.subplots(figsize=(size, size), dpi=100)
+    ax.imshow(cm, cmap="Blues")
+    if k <= 20:
+        ax.set_xticks(range(k), names, rotation=90 if k > 10 else 0)
+        ax.set_yticks(range(k), names)
+        thresh = cm.max() / 2
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if cm[i, j] > thresh else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{title}: top-1 {100 * summary['top1']:.2f}%")
+    fig.tight_layout()
+    write_atomic(paths["confusion_png"], lambda f: fig.savefig(f, format="png"))
+    plt.close(fig)
+    return paths

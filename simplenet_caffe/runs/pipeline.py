@@ -1,0 +1,139 @@
+"""The paper's pipeline end to end: data -> LMDB -> ``caffe train`` -> log -> plots -> table.
+
+``run_experiment`` is what ``make demo`` (the short MNIST schedule) and ``make reproduce
+EXP=...`` (any generated experiment, full schedule, resumable) both call: every step is one
+of the project's own tools (``training.train``, ``caffelog.parse``, ``plotting.plot_runs``,
+``results.results_table``, ``evaluation.evaluate``), so the files the demo writes are the
+ones a user gets by running them by hand.
+
+Outputs, relative to the repo root: ``logs/<run>/caffe.log`` (and ``caffe.N.log`` after a
+resume), ``snapshots/<experiment>/`` (caffemodels/solverstates, from the solver),
+``plots/<run>/`` (curves as PNG+SVG, ``results.md``/``results.csv``, evaluation reports).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..atomic import write_atomic
+from ..errors import UserError
+from ..paths import LOGS_DIR, PLOTS_DIR, REPO_ROOT
+
+#: data_prep recipe that builds each layout (what to tell a user whose data is missing)
+PREP_COMMAND = {
+    "mnist": "python tools/to_lmdb.py mnist <MNIST_DIR> data/mnist",
+    "mnist_norm": "python data_prep/mnist.py",
+    "fashion_mnist_norm": "python data_prep/mnist.py --dataset fashion-mnist",
+    "cifar10": "python data_prep/cifar.py --dataset cifar10 --setup plain",
+    "cifar10_zeropad": "python data_prep/cifar.py --dataset cifar10 --setup zeropad",
+    "cifar100": "python data_prep/cifar.py --dataset cifar100 --setup plain",
+    "cifar100_zeropad": "python data_prep/cifar.py --dataset cifar100 --setup zeropad",
+    "svhn": "python data_prep/svhn.py",
+    "imagenet": "python data_prep/imagenet.py TRAIN_DIR VAL_DIR",
+}
+
+
+@dataclass
+class Outcome:
+    run: str
+    log_dir: Path
+    plot_dir: Path
+    exit_code: int
+    seconds: float
+    final_accuracy: float | None
+    best_accuracy: float | None
+    best_iteration: int | None
+    evaluated_accuracy: float | None
+    files: list[Path]
+
+
+def say(msg: str) -> None:
+    print(f"[simplenet] {msg}", file=sys.stderr, flush=True)
+
+
+def ensure_data(exp) -> None:
+    """Fail with the command to run when the experiment's LMDBs are not there."""
+    lay = exp.layout
+    missing = [p for p in (lay.train_lmdb, lay.test_lmdb) if not (REPO_ROOT / p / "data.mdb").is_file()]
+    if exp.data.mean_file and lay.mean_file and not (REPO_ROOT / lay.mean_file).is_file():
+        missing.append(lay.mean_file)
+    if missing:
+        cmd = PREP_COMMAND.get(lay.name, "the data_prep recipe of this dataset")
+        raise UserError(f"experiment {exp.name} needs {', '.join(missing)}: build it with `{cmd}`")
+
+
+def latest_caffemodel(exp) -> Path | None:
+    prefix = REPO_ROOT / exp.snapshot_prefix
+    models = sorted(prefix.parent.glob(prefix.name + "_iter_*.caffemodel"),
+                    key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    return models[-1] if models else None
+
+
+def report(exp, run_name: str, reported: tuple[str, str] | None = None) -> tuple[list[Path], dict]:
+    """Parse the run's logs; write curves and the results table into plots/<run>/.
+
+    `reported`: (the authors' accuracy in %, where it comes from), compared with the run's final
+    test accuracy in results.md.
+    """
+    from . import caffelog, plotting, results, training
+
+    logs = training.run_log_paths(run_name)
+    if not logs:
+        raise UserError(f"no logs for run {run_name} in {LOGS_DIR / run_name}")
+    run = caffelog.parse(logs)
+    out = PLOTS_DIR / run_name
+    out.mkdir(parents=True, exist_ok=True)
+    files = plotting.plot_runs(run, out, name=run_name)
+    table = results.results_table([run], labels=[exp.name], nets=REPO_ROOT / exp.deploy_path)
+    stats = results.run_stats(run)
+    files += table.write(out)
+    if reported and stats["final_accuracy"] is not None:
+        value, source = reported
+        got = 100 * stats["final_accuracy"]
+        md = out / "results.md"
+        write_atomic(md, md.read_text() + f"\n| | test accuracy (%) |\n|---|---:|\n| this run, final (iteration "
+                     f"{stats['final_iteration']}) | {got:.2f} |\n| the authors ({source}) | {value} |\n"
+                     f"| difference | {got - float(value):+.2f} |\n")
+    for part, tab in (("train", run.train), ("test", run.test)):
+        files.append(tab.to_csv(out / f"{run_name}.{part}.csv"))
+    return files, stats
+
+
+def run_experiment(exp_name: str, run_name: str | None = None, resume: bool = False, gpu=None,
+                   overwrite: bool = False, evaluate_final: bool = True, compare_with: str | None = None) -> Outcome:
+    """Train ``exp_name`` with its generated solver, then parse, plot, tabulate and evaluate.
+
+    The results table compares the run with the authors' accuracy of ``compare_with`` (an
+    experiment name; default the experiment itself, when the authors reported one).
+    """
+    from . import evaluation, training
+    from ..nets.experiments import EXPERIMENTS
+
+    if exp_name not in EXPERIMENTS:
+        raise UserError(f"unknown experiment {exp_name!r}; known: {', '.join(sorted(EXPERIMENTS))}")
+    exp = EXPERIMENTS[exp_name]
+    run_name = run_name or exp_name
+    ensure_data(exp)
+    solver = REPO_ROOT / exp.solver_path
+    say(f"training {exp_name} with {exp.solver_path} (log: logs/{run_name}/)")
+    t0 = time.time()
+    rc = training.train(solver, run_name=run_name, gpu=gpu, resume=resume or None, overwrite=overwrite)
+    seconds = time.time() - t0
+    if rc != 0:
+        raise UserError(f"caffe train exited with status {rc}; see logs/{run_name}/ (resume with --resume)")
+    ref = EXPERIMENTS[compare_with or exp_name]
+    files, stats = report(exp, run_name, (ref.reported, f"{ref.name}: {ref.reported_note}")
+                          if ref.reported_acc is not None else None)
+    evaluated = None
+    model = latest_caffemodel(exp)
+    if evaluate_final and model is not None:
+        say(f"evaluating {model.relative_to(REPO_ROOT)} on {exp.layout.test_lmdb} (deterministic)")
+        en = evaluation.load_eval_net(REPO_ROOT / exp.train_val_path, model, batch=exp.data.test_batch)
+        res = evaluation.evaluate(en, en.source)
+        evaluated = res.topk(1)
+        paths = evaluation.write_reports(res, PLOTS_DIR / run_name / "eval", title=f"{exp_name} test")
+        files += list(paths.values())
+    return Outcome(run_name, LOGS_DIR / run_name, PLOTS_DIR / run_name, rc, seconds,
+                   stats["final_accuracy"], stats["best_accuracy"], stats["best_iteration"], evaluated, files)

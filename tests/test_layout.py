@@ -1,0 +1,110 @@
+"""The package's shape: README's layout table names exactly the modules on disk, each layer
+imports only the layers it may (simplenet_caffe/__init__.py), no private cross-imports, and
+every tool and data_prep script is a console command of the same code."""
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from pathlib import Path
+
+from simplenet_caffe.paths import REPO_ROOT
+
+PKG = REPO_ROOT / "simplenet_caffe"
+# layer -> the layers it may import ("" = the top-level modules)
+ALLOWED = {"": {""}, "data": {"", "data"}, "nets": {"", "data", "nets"},
+           "runs": {"", "data", "nets", "runs"}, "commands": {"", "data", "nets", "runs", "commands"}}
+
+
+def _layer_of(path: Path) -> str:
+    rel = path.relative_to(PKG).parts
+    return rel[0] if len(rel) > 1 else ""
+
+
+def _modules_on_disk() -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for p in PKG.rglob("*.py"):
+        if p.name != "__init__.py":
+            out.setdefault(_layer_of(p), set()).add(p.name)
+    return out
+
+
+def _readme_table() -> dict[str, set[str]]:
+    """README layout rows `simplenet_caffe/<layer>/` -> the `x.py` names in the row."""
+    rows: dict[str, set[str]] = {}
+    for line in (REPO_ROOT / "README.md").read_text().splitlines():
+        m = re.match(r"\| `simplenet_caffe/(\w*)/?` \|(.*)\|\s*$", line)
+        if m:
+            rows[m.group(1)] = set(re.findall(r"`(\w+\.py)`", m.group(2)))
+    return rows
+
+
+def test_readme_layout_table_matches_the_package():
+    disk, table = _modules_on_disk(), _readme_table()
+    assert set(table) == set(disk), "README layout rows vs subpackages on disk"
+    for layer, names in disk.items():
+        where = f"simplenet_caffe/{layer + '/' if layer else ''}"
+        assert not names - table[layer], f"README's {where} row misses {sorted(names - table[layer])}"
+        assert not table[layer] - names, f"README's {where} row names missing modules {sorted(table[layer] - names)}"
+
+
+def _imports(path: Path):
+    """(target layer, imported module or name) of every simplenet_caffe import in ``path``."""
+    layer = _layer_of(path)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = [] if node.level == 2 or not layer else [layer]
+                parts = base + (node.module.split(".") if node.module else [])
+            elif node.module and node.module.split(".")[0] == "simplenet_caffe":
+                parts = node.module.split(".")[1:]
+            else:
+                continue
+            for alias in node.names:
+                full = parts + [alias.name]
+                target = full[0] if full[0] in ALLOWED and len(full) > 1 else ""
+                yield target, full
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                full = alias.name.split(".")
+                if full[0] == "simplenet_caffe" and len(full) > 1:
+                    yield (full[1] if full[1] in ALLOWED and len(full) > 2 else ""), full[1:]
+
+
+def test_layers_import_only_downward_and_nothing_private():
+    bad = []
+    for p in sorted(PKG.rglob("*.py")):
+        layer = _layer_of(p)
+        for target, full in _imports(p):
+            if target not in ALLOWED[layer]:
+                bad.append(f"{p.relative_to(REPO_ROOT)}: {layer or 'top level'} imports {'.'.join(full)}")
+            if target != layer and any(part.startswith("_") and part != "__future__" for part in full):
+                bad.append(f"{p.relative_to(REPO_ROOT)}: private import {'.'.join(full)}")
+    assert not bad, "\n".join(bad)
+
+
+def test_every_script_is_a_console_command():
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    want = {f"simplenet-{p.stem.replace('_', '-')}": f"simplenet_caffe.commands.{p.stem}:entry"
+            for p in (REPO_ROOT / "tools").glob("*.py")}
+    want.update({f"simplenet-prep-{p.stem}": f"simplenet_caffe.commands.prep_{p.stem}:entry"
+                 for p in (REPO_ROOT / "data_prep").glob("*.py")})
+    assert scripts == want
+    for script in [*(REPO_ROOT / "tools").glob("*.py"), *(REPO_ROOT / "data_prep").glob("*.py")]:
+        text = script.read_text()
+        assert "sys.path" not in text, f"{script.name} still edits sys.path"
+        mod = scripts[f"simplenet-{'prep-' if script.parent.name == 'data_prep' else ''}{script.stem.replace('_', '-')}"]
+        assert f"from {mod.split(':')[0]} import entry" in text, script
+
+
+def test_console_commands_are_installed_and_run():
+    """`make setup` installs the package editable: every command is in the venv's bin/."""
+    import subprocess
+    import sys
+
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    bindir = Path(sys.executable).parent
+    missing = [name for name in scripts if not (bindir / name).is_file()]
+    assert not missing, f"not installed in {bindir} (run make setup): {missing}"
+    cp = subprocess.run([bindir / "simplenet-parse-log", "--help"], capture_output=True, text=True, cwd="/")
+    assert cp.returncode == 0 and cp.stdout.startswith("usage: simplenet-parse-log"), cp.stderr
