@@ -11,7 +11,7 @@ help:
 	@echo "make setup      install Debian packages, .venv, build Caffe (cached outside the repo)"
 	@echo "make test       run the test suite (real caffe, real MNIST)"
 	@echo "make demo       MNIST end to end: LMDB -> caffe train -> log -> plots -> table"
-	@echo "make reproduce EXP=<experiment> [RESUME=1] [GPU=0]   a paper experiment, full schedule"
+	@echo "make reproduce EXP=<experiment> [NAME=run] [RESUME=1] [OVERWRITE=1] [GPU=0] [ARGS=...]   a paper experiment, full schedule"
 	@echo "make prototxt   regenerate prototxt/ and solvers/ from the architecture spec"
 	@echo "make bench | bench-lmdb | bench-log   benchmarks (speed against named baselines)"
 
@@ -26,10 +26,13 @@ DATASET ?= mnist
 demo:
 	$(PY) tools/demo.py --dataset $(DATASET)
 
-# Any experiment's full schedule (see `$(PY) tools/reproduce.py --list`); RESUME=1 continues.
+# Any experiment's full schedule (see `$(PY) tools/reproduce.py --list`); RESUME=1 continues,
+# NAME= names the run (own logs and snapshots), OVERWRITE=1 starts it again, ARGS= passes more
+# options (e.g. ARGS="--max-iter 100 --test-iter 4" for a smoke test).
 reproduce:
-	@test -n "$(EXP)" || { echo "usage: make reproduce EXP=<experiment> [RESUME=1] [GPU=0]"; exit 2; }
-	$(PY) tools/reproduce.py $(EXP) $(if $(RESUME),--resume) $(if $(GPU),--gpu $(GPU))
+	@test -n "$(EXP)" || { echo "usage: make reproduce EXP=<experiment> [NAME=run] [RESUME=1] [OVERWRITE=1] [GPU=0] [ARGS=...]"; exit 2; }
+	$(PY) tools/reproduce.py $(EXP) $(if $(NAME),--name $(NAME)) $(if $(RESUME),--resume) \
+	  $(if $(OVERWRITE),--overwrite) $(if $(GPU),--gpu $(GPU)) $(ARGS)
 
 prototxt:
 	$(PY) tools/gen_prototxt.py
