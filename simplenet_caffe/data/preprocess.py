@@ -52,6 +52,8 @@ class Recipe:
     splits: dict = field(default_factory=dict)     # split -> {path, count, shape, label_counts}
     stats: dict = field(default_factory=dict)      # statistics the recipe computed
     note: str = ""
+    class_names: list[str] | None = None  # class_names[label] = the class's name (None: unknown)
+    label_map: dict = field(default_factory=dict)  # provenance of the labels: {"source": ..., ...}
 
     def add_split(self, split: str, summary, log=print) -> None:
         """Record a written split (an ``lmdbio.Summary``) and log its summary lines."""
@@ -98,6 +100,22 @@ def load(layout_or_dir: str | os.PathLike) -> Recipe:
         return Recipe(**data)
     except (ValueError, TypeError) as e:
         raise UserError(f"{path}: not a valid preprocess.json ({e})") from e
+
+
+def class_names_for(lmdb_or_dir: str | os.PathLike) -> list[str] | None:
+    """The class names of a dataset (``names[label]``), from the ``preprocess.json`` of a layout
+    name, a dataset folder, one of its LMDB folders, or the file itself; ``None`` when there is
+    no recipe or it records no names (older recipes, ad-hoc DBs). A damaged recipe is a
+    one-line :class:`UserError`."""
+    path = recipe_path(lmdb_or_dir)
+    if not path.is_file():
+        return None
+    names = load(path).class_names
+    if names is None:
+        return None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise UserError(f"{path}: class_names must be a list of strings")
+    return list(names)
 
 
 # ----------------------------------------------------------------------------- image ops
