@@ -120,6 +120,22 @@ def test_transform(model: str | os.PathLike) -> tuple[dict, str | None]:
     return _transform_dict(dl.transform_param), dl.data_param.source or None
 
 
+def transform_net(model: str | os.PathLike, transform_from: str | os.PathLike | None = None) -> Path | None:
+    """The train_val net whose TEST data layer gives ``model``'s input transform: ``transform_from``
+    when given, the model itself when it has a TEST data layer, the generated sibling
+    ``<experiment>_train_val.prototxt`` of an ``<experiment>_deploy.prototxt``; else None."""
+    if transform_from is not None:
+        return Path(transform_from)
+    model = Path(model)
+    if test_data_layer(read_net(model)) is not None:
+        return model
+    if model.name.endswith("_deploy.prototxt"):
+        sibling = model.with_name(model.name.replace("_deploy.prototxt", "_train_val.prototxt"))
+        if sibling.is_file():
+            return sibling
+    return None
+
+
 def load_eval_net(model: str | os.PathLike, weights: str | os.PathLike | None, batch: int = 100,
                   allow_partial: bool = False) -> EvalNet:
     """Build the TEST-phase pycaffe net of a deploy or train_val prototxt and load ``weights``

@@ -138,8 +138,10 @@ class Status:
                 self.loss = p.get("smoothed_loss", self.loss)
             else:
                 self.testing = p
-        elif reader.iteration is not None and (self.iteration is None or reader.iteration > self.iteration):
-            self._seen(reader.iteration)
+        else:
+            logged = max((i for i in (reader.iteration, reader.last_test_iteration) if i is not None), default=None)
+            if logged is not None and (self.iteration is None or logged > self.iteration):
+                self._seen(logged)
         test_done = (reader.last_test_iteration is not None and reader.last_test_iteration != self.last_test_iter
                      and line.lstrip().startswith(("I", "W")) and "Test net output" not in line)
         if test_done:

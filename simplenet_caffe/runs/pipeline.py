@@ -167,7 +167,10 @@ def run_experiment(exp_name: str, run_name: str | None = None, resume: bool = Fa
         en = evaluation.load_eval_net(REPO_ROOT / exp.train_val_path, model, batch=exp.data.test_batch)
         res = evaluation.evaluate(en, en.source)
         evaluated = res.topk(1)
-        paths = evaluation.write_reports(res, PLOTS_DIR / run_name / "eval", title=f"{exp_name} test")
+        from ..data.preprocess import class_names_for
+
+        paths = evaluation.write_reports(res, PLOTS_DIR / run_name / "eval", title=f"{exp_name} test",
+                                         class_names=class_names_for(REPO_ROOT / exp.layout.test_lmdb))
         files += list(paths.values())
     return Outcome(run_name, LOGS_DIR / run_name, PLOTS_DIR / run_name, rc, seconds,
                    stats["final_accuracy"], stats["best_accuracy"], stats["best_iteration"], evaluated, files,

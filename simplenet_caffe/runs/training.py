@@ -127,12 +127,15 @@ def run_snapshot_prefix(sp, solver: str | os.PathLike, run_name: str) -> str | N
     return str(pp.parent / run_name / pp.name)
 
 
-def _closing_line(run_name: str, reader: LogReader, log_path: Path) -> str:
-    it = f"iteration {reader.iteration}" if reader.iteration is not None else "no iteration logged"
+def _closing_line(reader: LogReader, log_path: Path) -> str:
+    """``iteration N, last test accuracy A (iteration M); log L`` -- or what is known instead."""
+    known = [i for i in (reader.iteration, reader.last_test_iteration) if i is not None]
+    known += [it for seg in reader.segments for it, _, _ in seg.snapshots if it is not None]
+    it = f"iteration {max(known)}" if known else "before any logged iteration"
     acc = reader.last_test.get("accuracy")
     test = (f"last test accuracy {acc:.4f} (iteration {reader.last_test_iteration})" if acc is not None
             else "no test pass yet")
-    return f"{run_name}: {it}, {test}; log {log_path}"
+    return f"{it}, {test}; log {log_path}"
 
 
 def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int | None = None,
@@ -188,7 +191,7 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
         if resume is True or resume == "latest":
             states = find_solverstates(log_dir, cwd)
             if not states:
-                raise UserError(f"no .solverstate of run {run_name} found (none named in its logs in {log_dir}); "
+                raise UserError(f"no .solverstate found for run {run_name} (none named in its logs in {log_dir}); "
                                 f"pass --resume PATH to continue from a given one")
             state = snapshots.pick_resume_state(states, net_file, cwd, warn=warn)
         else:
@@ -230,7 +233,7 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
     cmd += list(extra_args)
 
     reader = LogReader(str(log_path))
-    status = live.Status(run_name, sp.max_iter, show_progress, line_every=max(10.0, 5 * progress_seconds))
+    status = live.Status(run_name, sp.max_iter, show_progress, line_every=5 * progress_seconds)
     board = live.TensorBoard(log_dir, enabled=tensorboard)
     env = tool_env()
     env["GLOG_logtostderr"] = "1"
@@ -308,12 +311,12 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
 def _report(rc, signals_seen, run_name, reader, log_path, tail, earlier_logs, echo, show_progress) -> None:
     """The closing lines on stderr: done / stopped (how to continue) / failed (why, what to do)."""
     if rc == 0 and signals_seen:
-        print(f"train: stopped by {signal.Signals(signals_seen[0]).name} at "
-              + _closing_line(run_name, reader, log_path) + "; continue with --resume", file=sys.stderr)
+        print(f"train: {run_name} stopped by {signal.Signals(signals_seen[0]).name} at "
+              + _closing_line(reader, log_path) + "; continue with --resume", file=sys.stderr)
         return
     if rc == 0:
         if show_progress:
-            print("train: done at " + _closing_line(run_name, reader, log_path), file=sys.stderr)
+            print(f"train: {run_name} done at " + _closing_line(reader, log_path), file=sys.stderr)
         return
     if not echo:
         lines = [t for t in tail if t[:1] in "EF" or "Check failed" in t or "rror" in t] or tail[-10:]
