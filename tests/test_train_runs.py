@@ -202,3 +202,20 @@ def test_tensorboard_scalars_equal_the_parsed_log(smoke):
             want = [(r["iteration"], r[name]) for r in table.rows if name in r]
             assert [s for s, _ in got] == [s for s, _ in want], (kind, name)
             assert [v for _, v in got] == pytest.approx([v for _, v in want], rel=1e-6), (kind, name)
+
+
+def test_make_reproduce_passes_name_overwrite_and_args():
+    cp = subprocess.run(["make", "-n", "reproduce", "EXP=mnist_s300a", "NAME=smoke", "OVERWRITE=1", "RESUME=1",
+                         "GPU=0", "ARGS=--max-iter 100 --test-iter 4"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert cp.returncode == 0, cp.stderr
+    cmd = " ".join(cp.stdout.split())
+    assert "tools/reproduce.py mnist_s300a --name smoke --resume --overwrite --gpu 0 --max-iter 100 --test-iter 4" in cmd
+
+
+def test_reproduce_closing_line_never_says_none(tmp_path):
+    from simplenet_caffe.runs.pipeline import Outcome
+
+    out = Outcome("r", tmp_path, tmp_path, 0, 1.0, None, None, None, None, [])
+    assert out.summary() == "no test pass in the log, so no accuracy"
+    out = Outcome("r", tmp_path, tmp_path, 0, 1.0, 0.25, 0.5, 100, None, [], {"max_iter": 200})
+    assert out.summary() == "final test accuracy 0.2500, best 0.5000 at iteration 100 (smoke test: max_iter 200)"
