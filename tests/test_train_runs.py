@@ -208,7 +208,7 @@ def test_make_reproduce_passes_name_overwrite_and_args():
     cp = subprocess.run(["make", "-n", "reproduce", "EXP=mnist_s300a", "NAME=smoke", "OVERWRITE=1", "RESUME=1",
                          "GPU=0", "ARGS=--max-iter 100 --test-iter 4"], cwd=REPO_ROOT, capture_output=True, text=True)
     assert cp.returncode == 0, cp.stderr
-    cmd = " ".join(cp.stdout.split())
+    cmd = " ".join(cp.stdout.replace("\\\n", " ").split())
     assert "tools/reproduce.py mnist_s300a --name smoke --resume --overwrite --gpu 0 --max-iter 100 --test-iter 4" in cmd
 
 
