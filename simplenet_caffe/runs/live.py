@@ -108,14 +108,16 @@ class Status:
         while len(self.window) > 2 and now - self.window[0][0] > 60:
             self.window.popleft()
 
-    def describe(self, reader) -> str:
-        """``iteration 120/400000, 4.1 it/s, ETA 1:02:03, loss 0.51, test acc 0.9100@100`` (+ the running test pass)."""
-        it = self.iteration if self.iteration is not None else 0
-        parts = [f"iteration {it}/{self.max_iter}"]
-        r = self.rate()
-        if r is not None:
-            parts.append(f"{r:.3g} it/s")
-        parts.append(f"ETA {self.eta()}")
+    def describe(self, reader, counts: bool = True) -> str:
+        """``iteration 120/400000, 4.1 it/s, ETA 1:02:03, loss 0.51, test acc 0.9100@100`` (+ the
+        running test pass); without the first three with ``counts=False`` (a tqdm bar shows its own)."""
+        parts = []
+        if counts:
+            parts.append(f"iteration {self.iteration if self.iteration is not None else 0}/{self.max_iter}")
+            r = self.rate()
+            if r is not None:
+                parts.append(f"{r:.3g} it/s")
+            parts.append(f"ETA {self.eta()}")
         loss = reader.smoothed_loss if reader.smoothed_loss is not None else self.loss
         parts.append(f"loss {loss:.4g}" if loss is not None else "no loss yet")
         acc = reader.last_test.get("accuracy")
@@ -163,8 +165,7 @@ class Status:
             self.bar = progress(total=self.max_iter, initial=self.iteration or 0, desc=self.run, unit="it")
         if self.iteration is not None and self.iteration > self.bar.n:
             self.bar.update(self.iteration - self.bar.n)
-        full = self.describe(reader)
-        self.bar.set_postfix_str(full.split(", ", 1)[1] if ", " in full else full)
+        self.bar.set_postfix_str(self.describe(reader, counts=False))
 
     def close(self) -> None:
         if self.bar is not None:
