@@ -16,17 +16,14 @@ from simplenet_caffe import caffe_env, protoio
 from simplenet_caffe.paths import REPO_ROOT
 from simplenet_caffe.runs import caffelog, evaluation, training
 
-from _train_helpers import make_tiny_experiment
-from conftest import need, run_script
+from _train_helpers import make_tiny_experiment, require_caffe
+from conftest import run_script
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory, caffe_pb2):
     """The tiny two-class net trained 40 iterations (and 1 iteration: a model that is often wrong)."""
-    try:
-        caffe_env.caffe_tool("caffe")
-    except Exception as e:  # noqa: BLE001
-        need(False, f"caffe binary not available ({e})")
+    require_caffe()
     exp = make_tiny_experiment(tmp_path_factory.mktemp("tiny_eval"), caffe_pb2, max_iters=(40, 1))
     for solver in exp["solvers"]:
         assert training.train(solver, log_dir=exp["root"] / "logs" / solver.stem, show_progress=False,

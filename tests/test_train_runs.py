@@ -14,20 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from simplenet_caffe import caffe_env, protoio
+from simplenet_caffe import protoio
 from simplenet_caffe.runs import caffelog, training
 
-from _train_helpers import make_tiny_experiment
-from conftest import need, run_script
+from _train_helpers import make_tiny_experiment, require_caffe
+from conftest import run_script
 from simplenet_caffe.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
 def exp(tmp_path_factory, caffe_pb2):
-    try:
-        caffe_env.caffe_tool("caffe")
-    except Exception as e:  # noqa: BLE001
-        need(False, f"caffe binary not available ({e})")
+    require_caffe()
     return make_tiny_experiment(tmp_path_factory.mktemp("tiny_runs"), caffe_pb2, max_iters=(40,))
 
 
