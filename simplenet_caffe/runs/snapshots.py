@@ -82,7 +82,8 @@ def train_net(net_path: str | os.PathLike):
 
 
 def check_state(state: Path, net, cwd: str | os.PathLike = REPO_ROOT) -> Path:
-    """Raise UserError (one line) unless ``state`` can be resumed into ``net``; return its caffemodel."""
+    """Raise UserError (one line) unless ``state`` can be resumed into ``net`` (a pycaffe net, see
+    :func:`train_net`; None: only check that the files parse); return its caffemodel."""
     from .evaluation import check_weights
 
     cwd = Path(cwd)
@@ -105,6 +106,8 @@ def check_state(state: Path, net, cwd: str | os.PathLike = REPO_ROOT) -> Path:
     if not model.is_file():
         raise UserError(f"{state}: its caffemodel {st.learned_net} is missing")
     read_caffemodel(model)
+    if net is None:
+        return model
     check_weights(net, model)
     shapes = [tuple(b.data.shape) for blobs in net.params.values() for b in blobs]
     hist = [tuple(h.shape.dim) if h.HasField("shape") else (h.num, h.channels, h.height, h.width)
@@ -119,10 +122,11 @@ def check_state(state: Path, net, cwd: str | os.PathLike = REPO_ROOT) -> Path:
     return model
 
 
-def pick_resume_state(states: Sequence[Path], net_path: str | os.PathLike, cwd: str | os.PathLike = REPO_ROOT,
+def pick_resume_state(states: Sequence[Path], net_path: str | os.PathLike | None, cwd: str | os.PathLike = REPO_ROOT,
                       warn: Callable[[str], None] = print) -> Path:
-    """The newest of ``states`` (oldest first) that passes :func:`check_state`, warning for each skipped."""
-    net = train_net(net_path) if any(not s.name.endswith(".h5") for s in states) else None
+    """The newest of ``states`` (oldest first) that passes :func:`check_state`, warning for each
+    skipped; ``net_path`` None (a solver with its net inline) checks only that the files parse."""
+    net = train_net(net_path) if net_path and any(not s.name.endswith(".h5") for s in states) else None
     for state in reversed(states):
         try:
             check_state(state, net, cwd)

@@ -286,8 +286,11 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
                 tail.append(line)
                 if len(tail) > 30:
                     del tail[0]
-                if echo:
-                    print(line, file=sys.stderr)
+                if echo and not status.broken:
+                    try:
+                        print(line, file=sys.stderr)
+                    except (OSError, ValueError):
+                        status.broken = True      # stderr is gone (a closed terminal): keep training
         rc = proc.wait()
     finally:
         if proc.poll() is None:
