@@ -207,7 +207,7 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
                 raise UserError(f"{log_dir} already holds a run ({existing[0].name}); use --resume to continue it, "
                                 f"--name for a new run, or --overwrite to start it again")
             warn(f"replacing the log of a start of {run_name} that failed before its first iteration")
-        for p in existing + list(log_dir.glob("events.out.tfevents.*")):
+        for p in [*existing, *log_dir.glob("events.out.tfevents.*"), *log_dir.glob(DERIVED_SOLVER)]:
             p.unlink()
         log_path = log_dir / "caffe.log"
 
