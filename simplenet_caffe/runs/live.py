@@ -140,6 +140,8 @@ class Status:
                 self.loss = p.get("smoothed_loss", self.loss)
             else:
                 self.testing = p
+                if self.iteration is None or p["iter"] > self.iteration:
+                    self._seen(p["iter"])
         else:
             logged = max((i for i in (reader.iteration, reader.last_test_iteration) if i is not None), default=None)
             if logged is not None and (self.iteration is None or logged > self.iteration):
