@@ -76,7 +76,8 @@ class Status:
         self.tty = progress_enabled()
         self.bar = None
         self.iteration: int | None = None     # iterations done (Caffe's iter_ after the update)
-        self.loss: float | None = None
+        self.loss: float | None = None        # the newest smoothed loss, from the log or @@progress
+        self.loss_iter = -1
         self.testing: dict | None = None      # the last @@progress test line of a running pass
         self.window: deque = deque()          # (time, iteration) of the last minute
         self.t_start: float | None = None
@@ -118,8 +119,7 @@ class Status:
             if r is not None:
                 parts.append(f"{r:.3g} it/s")
             parts.append(f"ETA {self.eta()}")
-        loss = reader.smoothed_loss if reader.smoothed_loss is not None else self.loss
-        parts.append(f"loss {loss:.4g}" if loss is not None else "no loss yet")
+        parts.append(f"loss {self.loss:.4g}" if self.loss is not None else "no loss yet")
         acc = reader.last_test.get("accuracy")
         parts.append(f"test acc {acc:.4f}@{reader.last_test_iteration}" if acc is not None else "no test pass yet")
         if self.testing is not None:
@@ -137,12 +137,15 @@ class Status:
             if p["phase"] == "train":
                 self.testing = None
                 self._seen(p["iter"] + 1)
-                self.loss = p.get("smoothed_loss", self.loss)
+                if "smoothed_loss" in p and p["iter"] >= self.loss_iter:
+                    self.loss, self.loss_iter = p["smoothed_loss"], p["iter"]
             else:
                 self.testing = p
                 if self.iteration is None or p["iter"] > self.iteration:
                     self._seen(p["iter"])
         else:
+            if reader.smoothed_loss is not None and reader.iteration is not None and reader.iteration > self.loss_iter:
+                self.loss, self.loss_iter = reader.smoothed_loss, reader.iteration
             logged = max((i for i in (reader.iteration, reader.last_test_iteration) if i is not None), default=None)
             if logged is not None and (self.iteration is None or logged > self.iteration):
                 self._seen(logged)
@@ -154,7 +157,7 @@ class Status:
         try:
             if self.tty:
                 self._bar(reader)
-            elif test_done or (p is not None and time.monotonic() - self.last_line >= self.line_every):
+            elif test_done or (p is not None and time.monotonic() - self.last_line >= self.line_every > 0):
                 self.last_line = time.monotonic()
                 print(f"{self.run}: {self.describe(reader)}", file=sys.stderr, flush=True)
         except (OSError, ValueError):
