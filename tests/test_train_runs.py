@@ -164,7 +164,7 @@ def test_resume_skips_a_truncated_solverstate(smoke, tmp_path):
 def test_progress_moves_during_training_and_testing(exp, tmp_path):
     """display 0 and a 4000-batch test pass: the @@progress lines of the Caffe patch still move the
     status line, during training and inside the test pass, and stay out of the log."""
-    solver = _solver(exp, tmp_path, "prog", display=0, max_iter=400, test_interval=200, snapshot=0)
+    solver = _solver(exp, tmp_path, "prog", display=0, max_iter=10000, test_interval=5000, snapshot=0)
     sp = protoio.read_solver(solver)
     sp.test_iter[:] = [4000]
     protoio.write_text(solver, sp)
@@ -172,10 +172,15 @@ def test_progress_moves_during_training_and_testing(exp, tmp_path):
     cp = run_script("tools/train.py", solver, "--log-dir", log_dir, "--progress-seconds", "0.05")
     assert cp.returncode == 0, cp.stderr[-2000:]
     lines = [ln for ln in cp.stderr.splitlines() if ln.startswith("prog: ")]
-    assert any(re.search(r"iteration \d+/400, [\d.e+]+ it/s, ETA \d+:\d\d:\d\d, loss [\d.]+", ln) for ln in lines), lines
+    assert any(re.search(r"iteration \d+/10000, [\d.e+]+ it/s, ETA \d+:\d\d:\d\d, loss [\d.]+", ln) for ln in lines), lines
     testing = [ln for ln in lines if re.search(r"testing batch \d+/4000 \(accuracy [\d.e+-]+, loss [\d.e+-]+ so far\)", ln)]
     assert testing, lines
     assert "@@progress" not in (log_dir / "caffe.log").read_text()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(log_dir))
+    acc.Reload()
+    steps = [e.step for e in acc.Scalars("progress/smoothed_loss")]   # display 0: no train rows, yet loss points
+    assert steps and steps == sorted(steps) and steps[-1] < 10000
     assert not caffelog.parse(log_dir).warnings
 
 

@@ -17,9 +17,10 @@ Both are fed the lines Caffe prints, as :func:`simplenet_caffe.runs.training.tra
   each test pass.
 * TensorBoard: every train display row and test row of the log becomes scalars
   ``train/<output>`` / ``test/<output>`` (``test<T>/`` for test net T > 0) at step = iteration,
-  with the same values :func:`simplenet_caffe.runs.caffelog.parse` reads from the log; written
-  with tensorboardX into the run's log folder, so ``tensorboard --logdir logs/`` shows every
-  run while it trains.
+  with the same values :func:`simplenet_caffe.runs.caffelog.parse` reads from the log, and
+  ``progress/smoothed_loss`` / ``progress/iterations_per_second`` from each ``@@progress train``
+  line; written with tensorboardX into the run's log folder, so ``tensorboard --logdir logs/``
+  shows every run while it trains.
 """
 from __future__ import annotations
 
@@ -230,6 +231,17 @@ class TensorBoard:
                 tag = kind if kind == "train" or not row.get("test_net") else f"test{row['test_net']}"
                 for name, v in self._scalars(row):
                     self.writer.add_scalar(f"{tag}/{name}", v, global_step=int(row["iteration"]))
+
+    def progress(self, line: str, rate: float | None = None) -> None:
+        """``progress/smoothed_loss`` (and ``progress/iterations_per_second``) from an ``@@progress
+        train`` line: a point every few seconds, between Caffe's ``display`` rows."""
+        p = parse_progress(line)
+        if self.writer is None or p is None or p["phase"] != "train":
+            return
+        if "smoothed_loss" in p:
+            self.writer.add_scalar("progress/smoothed_loss", p["smoothed_loss"], global_step=p["iter"])
+        if rate is not None:
+            self.writer.add_scalar("progress/iterations_per_second", rate, global_step=p["iter"])
 
     def close(self, reader) -> None:
         if self.writer is None:

@@ -277,6 +277,7 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
                 if line.startswith(live.PROGRESS_PREFIX):
                     status.update(reader, line)
+                    board.progress(line, status.rate())
                     continue
                 log.write(raw)
                 log.flush()
