@@ -6,10 +6,13 @@
   last whitespace-separated field, so paths may hold spaces and tabs; leading and trailing
   blanks are ignored (convert_imageset breaks on tabs and trailing blanks). Blank lines and
   ``#`` comments are skipped.
-* Images are decoded with OpenCV: records are CHW uint8 in **BGR** order (as
+* Images are read as bytes (any file-name bytes) and decoded with ``cv2.imdecode`` after a
+  header check (:func:`preprocess.read_image`): records are CHW uint8 in **BGR** order (as
   convert_imageset stores them and as the authors' ImageNet LMDBs were built), or one channel
-  with ``gray``. An unreadable image is an error naming the file (convert_imageset only logs it
-  and writes an almost empty DB).
+  with ``gray``. An empty, truncated or undecodable image is an error naming the file
+  (convert_imageset only logs it and writes an almost empty DB).
+* Labels: one label map per dataset (:func:`scan_folder` with ``classes``), never renumbered
+  per split.
 """
 from __future__ import annotations
 
@@ -29,24 +32,67 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", 
 _LINE = re.compile(r"^\s*(.*?\S)\s+(-?\d+)\s*$")
 
 
-def scan_folder(root: str | os.PathLike) -> tuple[list[tuple[str, int]], list[str]]:
-    """``([(relative path, label)], class names)`` for a folder of class subfolders."""
+def scan_folder(root: str | os.PathLike, classes: list[str] | None = None,
+                log=print) -> tuple[list[tuple[str, int]], list[str]]:
+    """``([(relative path, label)], class names)`` for a folder of class subfolders.
+
+    Without ``classes`` the classes are the subfolder names, sorted (label 0, 1, ...). With
+    ``classes`` (a dataset's label map, fixed by its train split) each subfolder gets the
+    label of its name in ``classes``: a subfolder not in the map is an error, a class with no
+    subfolder (or no images) is logged as a note -- labels are never renumbered."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{root} is not a folder")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not found:
         raise UserError(f"{root}: empty folder (expected one subfolder per class)")
+    if classes is None:
+        names, index = found, {n: i for i, n in enumerate(found)}
+    else:
+        names, index = list(classes), {n: i for i, n in enumerate(classes)}
+        unknown = [n for n in found if n not in index]
+        if unknown:
+            raise UserError(f"{root}: class folder(s) not in the dataset's label map: {', '.join(map(shown, unknown))} "
+                            f"(the map has {len(names)} classes, fixed by the train split or --labels)")
     items: list[tuple[str, int]] = []
     empty = []
-    for label, name in enumerate(classes):
+    for name in found:
         files = sorted(p for p in (root / name).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
         if not files:
             empty.append(name)
-        items += [(p.relative_to(root).as_posix(), label) for p in files]
-    if empty:
-        raise UserError(f"{root}: class folder(s) with no images: {', '.join(empty)}")
-    return items, classes
+        items += [(p.relative_to(root).as_posix(), index[name]) for p in files]
+    if empty and classes is None:
+        raise UserError(f"{root}: class folder(s) with no images: {', '.join(map(shown, empty))}")
+    missing = [n for n in names if n not in found or n in empty]
+    if classes is not None and missing:
+        log(f"note: {root} has no images of {len(missing)} of the {len(names)} classes "
+            f"({', '.join(map(shown, missing[:10]))}{', ...' if len(missing) > 10 else ''}); labels keep the map's numbers")
+    return items, names
+
+
+def shown(name: str) -> str:
+    """A file name fit for a terminal: bytes that are not UTF-8 appear as ``\\xe9``."""
+    return str(name).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def read_labels_file(path: str | os.PathLike) -> list[str]:
+    """A label map file: one class name per line, line N (from 0) = label N (``labels.txt``)."""
+    path = Path(path)
+    try:
+        names = [line.strip() for line in path.read_text().splitlines()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read labels file {path}: {e}") from e
+    while names and not names[-1]:
+        names.pop()
+    if not names:
+        raise UserError(f"{path}: labels file is empty (one class name per line)")
+    bad = [n for n, name in enumerate(names, 1) if not name]
+    if bad:
+        raise UserError(f"{path}:{bad[0]}: empty class name")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise UserError(f"{path}: class name(s) listed twice: {', '.join(dup)}")
+    return names
 
 
 def read_list(path: str | os.PathLike) -> list[tuple[str, int]]:
@@ -72,25 +118,11 @@ def read_list(path: str | os.PathLike) -> list[tuple[str, int]]:
     return items
 
 
-def _imread(path: Path, gray: bool) -> np.ndarray:
-    """``cv2.imread`` straight from the file: the same pixels as preprocess.read_image (same
-    decoder, EXIF orientation applied by both) for ~20 µs less per image than reading the bytes
-    and imdecoding them. If it fails, read_image gives the one clear error (or manages a file
-    name imread cannot open)."""
-    import cv2
-
-    try:
-        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
-    except Exception:  # noqa: BLE001 -- e.g. a name that is not valid UTF-8
-        img = None
-    return img if img is not None else read_image(path, gray=gray)
-
-
 def load_one(root: Path, rel: str, gray: bool, size: tuple[int, int] | None, mode: str,
              encode: str | None, channel_order: str = "BGR"):
     """One record: ``(CHW uint8, encoded bytes or None)``."""
     path = root / rel
-    img = _imread(path, gray)
+    img = read_image(path, gray=gray)
     changed = gray or channel_order != "BGR"
     if size is not None:
         w, h = size

@@ -87,11 +87,9 @@ def datum_to_array(datum) -> np.ndarray:
     """CHW array of a Datum: uint8 for byte data, float32 for float_data; encoded ones decoded
     with OpenCV (colour as BGR, 1-channel PNG/JPEG kept 1-channel)."""
     if datum.encoded:
-        import cv2
+        from .preprocess import decode_image
 
-        img = cv2.imdecode(np.frombuffer(datum.data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise UserError("an encoded Datum could not be decoded")
+        img = decode_image(bytes(datum.data), "an encoded Datum", unchanged=True)
         return img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
     shape = (datum.channels, datum.height, datum.width)
     if datum.data:
@@ -334,7 +332,7 @@ def _write_lmdb(tmp: Path, target: Path, items: Iterable, total: int | None, enc
                     value = codec().one(array, label)
                 key = b"%08d" % count
                 if key_suffix and len(item) > 2 and isinstance(item[2], str):
-                    key = (key + b"_" + item[2].encode())[:MAX_KEY]
+                    key = (key + b"_" + os.fsencode(item[2]))[:MAX_KEY]   # any file-name bytes
                 batch.append((key, value))
                 label_counts[label] += 1
                 count += 1
@@ -365,13 +363,50 @@ def _open_read(path: str | os.PathLike):
     try:
         return lmdb.open(str(p), readonly=True, lock=False, readahead=False, subdir=True)
     except lmdb.Error as e:
-        raise UserError(f"cannot open LMDB {p}: {e}") from e
+        raise UserError(f"cannot open LMDB {p}: {e} (damaged or not an LMDB)") from e
+
+
+def _records(path: str | os.PathLike, limit: int | None) -> Iterator[tuple[bytes, bytes]]:
+    """``(key, value)`` pairs of an LMDB in key order; a damaged file is one :class:`UserError`
+    (py-lmdb checks page numbers against the file size, so damage raises ``lmdb.Error`` rather
+    than crashing)."""
+    import lmdb
+
+    env = _open_read(path)
+    try:
+        with env.begin() as txn:
+            for n, (k, v) in enumerate(txn.cursor()):
+                if limit is not None and n >= limit:
+                    break
+                yield k, v
+    except lmdb.Error as e:
+        raise UserError(f"{path}: damaged LMDB ({e})") from e
+    finally:
+        env.close()
+
+
+def _parse(pb, path, k: bytes, v: bytes, datum=None):
+    datum = datum if datum is not None else pb.Datum()
+    try:
+        datum.ParseFromString(v)
+    except Exception as e:  # noqa: BLE001 -- protobuf's DecodeError and friends
+        raise UserError(f"{path}: record {k!r} is not a Caffe Datum ({e})") from e
+    c, h, w = datum.channels, datum.height, datum.width
+    if not datum.encoded and (datum.data or datum.float_data):
+        n = len(datum.data) if datum.data else len(datum.float_data)
+        if c * h * w != n:
+            raise UserError(f"{path}: record {k!r} holds {n} values but says {c}x{h}x{w}")
+    return datum
 
 
 def count_lmdb(path: str | os.PathLike) -> int:
+    import lmdb
+
     env = _open_read(path)
     try:
         return env.stat()["entries"]
+    except lmdb.Error as e:
+        raise UserError(f"{path}: damaged LMDB ({e})") from e
     finally:
         env.close()
 
@@ -379,36 +414,17 @@ def count_lmdb(path: str | os.PathLike) -> int:
 def read_lmdb(path: str | os.PathLike, limit: int | None = None) -> Iterator[tuple[str, np.ndarray, int]]:
     """Yield ``(key, array CHW, label)`` in key order (uint8 or float32; encoded ones decoded)."""
     pb = caffe_pb2()
-    env = _open_read(path)
     datum = pb.Datum()
-    try:
-        with env.begin() as txn:
-            for n, (k, v) in enumerate(txn.cursor()):
-                if limit is not None and n >= limit:
-                    break
-                try:
-                    datum.ParseFromString(v)
-                except Exception as e:  # noqa: BLE001
-                    raise UserError(f"{path}: record {k!r} is not a Caffe Datum ({e})") from e
-                yield k.decode(errors="replace"), datum_to_array(datum), int(datum.label)
-    finally:
-        env.close()
+    for k, v in _records(path, limit):
+        _parse(pb, path, k, v, datum)
+        yield k.decode(errors="replace"), datum_to_array(datum), int(datum.label)
 
 
 def read_datums(path: str | os.PathLike, limit: int | None = None) -> Iterator[tuple[str, object]]:
     """Yield ``(key, Datum)`` (a fresh Datum each time) in key order."""
     pb = caffe_pb2()
-    env = _open_read(path)
-    try:
-        with env.begin() as txn:
-            for n, (k, v) in enumerate(txn.cursor()):
-                if limit is not None and n >= limit:
-                    break
-                d = pb.Datum()
-                d.ParseFromString(v)
-                yield k.decode(errors="replace"), d
-    finally:
-        env.close()
+    for k, v in _records(path, limit):
+        yield k.decode(errors="replace"), _parse(pb, path, k, v)
 
 
 def read_arrays(path: str | os.PathLike, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
