@@ -54,25 +54,38 @@ def write_atomic(path: str | os.PathLike, data: Data, *, encoding: str = "utf-8"
 
     ``data`` is text (encoded with ``encoding``), bytes, or a callback that writes into the
     binary file object it is given (e.g. ``lambda f: np.save(f, a)``); an exception from the
-    callback aborts the write and leaves the target untouched."""
+    callback aborts the write and leaves the target untouched. The write's own OS errors
+    (disk full, read-only folder, a folder at ``path``) are a one-line :class:`UserError`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_prefix(path), suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_prefix(path), suffix=".tmp")
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {_reason(e)}") from e
     try:
         with os.fdopen(fd, "wb") as f:
             if callable(data):
                 data(f)
             else:
-                f.write(data.encode(encoding) if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+                _os_step(path, f.write, data.encode(encoding) if isinstance(data, str) else data)
+            _os_step(path, f.flush)
+            _os_step(path, os.fsync, f.fileno())
+        _os_step(path, os.chmod, tmp, 0o666 & ~_umask())
+        _os_step(path, os.replace, tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _os_step(path: Path, fn, *args):
+    """One of write_atomic's own file operations; its OSError (disk full, read-only, a folder
+    in the way) becomes a one-line UserError. The callback's errors pass through unchanged."""
+    try:
+        return fn(*args)
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {_reason(e)}; it is left as it was") from e
 
 
 @contextlib.contextmanager

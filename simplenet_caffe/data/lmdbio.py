@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
@@ -354,12 +355,47 @@ def _write_lmdb(tmp: Path, target: Path, items: Iterable, total: int | None, enc
     return summary
 
 
+_META = struct.Struct("<II")          # LMDB meta page: mm_magic, mm_version after the 16-byte page header
+LMDB_MAGIC = 0xBEEFC0DE
+
+
+def check_lmdb_file(path: str | os.PathLike) -> None:
+    """Check ``data.mdb``'s meta pages in Python before LMDB maps the file: the magic number,
+    and that the file holds every page the newest meta page says is in use. LMDB reads pages
+    through a memory map, so a truncated file would kill the process with SIGBUS."""
+    f = Path(path) / "data.mdb"
+    try:
+        size = f.stat().st_size
+        with open(f, "rb") as fh:
+            head = fh.read(2 * 65536)
+    except OSError as e:
+        raise UserError(f"cannot read {f}: {e.strerror or e}") from e
+    metas = []
+    off = 0
+    for _ in range(2):
+        if len(head) < off + 152:
+            break
+        magic, _version = _META.unpack_from(head, off + 16)
+        psize = struct.unpack_from("<I", head, off + 40)[0]            # mm_dbs[FREE_DBI].md_pad
+        last_pg, txnid = struct.unpack_from("<QQ", head, off + 136)    # mm_last_pg, mm_txnid
+        if magic != LMDB_MAGIC or psize < 512 or psize & (psize - 1) or psize > 65536:
+            break
+        metas.append((txnid, last_pg, psize))
+        off = psize
+    if not metas:
+        raise UserError(f"{f}: not an LMDB file (no valid meta page), or a damaged one")
+    _, last_pg, psize = max(metas)
+    if size < (last_pg + 1) * psize:
+        raise UserError(f"{f}: truncated LMDB: {size} bytes, but its meta page uses {last_pg + 1} pages of {psize} bytes")
+
+
 def _open_read(path: str | os.PathLike):
     import lmdb
 
     p = Path(path)
     if not (p / "data.mdb").is_file():
         raise UserError(f"{p} is not an LMDB folder (no data.mdb)")
+    check_lmdb_file(p)
     try:
         return lmdb.open(str(p), readonly=True, lock=False, readahead=False, subdir=True)
     except lmdb.Error as e:
