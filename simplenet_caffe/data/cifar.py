@@ -44,6 +44,10 @@ _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", 
             ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
 
 
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())
+
+
 class _SafeUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) not in _ALLOWED:
@@ -64,7 +68,7 @@ class _Source:
                 self.tar = tarfile.open(path)
                 members = self.tar.getmembers()
             except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
-                raise UserError(f"{path}: not a CIFAR folder or .tar.gz archive, or a damaged one ({e})") from e
+                raise UserError(f"{path}: not a CIFAR folder or .tar.gz archive, or a damaged one ({_one_line(e)})") from e
             for m in members:
                 if m.isfile():
                     self.names.setdefault(os.path.basename(m.name), m)
@@ -82,7 +86,7 @@ class _Source:
                 return self.tar.extractfile(ref).read()
             return Path(ref).read_bytes()
         except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
-            raise UserError(f"{self.path}: cannot read {name}, damaged or truncated ({e})") from e
+            raise UserError(f"{self.path}: cannot read {name}, damaged or truncated ({_one_line(e)})") from e
 
 
 def detect(src: _Source, dataset: str) -> str:
@@ -97,7 +101,7 @@ def _load_pickle(data: bytes, name: str) -> dict:
     try:
         obj = _SafeUnpickler(io.BytesIO(data), encoding="bytes").load()
     except Exception as e:  # noqa: BLE001 -- any failure means a corrupt or foreign file
-        raise UserError(f"{name}: corrupt or not a CIFAR python batch ({e.__class__.__name__}: {e})") from e
+        raise UserError(f"{name}: corrupt or not a CIFAR python batch ({e.__class__.__name__}: {_one_line(e)})") from e
     if not isinstance(obj, dict):
         raise UserError(f"{name}: not a CIFAR python batch (a {type(obj).__name__}, not a dict)")
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in obj.items()}
