@@ -220,10 +220,11 @@ def atomic_outputs(folder: str | os.PathLike, parts: Iterable[str], *, force: bo
     Ctrl-C, disk full -- the staging folder is removed and ``folder`` is left exactly as it
     was; a ``kill -9`` leaves a staging folder that the next run on ``folder`` removes.
     A second run on the same ``folder`` while one is running is refused with a clear message.
+    SIGTERM and SIGHUP act like Ctrl-C meanwhile (KeyboardInterrupt: cleaned up, then exit 130).
     OS and LMDB write errors become one-line :class:`UserError` s."""
     folder = Path(folder)
     parts = list(parts)
-    with output_lock(folder):
+    with output_lock(folder), _signals_interrupt():
         clean_stale(folder, log, locked=True)
         if folder.exists() and not folder.is_dir():
             raise UserError(f"{folder} exists and is not a folder")
@@ -257,6 +258,28 @@ def atomic_outputs(folder: str | os.PathLike, parts: Iterable[str], *, force: bo
         finally:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a scheduler's pre-emption, a closed terminal) raise KeyboardInterrupt
+    like Ctrl-C while an output is built, so its staging folder is removed on the way out."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def _link_tree(src: Path, dst: Path) -> None:

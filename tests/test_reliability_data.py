@@ -279,9 +279,11 @@ def test_kill_during_test_split_then_rerun(tmp_path, mnist_dir):
     assert _snapshot(data / "mnist_norm") == before
 
 
-def test_sigint_and_concurrent_writer(tmp_path, mnist_dir):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_and_concurrent_writer(tmp_path, mnist_dir, sig):
     """A second conversion to the same output while the first runs is refused with one line and
-    touches nothing; Ctrl-C of the first exits 130 with one line, leaving no output and no temp."""
+    touches nothing; Ctrl-C (or SIGTERM) of the first exits 130 with one line, leaving no output
+    and no temp."""
     env = {**os.environ, "MNIST_DIR": str(mnist_dir)}
     data = tmp_path / "data"
     p = _prep_mnist(tmp_path, env=env)
@@ -289,7 +291,7 @@ def test_sigint_and_concurrent_writer(tmp_path, mnist_dir):
     q = _prep_mnist(tmp_path, "--force", env=env)
     out, err = q.communicate()
     assert q.returncode == 2 and "is being written by pid" in err and "Traceback" not in err, err
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     out, err = p.communicate()
     assert p.returncode == 130 and err.strip().splitlines()[-1].endswith("interrupted"), err
     assert "Traceback" not in err
