@@ -214,7 +214,12 @@ def test_non_utf8_names_and_empty_images(tmp_path):
     assert r.returncode == 0, r.stderr
     keys = [k for k, _ in lmdbio.read_datums(tmp_path / "out" / "train_lmdb")]
     assert len(keys) == 5 and any("caf" in k for k in keys)
-    (tmp_path / "in" / "dog" / "empty.png").write_bytes(b"")
+    os.rename(tmp_path / "in" / "dog", os.path.join(os.fsencode(tmp_path / "in"), b"d\xe9g"))   # a class too
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "in", tmp_path / "out1")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out1" / "labels.txt").read_bytes() == b"cat\nd\xe9g\n"
+    assert json.loads((tmp_path / "out1" / "preprocess.json").read_text())["class_names"] == ["cat", "d\udce9g"]
+    (tmp_path / "in" / "cat" / "empty.png").write_bytes(b"")
     r = run_script("tools/to_lmdb.py", "folder", tmp_path / "in", tmp_path / "out2")
     assert "empty.png: empty file" in _one_error_line(r)
     assert not (tmp_path / "out2").exists()

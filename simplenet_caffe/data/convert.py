@@ -17,7 +17,7 @@ import numpy as np
 
 from . import lmdbio
 from .layout import Dataset, get
-from ..atomic import atomic_outputs, write_atomic
+from ..atomic import atomic_outputs
 from ..errors import UserError
 from .preprocess import Recipe, resize_image, to_chw
 
@@ -179,7 +179,7 @@ def convert_dataset(dataset: str, src: str | os.PathLike, out_dir: str | os.Path
                 for line in st.lines(want if want != "gray" else None):
                     log(line)
         if class_names and info.read is None:
-            write_atomic(stage / "labels.txt", "".join(c + "\n" for c in class_names))
+            imagefolder.write_labels_file(stage / "labels.txt", class_names)
         rec.save(stage)
     return rec
 

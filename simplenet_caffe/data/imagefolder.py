@@ -25,8 +25,9 @@ from typing import Iterator
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..errors import UserError
-from .preprocess import quiet_cv2, read_image, resize_image, to_chw
+from .preprocess import quiet_cv2, read_image, resize_image, shown, to_chw
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 _LINE = re.compile(r"^\s*(.*?\S)\s+(-?\d+)\s*$")
@@ -65,22 +66,22 @@ def scan_folder(root: str | os.PathLike, classes: list[str] | None = None,
         raise UserError(f"{root}: class folder(s) with no images: {', '.join(map(shown, empty))}")
     missing = [n for n in names if n not in found or n in empty]
     if classes is not None and missing:
-        log(f"note: {root} has no images of {len(missing)} of the {len(names)} classes "
-            f"({', '.join(map(shown, missing[:10]))}{', ...' if len(missing) > 10 else ''}); labels keep the map's numbers")
+        log(shown(f"note: {root} has no images of {len(missing)} of the {len(names)} classes "
+                  f"({', '.join(missing[:10])}{', ...' if len(missing) > 10 else ''}); labels keep the map's numbers"))
     return items, names
 
 
-def shown(name: str) -> str:
-    """A file name fit for a terminal: bytes that are not UTF-8 appear as ``\\xe9``."""
-    return str(name).encode("utf-8", "backslashreplace").decode("utf-8")
+def write_labels_file(path: str | os.PathLike, names: list[str]) -> Path:
+    """Write a label map file (``labels.txt``): one name a line, folder-name bytes kept as they are."""
+    return write_atomic(path, "".join(n + "\n" for n in names).encode("utf-8", "surrogateescape"))
 
 
 def read_labels_file(path: str | os.PathLike) -> list[str]:
     """A label map file: one class name per line, line N (from 0) = label N (``labels.txt``)."""
     path = Path(path)
     try:
-        names = [line.strip() for line in path.read_text().splitlines()]
-    except (OSError, UnicodeDecodeError) as e:
+        names = [line.strip() for line in path.read_bytes().decode("utf-8", "surrogateescape").splitlines()]
+    except OSError as e:
         raise UserError(f"cannot read labels file {path}: {e}") from e
     while names and not names[-1]:
         names.pop()

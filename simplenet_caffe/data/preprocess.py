@@ -65,9 +65,8 @@ class Recipe:
             missing = [n for i, n in enumerate(self.class_names) if i not in summary.label_counts]
             if missing:
                 self.splits[split]["missing_classes"] = missing
-                shown = ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else "")
-                log(f"  note: no records of {len(missing)} of the {len(self.class_names)} classes ({shown})"
-                    .encode("utf-8", "backslashreplace").decode("utf-8"))
+                names = ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else "")
+                log(shown(f"  note: no records of {len(missing)} of the {len(self.class_names)} classes ({names})"))
 
     def save(self, out_dir: str | os.PathLike) -> Path:
         return write_atomic(Path(out_dir) / RECIPE_FILE, json.dumps(asdict(self), indent=2) + "\n")
@@ -237,13 +236,19 @@ def _check_png(data: bytes, name: str) -> None:
         i = end
 
 
+def shown(name) -> str:
+    """A file name (or text holding one) fit for a terminal: bytes that are not UTF-8 appear
+    as ``\\xe9``."""
+    return str(name).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def read_image(path: str | os.PathLike, gray: bool = False) -> np.ndarray:
     """An image file as HWC BGR uint8 (or HW with ``gray``); one clear error if unreadable.
 
     The bytes are read by Python (any file-name bytes work: ``cv2.imread`` crashes on names
     that are not UTF-8) and decoded with :func:`decode_image`."""
     p = Path(path)
-    name = str(p).encode("utf-8", "backslashreplace").decode("utf-8")
+    name = shown(p)
     try:
         data = p.read_bytes()
     except FileNotFoundError:

@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from . import lmdbio, stats
-from ..atomic import atomic_outputs, write_atomic
+from ..atomic import atomic_outputs
 from ..errors import UserError
 from .layout import LAYOUTS, get
 from ..paths import REPO_ROOT
@@ -279,6 +279,6 @@ def prepare_imagenet(train_src: str | os.PathLike, val_src: str | os.PathLike | 
                 for line in st.lines("BGR")[1:]:
                     log(line)
         if classes:
-            write_atomic(stage / "labels.txt", "".join(c + "\n" for c in classes))
+            imagefolder.write_labels_file(stage / "labels.txt", classes)
         rec.save(stage)
     return rec
