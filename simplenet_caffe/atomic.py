@@ -223,6 +223,8 @@ def atomic_outputs(folder: str | os.PathLike, parts: Iterable[str], *, force: bo
     SIGTERM and SIGHUP act like Ctrl-C meanwhile (KeyboardInterrupt: cleaned up, then exit 130).
     OS and LMDB write errors become one-line :class:`UserError` s."""
     folder = Path(folder)
+    if folder.is_symlink():      # a folder linked from another disk: build and swap beside the real one
+        folder = folder.resolve()
     parts = list(parts)
     with output_lock(folder), _signals_interrupt():
         clean_stale(folder, log, locked=True)

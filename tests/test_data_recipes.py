@@ -174,7 +174,7 @@ def test_download_verifies_checksums(tmp_path, http_dir, monkeypatch):
     (root / "t10k-labels-idx1-ubyte.gz").write_bytes(b"tampered")
     with pytest.raises(UserError, match="checksum mismatch.*t10k-labels"):
         download.download("mnist", out, mirror=url)
-    assert not (out / "t10k-labels-idx1-ubyte.gz").exists() and not list(out.glob(".*partial*"))
+    assert not (out / "t10k-labels-idx1-ubyte.gz").exists() and not list(out.glob(".*.tmp-*"))
     # a missing file: one error naming it
     (root / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(UserError, match="could not download t10k-labels-idx1-ubyte.gz"):
