@@ -128,7 +128,7 @@ def convert_dataset(dataset: str, src: str | os.PathLike, out_dir: str | os.Path
                  + (f" --shuffle --seed {seed}" if shuffle else ""))
     with atomic_outputs(out, parts, force=force, log=log) as stage:
         prev = _previous(stage, splits, rec)
-        class_names, provenance = _label_map(info, src, splits, label, list_file, labels_file, prev, out)
+        class_names, provenance, fixing = _label_map(info, src, splits, label, list_file, labels_file, prev, out)
         rec.class_names, rec.label_map = class_names, provenance
         if prev is not None:                     # keep the earlier splits' records and statistics
             rec.splits = {k: v for k, v in prev.splits.items() if k not in splits}
@@ -146,8 +146,8 @@ def convert_dataset(dataset: str, src: str | os.PathLike, out_dir: str | os.Path
                     if class_names and max(lab for _, lab in items) >= len(class_names):
                         raise UserError(f"{list_file}: label {max(lab for _, lab in items)} is not in the dataset's "
                                         f"label map ({len(class_names)} classes)")
-                else:
-                    items, _ = imagefolder.scan_folder(src, class_names, log=log)
+                else:                    # the split that fixes the map is scanned as it is (no empty classes)
+                    items, _ = imagefolder.scan_folder(src, None if fixing else class_names, log=log)
                 loaded[split] = (items[:limit] if limit else items, None)
                 n_cls = len({lab for _, lab in loaded[split][0]})
                 log(f"{len(loaded[split][0])} images in {n_cls} classes")
@@ -203,9 +203,10 @@ def _previous(stage: Path, splits: list[str], rec: Recipe) -> Recipe | None:
 
 
 def _label_map(info: Dataset, src, splits: list[str], label: str, list_file: str | None, labels_file: str | None,
-               prev: Recipe | None, out: Path) -> tuple[list[str] | None, dict]:
+               prev: Recipe | None, out: Path) -> tuple[list[str] | None, dict, bool]:
     """The dataset's one label map: recorded by an earlier run into ``out`` (kept), else the
-    ``--labels`` file, else the source's class names (folders: the train split's subfolders)."""
+    ``--labels`` file, else the source's class names (folders: the train split's subfolders).
+    The flag is true when this run's (folder) split fixes the map."""
     from .imagefolder import read_labels_file
 
     given = read_labels_file(labels_file) if labels_file else None
@@ -213,19 +214,20 @@ def _label_map(info: Dataset, src, splits: list[str], label: str, list_file: str
         if given is not None and given != prev.class_names:
             raise UserError(f"--labels {labels_file} differs from the label map {out} already has "
                             f"({prev.label_map.get('source', 'recorded')}); one dataset has one label map")
-        return prev.class_names, prev.label_map
+        return prev.class_names, prev.label_map, False
     if given is not None:
-        return given, {"source": f"labels file {labels_file}", "num_classes": len(given)}
+        return given, {"source": f"labels file {labels_file}", "num_classes": len(given)}, False
     if info.read is not None:
         names = info.class_names(src, label=label)
         return names, {"source": f"{info.name} files" if names else "none (the files carry no class names)",
-                       "num_classes": len(names) if names else info.num_classes}
+                       "num_classes": len(names) if names else info.num_classes}, False
     if list_file:
-        return None, {"source": f"list file {list_file} (integer labels, no names)", "num_classes": None}
+        return None, {"source": f"list file {list_file} (integer labels, no names)", "num_classes": None}, False
     if not splits[0].startswith("train"):
         raise UserError(f"{out} has no label map yet: convert the train split first (it fixes the classes), "
                         "or give --labels FILE (one class name per line)")
-    from .imagefolder import scan_folder
-
-    _, names = scan_folder(src)
-    return names, {"source": f"folder names of the {splits[0]} split (sorted)", "num_classes": len(names)}
+    root = Path(src)
+    if not root.is_dir():
+        raise UserError(f"{root} is not a folder")
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return names, {"source": f"folder names of the {splits[0]} split (sorted)", "num_classes": len(names)}, True
