@@ -234,6 +234,19 @@ def test_numeric_options_are_checked(tmp_path, mnist_dir, args, msg):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("script,args", [("data_prep/mnist.py", ["--limit-train", "0"]),
+                                         ("data_prep/mnist.py", ["--limit-test", "-5"]),
+                                         ("data_prep/cifar.py", ["--limit-train", "0"]),
+                                         ("data_prep/svhn.py", ["--limit", "-1"]),
+                                         ("data_prep/imagenet.py", [".", "--size", "0"])])
+def test_recipe_limits_are_checked(tmp_path, script, args):
+    """--limit-train 0 used to write the full set and -5 to drop the last 5 records."""
+    r = run_script(script, "--root", tmp_path, "--no-download", *args) if "imagenet" not in script else \
+        run_script(script, "--root", tmp_path, *args)
+    assert "must be" in _one_error_line(r)
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
+
+
 def _prep_mnist(root: Path, *extra, **kw):
     return subprocess.Popen([PY, str(REPO_ROOT / "data_prep/mnist.py"), "--root", str(root), "--no-download", *extra],
                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
