@@ -227,7 +227,9 @@ def test_non_utf8_names_and_empty_images(tmp_path):
 
 @pytest.mark.parametrize("args,msg", [(["--limit", "0"], "--limit must be a positive"),
                                       (["--limit", "-5"], "--limit must be a positive"),
-                                      (["--seed", "-1"], "--seed must be 0 or more")])
+                                      (["--seed", "-1"], "--seed must be 0 or more"),
+                                      (["--split", "../test"], "split names are letters"),
+                                      (["--resize", "99999x2"], "--resize sizes must be 1 to")])
 def test_numeric_options_are_checked(tmp_path, mnist_dir, args, msg):
     r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, tmp_path / "o", "--shuffle", *args)
     assert msg in _one_error_line(r)
@@ -350,3 +352,29 @@ def test_full_disk_read_only_and_occupied_outputs(tmp_path, mnist_dir, small_fs)
     r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, tmp_path / "afile", "--limit", "10")
     assert "is not a folder" in _one_error_line(r)
     assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_damaged_recipe_and_foreign_idx_are_one_line(tmp_path):
+    from simplenet_caffe.data.idx import read_mnist, write_idx
+    from simplenet_caffe.data.preprocess import class_names_for
+    from simplenet_caffe.errors import UserError
+
+    (tmp_path / "preprocess.json").write_text('{"layout": "x", "dataset": "y", "channel_order": "RGB", '
+                                              '"dtype": "uint8", "splits": 5}')
+    with pytest.raises(UserError, match="wrong type of splits"):
+        class_names_for(tmp_path)
+    (tmp_path / "preprocess.json").write_text("[1, 2]")
+    with pytest.raises(UserError, match="not a valid preprocess.json"):
+        class_names_for(tmp_path)
+    import struct
+    (tmp_path / "m").mkdir()
+    write_idx(tmp_path / "m" / "t10k-images-idx3-ubyte", np.zeros((2, 28, 28), np.uint8))
+    # a signed-byte label file (type code 0x09): -1 would pass a "max <= 9" check
+    (tmp_path / "m" / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x0901, 2) + bytes([255, 1]))
+    with pytest.raises(UserError, match="wrong magic number 2305"):
+        read_mnist(tmp_path / "m", "test")
+    # a header whose sizes multiply past 2**64 (numpy's product would wrap around)
+    (tmp_path / "m" / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x0801, 2) + bytes([1, 1]))
+    (tmp_path / "m" / "t10k-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x0803, 2**32 - 1, 2**32 - 1, 2**32 - 1))
+    with pytest.raises(UserError, match="truncated: header promises"):
+        read_mnist(tmp_path / "m", "test")

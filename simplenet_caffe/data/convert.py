@@ -10,6 +10,7 @@ split accumulated in float64 while it is written (no second pass). ``<out>`` is 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -22,7 +23,15 @@ from ..errors import UserError
 from .preprocess import Recipe, resize_image, to_chw
 
 
+MAX_SIDE = 32768          # pixels: a larger --resize is a typo, not an image size
+_SPLIT_RE = re.compile(r"^[A-Za-z0-9_-]+(\+[A-Za-z0-9_-]+)*$")
+
+
 def db_name(split: str) -> str:
+    """``<split>_lmdb`` (``train+extra`` → ``train_extra_lmdb``); a split name is letters, digits,
+    ``_`` and ``-`` (joined by ``+``), so it always names a folder inside the output."""
+    if not _SPLIT_RE.match(split):
+        raise UserError(f"split names are letters, digits, '_' and '-' (joined by '+'), not {split!r}")
     return split.replace("+", "_") + "_lmdb"
 
 
@@ -39,8 +48,8 @@ def parse_size(text: str | None) -> tuple[tuple[int, int] | None, bool]:
             shorter = True
     except ValueError:
         raise UserError(f"--resize wants WxH (e.g. 256x256) or N (shorter side), got {text!r}") from None
-    if w <= 0 or h <= 0:
-        raise UserError(f"--resize sizes must be positive, got {text!r}")
+    if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
+        raise UserError(f"--resize sizes must be 1 to {MAX_SIDE} pixels, got {text!r}")
     return (w, h), shorter
 
 

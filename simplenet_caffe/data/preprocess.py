@@ -104,9 +104,18 @@ def load(layout_or_dir: str | os.PathLike) -> Recipe:
         raise UserError(f"no preprocessing recipe at {path} (run the data_prep recipe for this dataset first)")
     try:
         data = json.loads(path.read_text())
-        return Recipe(**data)
-    except (ValueError, TypeError) as e:
+        rec = Recipe(**data)
+    except (OSError, ValueError, TypeError) as e:
         raise UserError(f"{path}: not a valid preprocess.json ({e})") from e
+    bad = [k for k, t in (("layout", str), ("dataset", str), ("channel_order", str), ("dtype", str),
+                          ("transform", dict), ("splits", dict), ("stats", dict), ("label_map", dict))
+           if not isinstance(getattr(rec, k), t)]
+    if rec.class_names is not None and not (isinstance(rec.class_names, list)
+                                            and all(isinstance(n, str) for n in rec.class_names)):
+        bad.append("class_names")
+    if bad:
+        raise UserError(f"{path}: not a valid preprocess.json (wrong type of {', '.join(bad)})")
+    return rec
 
 
 def class_names_for(lmdb_or_dir: str | os.PathLike) -> list[str] | None:
@@ -118,11 +127,7 @@ def class_names_for(lmdb_or_dir: str | os.PathLike) -> list[str] | None:
     if not path.is_file():
         return None
     names = load(path).class_names
-    if names is None:
-        return None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise UserError(f"{path}: class_names must be a list of strings")
-    return list(names)
+    return None if names is None else list(names)
 
 
 # ----------------------------------------------------------------------------- image ops

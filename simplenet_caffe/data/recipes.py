@@ -238,8 +238,8 @@ def prepare_imagenet(train_src: str | os.PathLike, val_src: str | os.PathLike | 
 
     out, train_db, val_db = layout_paths("imagenet", root)
     check_limit(limit)
-    if size <= 0:
-        raise UserError(f"--size must be a positive number of pixels, got {size}")
+    if not 0 < size <= 32768:
+        raise UserError(f"--size must be 1 to 32768 pixels, got {size}")
     if seed < 0:
         raise UserError(f"--seed must be 0 or more, got {seed}")
     jobs = [("train", Path(train_src), train_list, train_db)]
