@@ -378,3 +378,26 @@ def test_damaged_recipe_and_foreign_idx_are_one_line(tmp_path):
     (tmp_path / "m" / "t10k-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x0803, 2**32 - 1, 2**32 - 1, 2**32 - 1))
     with pytest.raises(UserError, match="truncated: header promises"):
         read_mnist(tmp_path / "m", "test")
+
+
+def test_jpeg_that_decodes_with_a_damage_warning_is_refused(tmp_path):
+    """libjpeg decodes a JPEG with damaged entropy data, printing only a warning: the conversion
+    names the file in one line (exit 2) and writes nothing; a clean set with a progress bar
+    still converts, the bar passing through."""
+    import cv2
+
+    r = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "in" / c).mkdir(parents=True)
+        for i in range(40):
+            cv2.imwrite(str(tmp_path / "in" / c / f"{i:02d}.jpg"), r.integers(0, 256, (24, 32, 3), dtype=np.uint8))
+    env = {**os.environ, "SIMPLENET_PROGRESS": "1"}
+    ok = run_script("tools/to_lmdb.py", "folder", tmp_path / "in", tmp_path / "good", env=env)
+    assert ok.returncode == 0 and "Traceback" not in ok.stderr and "Corrupt" not in ok.stderr, ok.stderr
+    assert "rec" in ok.stderr                      # the progress bar reached the terminal
+    data = (tmp_path / "in" / "b" / "17.jpg").read_bytes()
+    (tmp_path / "in" / "b" / "17.jpg").write_bytes(data[:-2] + bytes(100) + data[-2:])   # junk before EOI
+    r2 = run_script("tools/to_lmdb.py", "folder", tmp_path / "in", tmp_path / "bad")
+    line = _one_error_line(r2)
+    assert "b/17.jpg: damaged image (Corrupt JPEG data" in line, line
+    assert not (tmp_path / "bad").exists()

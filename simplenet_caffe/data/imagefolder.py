@@ -17,8 +17,11 @@
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import os
 import re
+import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
@@ -137,6 +140,56 @@ def load_one(root: Path, rel: str, gray: bool, size: tuple[int, int] | None, mod
     return chw, raw
 
 
+#: what libjpeg prints on stderr (through OpenCV) about a JPEG it decodes in spite of damage
+_DECODER_DAMAGE = re.compile(rb"Corrupt JPEG data|Premature end of JPEG file|Invalid JPEG file structure|"
+                             rb"JPEG datastream contains no image|Bogus (marker|Huffman|DQT|DAC)|Unsupported marker")
+
+
+class DecoderWarnings:
+    """Catch what C decoders print on stderr while images are decoded: libjpeg warns about a
+    damaged JPEG on file descriptor 2 and decodes it anyway (grey blocks, shifted rows), so
+    its warning is the only sign. Inside the ``with`` block fd 2 goes to a temp file;
+    :meth:`check` passes everything in it on to the real stderr (progress bars, other
+    warnings) except libjpeg's damage warnings, which it returns."""
+
+    def __enter__(self) -> "DecoderWarnings":
+        sys.stderr.flush()
+        self.file = tempfile.TemporaryFile()
+        self.real = os.dup(2)
+        os.dup2(self.file.fileno(), 2)
+        self.pos, self.pending = 0, b""
+        return self
+
+    def check(self) -> str | None:
+        """Pass new output on; return the damage warnings printed since the last call, or None."""
+        sys.stderr.flush()
+        size = os.fstat(self.file.fileno()).st_size
+        if size == self.pos:
+            return None
+        data = self.pending + os.pread(self.file.fileno(), size - self.pos, self.pos)
+        self.pos = size
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1      # keep an unfinished line for later
+        data, self.pending = data[:cut], data[cut:]
+        keep, bad = [], []
+        for line in data.splitlines(keepends=True):
+            (bad if _DECODER_DAMAGE.search(line) else keep).append(line)
+        if keep:
+            os.write(self.real, b"".join(keep))
+        return b" ".join(b.strip() for b in bad).decode("utf-8", "replace") or None
+
+    def __exit__(self, *exc) -> None:
+        sys.stderr.flush()
+        os.dup2(self.real, 2)
+        try:
+            size = os.fstat(self.file.fileno()).st_size
+            rest = self.pending + os.pread(self.file.fileno(), size - self.pos, self.pos)
+            if rest:
+                os.write(2, rest)
+        finally:
+            os.close(self.real)
+            self.file.close()
+
+
 def iter_images(root: str | os.PathLike, items: list[tuple[str, int]], gray: bool = False,
                 size: tuple[int, int] | None = None, mode: str = "squash", encode: str | None = None,
                 channel_order: str = "BGR", threads: int | None = None, chunk: int = 32) -> Iterator:
@@ -146,20 +199,41 @@ def iter_images(root: str | os.PathLike, items: list[tuple[str, int]], gray: boo
 
     Decoding runs on a few threads (OpenCV releases the GIL), ``chunk`` images per task, with
     a bounded window of tasks in flight: the threads keep decoding while the caller writes,
-    and memory stays bounded however long the list is."""
+    and memory stays bounded however long the list is. A JPEG that libjpeg decodes with a
+    damage warning is an error naming the file (:class:`DecoderWarnings`): when a finished
+    task leaves such a warning, the tasks in flight are stopped and the candidates decoded
+    again one at a time to find it."""
     root = Path(root)
     threads = threads or min(4, os.cpu_count() or 1)
-    quiet_cv2()                        # imread's own warnings off: our error names the file
+    quiet_cv2()                        # OpenCV's own warnings off: our error names the file
 
     def load(part):
         return [load_one(root, rel, gray, size, mode, encode, channel_order) for rel, _ in part]
 
-    def emit(part, fut):
-        for (rel, label), (chw, raw) in zip(part, fut.result()):
-            yield chw, label, rel, raw
+    def find_damaged(parts, warning: str, warn: DecoderWarnings):
+        for fut in [f for _, f in window]:
+            fut.cancel()
+        concurrent.futures.wait([f for _, f in window])
+        warn.check()
+        for rel, _ in (it for part in parts for it in part):
+            load_one(root, rel, gray, size, mode, encode, channel_order)
+            found = warn.check()
+            if found:
+                raise UserError(f"{shown(root / rel)}: damaged image ({found})")
+        raise UserError(f"an image decoder reported damage ({warning}) among {shown(root / parts[0][0][0])} "
+                        f"and the {sum(map(len, parts)) - 1} images after it")
 
     window: collections.deque = collections.deque()
-    with ThreadPoolExecutor(max_workers=threads) as pool:
+    with DecoderWarnings() as warn, ThreadPoolExecutor(max_workers=threads) as pool:   # pool ends first
+
+        def emit(part, fut):
+            results = fut.result()
+            warning = warn.check()
+            if warning:
+                find_damaged([part] + [p for p, _ in window], warning, warn)
+            for (rel, label), (chw, raw) in zip(part, results):
+                yield chw, label, rel, raw
+
         try:
             for s in range(0, len(items), chunk):
                 part = items[s:s + chunk]

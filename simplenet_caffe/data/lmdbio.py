@@ -248,8 +248,13 @@ def write_lmdb(path: str | os.PathLike, items: Iterable, total: int | None = Non
     ``encode`` = "png"/"jpg" stores encoded Datums with C/H/W set (single records only).
     """
     target = check_target(path, force)
-    with atomic_dir(target) as tmp:
-        return _write_lmdb(tmp, target, items, total, encode, key_suffix, commit_every, desc, map_size)
+    try:
+        with atomic_dir(target) as tmp:
+            return _write_lmdb(tmp, target, items, total, encode, key_suffix, commit_every, desc, map_size)
+    finally:
+        close = getattr(items, "close", None)     # a generator's cleanup runs now, not when the error is gone
+        if close is not None:
+            close()
 
 
 def _write_lmdb(tmp: Path, target: Path, items: Iterable, total: int | None, encode: str | None,
