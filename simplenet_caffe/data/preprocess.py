@@ -194,7 +194,7 @@ def image_format(data: bytes) -> str | None:
     return None
 
 
-def decode_image(data: bytes, name: str, gray: bool = False, unchanged: bool = False) -> np.ndarray:
+def decode_image(data: bytes, name, gray: bool = False, unchanged: bool = False) -> np.ndarray:
     """Decode image file bytes to HWC BGR uint8 (or HW with ``gray``), checked in Python first:
     an empty file, an unknown header, a PNG or JPEG without its end marker (a truncated file,
     which OpenCV would decode with a grey lower part) and anything OpenCV rejects are one
@@ -202,25 +202,25 @@ def decode_image(data: bytes, name: str, gray: bool = False, unchanged: bool = F
     IMREAD_UNCHANGED)."""
     cv2 = quiet_cv2()
     if not data:
-        raise UserError(f"{name}: empty file, not an image")
+        raise UserError(f"{shown(name)}: empty file, not an image")
     fmt = image_format(data)
     if fmt is None:
-        raise UserError(f"{name}: not an image (unknown header {data[:8]!r})")
-    if fmt == "JPEG" and b"\xff\xd9" not in data[-65536:]:
-        raise UserError(f"{name}: truncated JPEG (no end-of-image marker)")
+        raise UserError(f"{shown(name)}: not an image (unknown header {data[:8]!r})")
+    if fmt == "JPEG" and data.rfind(b"\xff\xd9", max(0, len(data) - 65536)) < 0:
+        raise UserError(f"{shown(name)}: truncated JPEG (no end-of-image marker)")
     if fmt == "PNG":
         _check_png(data, name)
     try:
         flag = cv2.IMREAD_UNCHANGED if unchanged else cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
         img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     except cv2.error as e:
-        raise UserError(f"{name}: {fmt} image OpenCV cannot decode ({str(e).strip().splitlines()[-1]})") from e
+        raise UserError(f"{shown(name)}: {fmt} image OpenCV cannot decode ({str(e).strip().splitlines()[-1]})") from e
     if img is None or img.size == 0:
-        raise UserError(f"{name}: damaged {fmt} image (OpenCV cannot decode it)")
+        raise UserError(f"{shown(name)}: damaged {fmt} image (OpenCV cannot decode it)")
     return img
 
 
-def _check_png(data: bytes, name: str) -> None:
+def _check_png(data: bytes, name) -> None:
     """Walk a PNG's chunks and check each one's length and CRC (libpng would print its own
     error lines for a damaged file before OpenCV gives up)."""
     import zlib
@@ -228,14 +228,14 @@ def _check_png(data: bytes, name: str) -> None:
     i, n = 8, len(data)
     while True:
         if i + 12 > n:
-            raise UserError(f"{name}: truncated PNG (no IEND chunk)")
+            raise UserError(f"{shown(name)}: truncated PNG (no IEND chunk)")
         length = int.from_bytes(data[i:i + 4], "big")
         end = i + 12 + length
         if length > 0x7FFFFFFF or end > n:
-            raise UserError(f"{name}: truncated or damaged PNG (a chunk runs past the end of the file)")
+            raise UserError(f"{shown(name)}: truncated or damaged PNG (a chunk runs past the end of the file)")
         kind = data[i + 4:i + 8]
         if zlib.crc32(data[i + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
-            raise UserError(f"{name}: damaged PNG (CRC error in chunk {kind!r})")
+            raise UserError(f"{shown(name)}: damaged PNG (CRC error in chunk {kind!r})")
         if kind == b"IEND":
             return
         i = end
@@ -252,15 +252,14 @@ def read_image(path: str | os.PathLike, gray: bool = False) -> np.ndarray:
 
     The bytes are read by Python (any file-name bytes work: ``cv2.imread`` crashes on names
     that are not UTF-8) and decoded with :func:`decode_image`."""
-    p = Path(path)
-    name = shown(p)
     try:
-        data = p.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
-        raise UserError(f"cannot read image {name} (no such file)") from None
+        raise UserError(f"cannot read image {shown(path)} (no such file)") from None
     except OSError as e:
-        raise UserError(f"cannot read image {name} ({e.strerror or e})") from e
-    return decode_image(data, name, gray)
+        raise UserError(f"cannot read image {shown(path)} ({e.strerror or e})") from e
+    return decode_image(data, path, gray)
 
 
 def to_chw(img: np.ndarray, channel_order: str = "BGR") -> np.ndarray:
