@@ -59,6 +59,7 @@ def write_atomic(path: str | os.PathLike, data: Data, *, encoding: str = "utf-8"
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale(path)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_prefix(path), suffix=".tmp")
     except OSError as e:
         raise UserError(f"cannot write {path}: {_reason(e)}") from e

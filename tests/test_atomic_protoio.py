@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -117,3 +119,18 @@ def test_atomic_outputs_keeps_what_it_does_not_replace(tmp_path):
     with atomic_outputs(tmp_path / "link", ["d"], log=None) as st:
         (st / "d").write_text("4")
     assert (tmp_path / "link").is_symlink() and (out / "d").read_text() == "4"
+
+
+def test_stale_temps_of_dead_processes_are_removed(tmp_path):
+    """A temp whose process is gone (pid and host in its name) is removed by the next write of
+    that target; a live process's temp is left alone."""
+    from simplenet_caffe import atomic
+
+    p = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(p.stdout)
+    stale = tmp_path / f".t.txt.tmp-{atomic._HOST}-{dead}-abcd1234.tmp"
+    live = tmp_path / f".t.txt.tmp-{atomic._HOST}-1-abcd1234.tmp"       # pid 1 is always alive
+    stale.write_text("half")
+    live.write_text("other")
+    write_atomic(tmp_path / "t.txt", "new")
+    assert _names(tmp_path) == [live.name, "t.txt"]
