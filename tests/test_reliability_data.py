@@ -401,3 +401,19 @@ def test_jpeg_that_decodes_with_a_damage_warning_is_refused(tmp_path):
     line = _one_error_line(r2)
     assert "b/17.jpg: damaged image (Corrupt JPEG data" in line, line
     assert not (tmp_path / "bad").exists()
+
+
+def test_to_lmdb_killed_then_rerun(tmp_path, mnist_dir):
+    """kill -9 of tools/to_lmdb.py mid-write: no output under the name; the rerun removes the
+    leftover (and says so) and writes the complete output."""
+    out = tmp_path / "o"
+    p = subprocess.Popen([PY, str(REPO_ROOT / "tools/to_lmdb.py"), "mnist", str(mnist_dir), str(out), "--split", "train",
+                          "--resize", "64x64"], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert _wait_for(lambda: any(list(s.glob(".train_lmdb.tmp-*")) for s in _staging(tmp_path, "o")))
+    p.kill()
+    p.communicate()
+    assert not out.exists() and _staging(tmp_path, "o")
+    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, out, "--split", "train", "--limit", "50")
+    assert r.returncode == 0 and "removed .o.tmp-" in r.stdout, r.stderr
+    assert sorted(os.listdir(tmp_path)) == [".o.lock", "o"]
+    assert sorted(os.listdir(out)) == ["preprocess.json", "train_lmdb"]
