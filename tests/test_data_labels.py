@@ -69,3 +69,17 @@ def test_cifar_and_mnist_names_come_from_the_source(tmp_path, mnist_dir):
     rec = json.loads((tmp_path / "data" / "mnist_norm" / "preprocess.json").read_text())
     assert rec["label_map"] == {"source": "mnist files", "num_classes": 10}
     assert np.asarray(_labels(tmp_path / "data" / "mnist_norm" / "test_lmdb")).max() <= 9
+
+
+def test_prep_imagenet_val_is_checked_against_train(tmp_path):
+    make_images(tmp_path / "train", classes=("bird", "cat", "dog"), per_class=2, size=(40, 30))
+    make_images(tmp_path / "val", classes=("bird", "dog"), per_class=1, size=(40, 30), seed=1)
+    r = run_script("data_prep/imagenet.py", tmp_path / "train", tmp_path / "val", "--root", tmp_path, "--size", "32")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "data" / "imagenet"
+    assert _labels(out / "val_lmdb") == [0, 2] and class_names_for(out) == ["bird", "cat", "dog"]
+    make_images(tmp_path / "val2", classes=("bird", "emu"), per_class=1, size=(40, 30))
+    r = run_script("data_prep/imagenet.py", tmp_path / "train", tmp_path / "val2", "--root", tmp_path, "--size", "32",
+                   "--force")
+    assert r.returncode == 2 and "not in the dataset's label map: emu" in r.stderr
+    assert _labels(out / "val_lmdb") == [0, 2]                  # the previous output is kept

@@ -226,13 +226,14 @@ def prepare_svhn(src: str | os.PathLike, root=None, force: bool = False, extra: 
 def prepare_imagenet(train_src: str | os.PathLike, val_src: str | os.PathLike | None = None,
                      train_list: str | None = None, val_list: str | None = None, root=None, force: bool = False,
                      size: int = 256, mode: str = "crop", shuffle: bool = True, seed: int = 0,
-                     encode: str | None = None, limit: int | None = None, log: Log = print) -> Recipe:
+                     encode: str | None = None, limit: int | None = None, labels_file: str | None = None,
+                     log: Log = print) -> Recipe:
     """ImageNet-style data (spec §6.6): BGR uint8 LMDBs at size×size + train mean image.
 
     ``mode`` ``crop`` (default) scales the shorter side to ``size`` and centre-crops a square;
     ``squash`` resizes to size×size like create_imagenet.sh. The data layer then takes 227
     crops and subtracts the mean file. Class labels: sorted train subfolder names (labels.txt),
-    or the list files' labels.
+    or the list files' labels; ``labels_file`` (one class name per line) fixes the label map instead.
     """
     from . import imagefolder
 
@@ -246,7 +247,7 @@ def prepare_imagenet(train_src: str | os.PathLike, val_src: str | os.PathLike | 
     if val_src is not None:
         jobs.append(("val", Path(val_src), val_list, val_db))
     with atomic_outputs(out, [j[3].name for j in jobs] + ["mean.binaryproto"], force=force, log=log) as stage:
-        lists, classes = {}, None
+        lists, classes = {}, (imagefolder.read_labels_file(labels_file) if labels_file else None)
         for split, src, lst, _ in jobs:
             if lst:
                 items = imagefolder.read_list(lst)
@@ -258,7 +259,8 @@ def prepare_imagenet(train_src: str | os.PathLike, val_src: str | os.PathLike | 
                      dtype=f"encoded-{encode}" if encode else "uint8", size=[size, size], resize_mode=mode,
                      mirror_train=True, note=f"{mode} to {size}x{size}, BGR (OpenCV, as convert_imageset)",
                      class_names=classes,
-                     label_map={"source": "train folder names (sorted)" if classes else "list file labels",
+                     label_map={"source": f"labels file {labels_file}" if labels_file else
+                                "train folder names (sorted)" if classes else "list file labels",
                                 "num_classes": len(classes) if classes else None})
         for split, src, _, db in jobs:
             items = lists[split]
