@@ -1,0 +1,114 @@
+"""What a deploy net's input must be: recorded in every exported file (ONNX metadata, safetensors
+metadata, .pt dict) so that the exported model can be fed without this toolkit.
+
+For a generated ``prototxt/<experiment>_deploy.prototxt`` the record comes from the experiment
+table (the data layer's TEST transform: crop, mean file, mean values, scale) and from the
+dataset's ``preprocess.json`` when the data has been prepared here (the stored channel order and
+the mean/std the recipe applied before writing the LMDB).  Units: pixels 0-255 before any
+mean/std; mean values per channel in the stored channel order; the net input is N x C x H x W
+float32.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..cli import UserError
+
+#: Channel order of each layout's records when prepared with the recipes' defaults
+#: (MNIST gray; CIFAR/SVHN RGB as convert_cifar_data keeps it; image folders BGR, OpenCV's order).
+DEFAULT_CHANNEL_ORDER = {"mnist": "gray", "mnist_norm": "gray", "fashion_mnist_norm": "gray",
+                         "cifar10": "RGB", "cifar10_zeropad": "RGB", "cifar100": "RGB", "cifar100_zeropad": "RGB",
+                         "svhn": "RGB", "imagenet": "BGR"}
+
+
+def experiment_of(model: str | Path):
+    """The experiment whose generated deploy net is ``model`` (matched by file name), or None."""
+    from ..experiments import EXPERIMENTS
+
+    stem = Path(model).name
+    for exp in EXPERIMENTS.values():
+        if Path(exp.deploy_path).name == stem:
+            return EXPERIMENTS[exp.net_experiment]
+    return None
+
+
+def record(exp, root: Path | None = None) -> dict:
+    """The preprocessing record of an experiment's deploy net (JSON-able dict)."""
+    from .. import preprocess
+    from ..paths import REPO_ROOT
+
+    d, lay = exp.data, exp.layout
+    transform = {}
+    if d.crop:
+        transform["crop_size"] = d.crop
+    if d.mean_file:
+        transform["mean_file"] = lay.mean_file
+    if d.mean_value:
+        transform["mean_value"] = list(d.mean_value)
+    if d.scale is not None:
+        transform["scale"] = d.scale
+    rec = {"experiment": exp.name, "layout": lay.name, "input_shape": list(exp.input_shape),
+           "layout_dtype": lay.dtype, "channel_order": DEFAULT_CHANNEL_ORDER.get(lay.name, "unknown"),
+           "pixel_units": "0-255", "stored_transform": None, "data_layer_transform": transform}
+    path = preprocess.recipe_path(lay.name) if root is None else Path(root) / Path(lay.train_lmdb).parent / "preprocess.json"
+    if path.is_file():
+        try:
+            r = json.loads(path.read_text())
+        except ValueError:
+            r = None
+        if r:
+            rec["channel_order"] = r.get("channel_order", rec["channel_order"])
+            rec["stored_transform"] = {k: r.get(k) for k in ("size", "resize_mode", "mean", "std", "pad")}
+            rec["recipe"] = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    rec["summary"] = summary(rec)
+    return rec
+
+
+def summary(rec: dict) -> str:
+    """One line: how to turn an image into the net input."""
+    parts = [f"{rec['channel_order']} pixels 0-255"]
+    st = rec.get("stored_transform")
+    if st:
+        if st.get("mean") is not None:
+            parts.append(f"(x - {fmt(st['mean'])}) / {fmt(st.get('std'))}")
+        if st.get("pad"):
+            parts.append(f"zero-pad {st['pad']}")
+    elif rec.get("layout_dtype") == "float":
+        parts.append(f"standardised as data/{rec['layout']}/preprocess.json says (not prepared here)")
+    t = rec.get("data_layer_transform") or {}
+    if t.get("crop_size"):
+        parts.append(f"center crop {t['crop_size']}")
+    if t.get("mean_file"):
+        parts.append(f"minus the mean image {t['mean_file']}")
+    if t.get("mean_value"):
+        parts.append(f"minus {fmt(t['mean_value'])}")
+    if t.get("scale") is not None:
+        parts.append(f"times {t['scale']}")
+    c, h, w = rec["input_shape"]
+    return " -> ".join(parts) + f" -> N x {c} x {h} x {w} float32"
+
+
+def fmt(v) -> str:
+    if v is None:
+        return "?"
+    if isinstance(v, (list, tuple)):
+        return "(" + ", ".join(f"{x:.6g}" for x in v) + ")" if len(v) != 1 else f"{v[0]:.6g}"
+    return f"{v:.6g}"
+
+
+def for_model(model: str | Path, experiment: str | None = None) -> dict:
+    """The record for a deploy prototxt: by ``experiment`` name, else matched by file name.
+
+    A net that is not a generated one gets a record saying the preprocessing is unknown.
+    """
+    from ..experiments import EXPERIMENTS
+
+    if experiment is not None:
+        if experiment not in EXPERIMENTS:
+            raise UserError(f"unknown experiment {experiment!r} (see tools/reproduce.py --list)")
+        return record(EXPERIMENTS[EXPERIMENTS[experiment].net_experiment])
+    exp = experiment_of(model)
+    if exp is None:
+        return {"experiment": None, "summary": "unknown: not a generated deploy net (give --experiment)"}
+    return record(exp)
