@@ -6,7 +6,6 @@ logit, else nothing is written.
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -146,7 +145,3 @@ def import_weights(model, state, out, experiment: str | None = None, layout: str
             checks = verify(model, tmp.name, m, full, None, n_random, data, batch, limit)
     write_bytes_atomic(out, data_bytes)
     return {"plan": m.plan, "layout": layout, "checks": checks, "prep": m.prep}
-
-
-def describe(result: dict) -> str:
-    return json.dumps({k: v for k, v in result.items() if k in ("read_s", "convert_s", "total_s", "params")})

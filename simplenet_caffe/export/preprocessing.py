@@ -49,7 +49,7 @@ def record(exp, root: Path | None = None) -> dict:
     if d.scale is not None:
         transform["scale"] = d.scale
     rec = {"experiment": exp.name, "layout": lay.name, "input_shape": list(exp.input_shape),
-           "layout_dtype": lay.dtype, "channel_order": DEFAULT_CHANNEL_ORDER.get(lay.name, "unknown"),
+           "layout_dtype": lay.dtype, "stored_size": [lay.height, lay.width], "channel_order": DEFAULT_CHANNEL_ORDER.get(lay.name, "unknown"),
            "pixel_units": "0-255", "stored_transform": None, "data_layer_transform": transform}
     path = preprocess.recipe_path(lay.name) if root is None else Path(root) / Path(lay.train_lmdb).parent / "preprocess.json"
     if path.is_file():
@@ -70,12 +70,17 @@ def summary(rec: dict) -> str:
     parts = [f"{rec['channel_order']} pixels 0-255"]
     st = rec.get("stored_transform")
     if st:
+        if st.get("size"):
+            parts.append(f"resized to {st['size'][0]}x{st['size'][1]} ({st.get('resize_mode') or 'squash'})")
         if st.get("mean") is not None:
             parts.append(f"(x - {fmt(st['mean'])}) / {fmt(st.get('std'))}")
         if st.get("pad"):
             parts.append(f"zero-pad {st['pad']}")
-    elif rec.get("layout_dtype") == "float":
-        parts.append(f"standardised as data/{rec['layout']}/preprocess.json says (not prepared here)")
+    else:
+        h, w = rec["stored_size"]
+        if rec.get("layout_dtype") == "float":
+            parts.append(f"standardised as data/{rec['layout']}/preprocess.json says (not prepared here)")
+        parts.append(f"{w}x{h} as the {rec['layout']} LMDB holds them")
     t = rec.get("data_layer_transform") or {}
     if t.get("crop_size"):
         parts.append(f"center crop {t['crop_size']}")

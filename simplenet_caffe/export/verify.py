@@ -31,8 +31,9 @@ class Runners:
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         self.ort = ort.InferenceSession(onnx_model, opts, providers=["CPUExecutionProvider"])
-        logits_layer = next(lp for lp in self.caffe.layer_dict if lp == plan.logits)
-        self.caffe_blob = self.caffe.top_names[logits_layer][0]
+        if plan.logits not in self.caffe.top_names:
+            raise UserError(f"{model} has no layer {plan.logits!r}")
+        self.caffe_blob = self.caffe.top_names[plan.logits][0]
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         torch = need("torch")
