@@ -1,7 +1,8 @@
 """Issue 6: the pipeline end to end on real MNIST with real Caffe.
 
-One short real training of S300-A (the demo experiment's net, the `trained` fixture in conftest.py) on the first 3,000 MNIST training
-images; its weights then feed evaluate (against `caffe test`) and classify (against evaluate).
+One short real training of S300-A (the demo experiment's net; the `trained` fixture in conftest.py)
+on the first 3,000 MNIST training images; its weights then feed evaluate (against `caffe test`) and
+classify (against evaluate).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@
   1,000 test images in all three, and `caffe test` of the re-imported caffemodel agrees;
 * the SimpleNet_Pytorch/timm layout: a module built as spec'd in docs/export.md, imported
   into the Caffe ImageNet net (RGB/std -> BGR/scale folded into conv1), same logits;
-* the tools: --help, one-line errors with exit 2, the message when the extra is missing.
+* the tools: one-line errors with exit 2 (--help: test_cli.py), the message when the extra is missing.
 """
 from __future__ import annotations
 
@@ -270,12 +270,6 @@ def test_caffe_pooling_clip_rule_in_all_three(caffe, caffe_pb2, torch, tmp_path)
     r = Runners(model, cm, m.plan, twin, files.onnx_bytes(twin, m.plan, m.prep, "pool"), batch=3)
     a = check_random(r, 3)
     assert a.rel_torch <= TOL and a.rel_onnx <= TOL, a.lines()
-
-
-@pytest.mark.parametrize("script", ["tools/export.py", "tools/import_weights.py"])
-def test_help(script):
-    out = run_script(script, "--help")
-    assert out.returncode == 0 and "--model" in out.stdout and "[export]" in out.stdout
 
 
 def test_bad_input_is_one_line(tmp_path, caffe_pb2):

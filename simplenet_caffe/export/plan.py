@@ -112,7 +112,7 @@ _INPUTS = ("Input", "Data", "ImageData", "HDF5Data", "WindowData")
 
 
 def _f(x: float) -> float:
-    """A float field of a caffe.proto message (float32) as the shortest decimal that gives it back (0.2, not 0.2000000030)."""
+    """A float32 field of a caffe.proto message as the shortest decimal that gives it back (0.2, not 0.2000000030)."""
     import numpy as np
 
     return float(repr(np.float32(x)).removeprefix("np.float32(").removesuffix(")"))
@@ -167,6 +167,9 @@ def from_net(net, phase: str = "TEST", input_shape: tuple | None = None) -> Plan
                               _pair(g.ph, g.pw), _pair(g.dh, g.dw), int(p.group or 1), bool(p.bias_term)))
         elif t == "BatchNorm":
             bp = lp.batch_norm_param
+            if phase == "TEST" and bp.HasField("use_global_stats") and not bp.use_global_stats:
+                raise UserError(f"BatchNorm {lp.name!r} normalises with batch statistics in TEST "
+                                "(use_global_stats: false); only nets that use the stored statistics are exported")
             nxt = layers[i + 1] if i + 1 < len(layers) else None
             scale = nxt if (nxt is not None and nxt.type == "Scale" and list(nxt.bottom) == list(lp.top)
                             and list(nxt.top) == list(lp.top)) else None
@@ -188,7 +191,8 @@ def from_net(net, phase: str = "TEST", input_shape: tuple | None = None) -> Plan
             if p.global_pooling:
                 steps.append(Step("pool", lp.name, c_in, method=method, global_pool=True))
             else:
-                steps.append(Step("pool", lp.name, c_in, kernel=_pair(p.kernel_h or p.kernel_size, p.kernel_w or p.kernel_size),
+                steps.append(Step("pool", lp.name, c_in,
+                                  kernel=_pair(p.kernel_h or p.kernel_size, p.kernel_w or p.kernel_size),
                                   stride=_pair(p.stride_h or p.stride, p.stride_w or p.stride),
                                   pad=_pair(p.pad_h or p.pad, p.pad_w or p.pad), method=method))
         elif t == "InnerProduct":

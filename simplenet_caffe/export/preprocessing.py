@@ -33,7 +33,7 @@ def experiment_of(model: str | Path):
     return None
 
 
-def record(exp, root: Path | None = None) -> dict:
+def record(exp) -> dict:
     """The preprocessing record of an experiment's deploy net (JSON-able dict)."""
     from .. import preprocess
     from ..paths import REPO_ROOT
@@ -49,9 +49,9 @@ def record(exp, root: Path | None = None) -> dict:
     if d.scale is not None:
         transform["scale"] = d.scale
     rec = {"experiment": exp.name, "layout": lay.name, "input_shape": list(exp.input_shape),
-           "layout_dtype": lay.dtype, "stored_size": [lay.height, lay.width], "channel_order": DEFAULT_CHANNEL_ORDER.get(lay.name, "unknown"),
-           "pixel_units": "0-255", "stored_transform": None, "data_layer_transform": transform}
-    path = preprocess.recipe_path(lay.name) if root is None else Path(root) / Path(lay.train_lmdb).parent / "preprocess.json"
+           "layout_dtype": lay.dtype, "stored_size": [lay.height, lay.width],
+           "channel_order": DEFAULT_CHANNEL_ORDER.get(lay.name, "unknown"), "pixel_units": "0-255", "stored_transform": None, "data_layer_transform": transform}
+    path = preprocess.recipe_path(lay.name)
     if path.is_file():
         try:
             r = json.loads(path.read_text())
