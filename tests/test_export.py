@@ -309,3 +309,25 @@ def test_core_imports_without_the_extra():
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
     assert out.returncode == 0, out.stderr
     assert 'pip install ".[export]"' in out.stdout
+
+
+def test_plain_torch_state_dict_imports_with_factor_one(caffe, torch, tmp_path):
+    """A state_dict saved from PyTorch alone (no caffe_* buffers, e.g. after training there) -> f = 1 blobs."""
+    from simplenet_caffe.export import commands, weights
+
+    model = REPO_ROOT / "prototxt" / "mnist_s310b_deploy.prototxt"
+    cm = tmp_path / "w.caffemodel"
+    random_caffemodel(caffe, model, cm)
+    m = commands.load_model(model)
+    sd = weights.to_state_dict(m.plan, weights.read_caffemodel(cm))
+    plain = {k: torch.from_numpy(v) for k, v in sd.items() if ".caffe_" not in k}
+    pth = tmp_path / "plain.pth"
+    torch.save(plain, pth)
+    back = tmp_path / "back.caffemodel"
+    out = run_script("tools/import_weights.py", "--model", model, "--state", pth, "--out", back, "--verify", "2")
+    assert out.returncode == 0, out.stderr
+    assert "state_dict layout simplenet-caffe" in out.stdout
+    blobs = weights.read_caffemodel(back)
+    assert blobs["bn1"][2].tolist() == [1.0]
+    assert blobs["bn1"][0].tobytes() == sd["bn1.running_mean"].tobytes()
+    assert blobs["conv1"][0].tobytes() == sd["conv1.weight"].tobytes()
