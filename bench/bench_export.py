@@ -24,13 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from simplenet_caffe import caffe_env  # noqa: E402
-from simplenet_caffe.cli import UserError, run  # noqa: E402
-from simplenet_caffe.paths import REPO_ROOT  # noqa: E402
+from simplenet_caffe import caffe_env
+from simplenet_caffe.cli import run
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.paths import REPO_ROOT
 
 
 def random_weights(model: Path, out: Path) -> int:

@@ -72,12 +72,12 @@ def test_plan_is_the_variant_tables_for_every_deploy_net(caffe_pb2):
 
 @pytest.mark.parametrize("model", DEPLOY, ids=[p.name.removesuffix("_deploy.prototxt") for p in DEPLOY])
 def test_every_deploy_net_exports_and_round_trips(model, caffe, torch, tmp_path):
-    from simplenet_caffe.export import commands, files, weights
+    from simplenet_caffe.export import conversion, files, weights
     from simplenet_caffe.export.verify import Runners, check_random
 
     cm = tmp_path / "random.caffemodel"
     random_caffemodel(caffe, model, cm)
-    m = commands.load_model(model)
+    m = conversion.load_model(model)
     blobs = weights.read_caffemodel(cm)
     sd = weights.to_state_dict(m.plan, blobs)
     # caffemodel -> safetensors -> caffemodel: bit-identical blobs
@@ -116,7 +116,7 @@ def test_bn_factor_zero_gives_zero_stats():
 @pytest.mark.slow
 def test_trained_mnist_net_keeps_its_accuracy(trained, caffe, torch, tmp_path):
     from simplenet_caffe import caffe_env
-    from simplenet_caffe.caffelog import parse
+    from simplenet_caffe.runs.caffelog import parse
 
     root, tv, weights, _ = trained
     model = REPO_ROOT / "prototxt" / "mnist_s300a_demo_deploy.prototxt"
@@ -243,11 +243,10 @@ def test_timm_layout_imports_into_caffe(caffe, torch, tmp_path):
 
 def test_caffe_pooling_clip_rule_in_all_three(caffe, caffe_pb2, torch, tmp_path):
     """A padded pool whose last window would start in the padding: Caffe drops it (5 -> 3, not 4)."""
-    from google.protobuf import text_format
-
-    from simplenet_caffe.export import commands, files, weights
+    from simplenet_caffe.export import conversion, files, weights
     from simplenet_caffe.export.verify import Runners, check_random
-    from simplenet_caffe.netbuilder import layer
+    from simplenet_caffe.nets.netbuilder import layer
+    from simplenet_caffe.protoio import write_text
 
     net = caffe_pb2.NetParameter(name="pooltest")
     net.layer.extend([
@@ -260,13 +259,13 @@ def test_caffe_pooling_clip_rule_in_all_three(caffe, caffe_pb2, torch, tmp_path)
                                                                               "weight_filler": {"type": "xavier"}}),
     ])
     model = tmp_path / "pool_deploy.prototxt"
-    model.write_text(text_format.MessageToString(net))
+    write_text(model, net)
     cm = tmp_path / "pool.caffemodel"
     random_caffemodel(caffe, model, cm)
-    m = commands.load_model(model)
+    m = conversion.load_model(model)
     assert m.plan.steps[-1].channels == 3 * 3 * 3
     sd = weights.to_state_dict(m.plan, weights.read_caffemodel(cm))
-    twin = commands.twin_with(m.plan, sd)
+    twin = conversion.twin_with(m.plan, sd)
     r = Runners(model, cm, m.plan, twin, files.onnx_bytes(twin, m.plan, m.prep, "pool"), batch=3)
     a = check_random(r, 3)
     assert a.rel_torch <= TOL and a.rel_onnx <= TOL, a.lines()
@@ -303,7 +302,7 @@ def test_core_imports_without_the_extra():
     """The export package's plan/weights/preprocessing need neither torch nor onnx; a missing extra is one line."""
     code = ("import sys\n"
             "for m in ('torch', 'onnx', 'onnxruntime', 'safetensors'): sys.modules[m] = None\n"
-            "from simplenet_caffe.export import commands, plan, weights, preprocessing, need\n"
+            "from simplenet_caffe.export import conversion, plan, weights, preprocessing, need\n"
             "from simplenet_caffe.cli import UserError\n"
             "try:\n    need('torch')\nexcept UserError as e:\n    print(e)\n")
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
@@ -313,12 +312,12 @@ def test_core_imports_without_the_extra():
 
 def test_plain_torch_state_dict_imports_with_factor_one(caffe, torch, tmp_path):
     """A state_dict saved from PyTorch alone (no caffe_* buffers, e.g. after training there) -> f = 1 blobs."""
-    from simplenet_caffe.export import commands, weights
+    from simplenet_caffe.export import conversion, weights
 
     model = REPO_ROOT / "prototxt" / "mnist_s310b_deploy.prototxt"
     cm = tmp_path / "w.caffemodel"
     random_caffemodel(caffe, model, cm)
-    m = commands.load_model(model)
+    m = conversion.load_model(model)
     sd = weights.to_state_dict(m.plan, weights.read_caffemodel(cm))
     plain = {k: torch.from_numpy(v) for k, v in sd.items() if ".caffe_" not in k}
     pth = tmp_path / "plain.pth"

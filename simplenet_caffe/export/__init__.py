@@ -11,7 +11,12 @@ Modules:
 * :mod:`.timm_layout` -- the SimpleNet_Pytorch / timm ``features.N.*`` / ``classifier.*`` keys.
 * :mod:`.preprocessing` -- what the net's input must be (channel order, units, mean/std).
 * :mod:`.files`    -- safetensors / .pt / ONNX files with the plan and the preprocessing inside.
-* :mod:`.verify`   -- Caffe vs PyTorch vs onnxruntime logits, on random inputs or an LMDB.
+* :mod:`.verify`   -- Caffe vs PyTorch vs onnxruntime logits, on random inputs or an LMDB;
+* :mod:`.conversion` -- the two conversions as the ``simplenet-export`` /
+  ``simplenet-import-weights`` commands run them (verify first, then write).
+
+May import the top level of simplenet_caffe, ``data``, ``nets`` and ``runs`` (pycaffe
+evaluation for the checks) -- never commands.
 
 torch, onnx, onnxruntime and safetensors are the optional ``[export]`` extra: they are imported
 only inside functions, through :func:`need`, so the rest of the toolkit works without them.
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..cli import UserError
+from ..errors import UserError
 
 INSTALL_HINT = 'pip install ".[export]"'
 

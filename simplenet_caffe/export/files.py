@@ -14,37 +14,19 @@ and its input preprocessing, and caffemodels written back.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..cli import UserError
+from ..atomic import write_atomic
+from ..errors import UserError
 from . import need
 from .plan import Plan
 
 FORMAT = "simplenet-caffe-export/1"
 OPSET = 17
 STATE_SUFFIXES = (".safetensors", ".pt", ".pth")
-
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _meta(plan: Plan, prep: dict, layout: str, source: str) -> dict[str, str]:
@@ -69,7 +51,7 @@ def save_state(path: str | Path, sd: dict[str, np.ndarray], plan: Plan, prep: di
         data = buf.getvalue()
     else:
         raise UserError(f"{path}: unknown state_dict format (use {', '.join(STATE_SUFFIXES)})")
-    write_bytes_atomic(path, data)
+    write_atomic(path, data)
 
 
 def load_state(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:

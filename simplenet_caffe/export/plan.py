@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from ..cli import UserError
+from ..errors import UserError
 
 PLAN_VERSION = 1
 
@@ -128,9 +128,10 @@ def from_net(net, phase: str = "TEST", input_shape: tuple | None = None) -> Plan
     ``input_shape`` (C, H, W) overrides the data layer's shape (see ``counting.count_prototxt``).
     """
     from ..caffe_env import caffe_pb2
-    from ..counting import conv_geometry, count_prototxt, in_phase, load_net
+    from ..nets.counting import conv_geometry, count_prototxt, in_phase
+    from ..protoio import read_net
 
-    net = load_net(net)
+    net = read_net(net)
     pb2 = caffe_pb2()
     layers = [lp for lp in net.layer if in_phase(lp, phase)]
     rows = count_prototxt(net, phase, input_shape).rows
@@ -230,8 +231,8 @@ def from_experiment(exp) -> Plan:
     Mirrors ``netbuilder.deploy_net``: Input ``data`` -> the TEST-phase body -> Softmax ``prob``;
     BatchNorm eps is Caffe's default 1e-5, moving_average_fraction 0.95.
     """
-    from .. import arch
-    from ..counting import _conv_out, _pool_out
+    from ..nets import arch
+    from ..nets.counting import conv_out, pool_out
 
     convs, head = arch.expand(exp.variant)
     c, h, w = exp.input_shape
@@ -239,13 +240,13 @@ def from_experiment(exp) -> Plan:
     for cv in convs:
         steps.append(Step("conv", cv.name, c, cv.num_output, (cv.kernel,) * 2, (cv.stride,) * 2, (cv.pad,) * 2))
         c = cv.num_output
-        h, w = _conv_out(h, cv.kernel, cv.pad, cv.stride), _conv_out(w, cv.kernel, cv.pad, cv.stride)
+        h, w = conv_out(h, cv.kernel, cv.pad, cv.stride), conv_out(w, cv.kernel, cv.pad, cv.stride)
         for op in cv.post:
             kind, name = op[0], op[1]
             if kind == "pool":
                 steps.append(Step("pool", name, c, kernel=(1, 1) if op[2] else (2, 2),
                                   stride=(1, 1) if op[2] else (2, 2), global_pool=op[2]))
-                h, w = (1, 1) if op[2] else (_pool_out(h, 2, 0, 2), _pool_out(w, 2, 0, 2))
+                h, w = (1, 1) if op[2] else (pool_out(h, 2, 0, 2), pool_out(w, 2, 0, 2))
             elif kind == "bn":
                 steps.append(Step("bn", name, c, eps=1e-5, momentum=0.05, scale=op[2], bias=True))
             elif kind == "relu":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..cli import UserError
+from ..errors import UserError
 
 #: Channel order of each layout's records when prepared with the recipes' defaults
 #: (MNIST gray; CIFAR/SVHN RGB as convert_cifar_data keeps it; image folders BGR, OpenCV's order).
@@ -24,7 +24,7 @@ DEFAULT_CHANNEL_ORDER = {"mnist": "gray", "mnist_norm": "gray", "fashion_mnist_n
 
 def experiment_of(model: str | Path):
     """The experiment whose generated deploy net is ``model`` (matched by file name), or None."""
-    from ..experiments import EXPERIMENTS
+    from ..nets.experiments import EXPERIMENTS
 
     stem = Path(model).name
     for exp in EXPERIMENTS.values():
@@ -35,7 +35,7 @@ def experiment_of(model: str | Path):
 
 def record(exp) -> dict:
     """The preprocessing record of an experiment's deploy net (JSON-able dict)."""
-    from .. import preprocess
+    from ..data import preprocess
     from ..paths import REPO_ROOT
 
     d, lay = exp.data, exp.layout
@@ -107,7 +107,7 @@ def for_model(model: str | Path, experiment: str | None = None) -> dict:
 
     A net that is not a generated one gets a record saying the preprocessing is unknown.
     """
-    from ..experiments import EXPERIMENTS
+    from ..nets.experiments import EXPERIMENTS
 
     if experiment is not None:
         if experiment not in EXPERIMENTS:

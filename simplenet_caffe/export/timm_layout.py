@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cli import UserError
+from ..errors import UserError
 from .plan import Plan
 
 #: timm's ImageNet normalisation (RGB, 0-1 units): spec of SimpleNet_Pytorch's ImageNet models.

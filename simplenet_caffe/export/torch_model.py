@@ -25,7 +25,7 @@ from .plan import Plan
 
 
 def _classes(torch):
-    from ..counting import _pool_out as caffe_pool_out   # Caffe's rounding + clip rule
+    from ..nets.counting import pool_out as caffe_pool_out   # Caffe's rounding + clip rule
 
     nn = torch.nn
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import UserError
+from ..errors import UserError
 from .plan import Plan
 
 F32 = np.float32
@@ -34,16 +34,9 @@ F32 = np.float32
 
 def read_caffemodel(path: str | Path) -> dict[str, list[np.ndarray]]:
     """Layer name -> its blobs (float32, shaped as stored) of a binary .caffemodel."""
-    from ..caffe_env import caffe_pb2
+    from ..protoio import read_caffemodel
 
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"weights file not found: {path}")
-    msg = caffe_pb2().NetParameter()
-    try:
-        msg.ParseFromString(path.read_bytes())
-    except Exception as e:  # noqa: BLE001 - protobuf's DecodeError
-        raise UserError(f"{path} is not a Caffe .caffemodel ({e})") from None
+    msg = read_caffemodel(path)
     layers = list(msg.layer) or list(msg.layers)   # V2 or the V1 `layers` field
     out = {}
     for lp in layers:
@@ -169,8 +162,9 @@ def _bn_blobs(name: str, f32: dict) -> list[np.ndarray]:
     return [rm, rv, np.ones(1, F32)]
 
 
-def caffemodel_bytes(net, blobs: dict[str, list[np.ndarray]]) -> bytes:
-    """A binary .caffemodel: ``net`` (a NetParameter, e.g. the deploy net) with ``blobs`` attached by layer name."""
+def caffemodel(net, blobs: dict[str, list[np.ndarray]]):
+    """A caffemodel (NetParameter): ``net`` (e.g. the deploy net) with ``blobs`` attached by layer name;
+    write it with ``protoio.write_binary``."""
     from ..caffe_env import caffe_pb2
 
     out = caffe_pb2().NetParameter()
@@ -185,4 +179,4 @@ def caffemodel_bytes(net, blobs: dict[str, list[np.ndarray]]) -> bytes:
             b = lp.blobs.add()
             b.shape.dim.extend(a.shape)
             b.data.extend(np.ascontiguousarray(a, F32).ravel())
-    return out.SerializeToString()
+    return out

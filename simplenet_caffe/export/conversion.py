@@ -1,4 +1,4 @@
-"""The two conversions as the tools run them: caffemodel -> PyTorch/ONNX, and state_dict -> caffemodel.
+"""The two conversions as the commands run them: caffemodel -> PyTorch/ONNX, and state_dict -> caffemodel.
 
 Both verify before they write when asked (``verify=N`` random inputs, ``data=LMDB``): Caffe,
 the PyTorch twin and onnxruntime must agree within :data:`.verify.REL_TOL` of the largest
@@ -11,10 +11,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cli import UserError
+from ..errors import UserError
 from . import plan as planmod
 from . import preprocessing, weights
-from .files import load_state, onnx_bytes, save_state, write_bytes_atomic
+from ..atomic import write_atomic
+from ..protoio import write_binary
+from .files import load_state, onnx_bytes, save_state
 from .verify import REL_TOL, Agreement, Runners, check_data, check_random
 
 
@@ -30,9 +32,9 @@ class Loaded:
 
 
 def load_model(model: str | Path, experiment: str | None = None) -> Loaded:
-    from ..counting import load_net
+    from ..protoio import read_net
 
-    net = load_net(model)
+    net = read_net(model)
     return Loaded(net, planmod.from_net(net, "TEST"), preprocessing.for_model(model, experiment))
 
 
@@ -78,7 +80,7 @@ def _data_transform(m: Loaded) -> dict:
 
 def default_data(m: Loaded) -> str | None:
     """The TEST LMDB of the net's experiment (None when unknown)."""
-    from ..experiments import EXPERIMENTS
+    from ..nets.experiments import EXPERIMENTS
 
     exp = EXPERIMENTS.get(m.prep.get("experiment") or "")
     return exp.layout.test_lmdb if exp else None
@@ -103,7 +105,7 @@ def export(model, caffemodel, to: str, out, layout: str = "simplenet-caffe", exp
     checks = verify(model, caffemodel, m, sd, onnx_model, n_random, data, batch, limit) if (n_random or data) else []
     source = Path(caffemodel).name
     if to == "onnx":
-        write_bytes_atomic(out, onnx_model)
+        write_atomic(out, onnx_model)
     elif layout == "timm":
         from .timm_layout import to_timm
 
@@ -134,14 +136,13 @@ def import_weights(model, state, out, experiment: str | None = None, layout: str
     if layout == "timm":
         sd = from_timm(m.plan, sd, None if keep_input else m.prep)
     blobs = weights.from_state_dict(m.plan, sd)
-    data_bytes = weights.caffemodel_bytes(m.net, blobs)
+    caffemodel = weights.caffemodel(m.net, blobs)
     checks = []
     if n_random or data:
-        with tempfile.NamedTemporaryFile(suffix=".caffemodel") as tmp:
-            tmp.write(data_bytes)
-            tmp.flush()
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = write_binary(Path(tmp) / "imported.caffemodel", caffemodel)
             full = weights.to_state_dict(m.plan, blobs)
             full.update({k: v for k, v in sd.items() if k in full})   # the twin runs the given weights
-            checks = verify(model, tmp.name, m, full, None, n_random, data, batch, limit)
-    write_bytes_atomic(out, data_bytes)
+            checks = verify(model, tmp, m, full, None, n_random, data, batch, limit)
+    write_binary(out, caffemodel)
     return {"plan": m.plan, "layout": layout, "checks": checks, "prep": m.prep}
