@@ -72,7 +72,7 @@ def test_plan_is_the_variant_tables_for_every_deploy_net(caffe_pb2):
 
 @pytest.mark.parametrize("model", DEPLOY, ids=[p.name.removesuffix("_deploy.prototxt") for p in DEPLOY])
 def test_every_deploy_net_exports_and_round_trips(model, caffe, torch, tmp_path):
-    from simplenet_caffe.export import conversion, files, weights
+    from simplenet_caffe.export import conversion, files, onnx_model, weights
     from simplenet_caffe.export.verify import Runners, check_random
 
     cm = tmp_path / "random.caffemodel"
@@ -96,8 +96,7 @@ def test_every_deploy_net_exports_and_round_trips(model, caffe, torch, tmp_path)
             assert a.shape == b.shape and a.tobytes() == b.tobytes(), name
     # Caffe vs PyTorch vs onnxruntime on random inputs
     big = m.plan.input_shape[1] > 100
-    onnx_model = files.onnx_bytes(twin, m.plan, m.prep, cm.name)
-    r = Runners(model, cm, m.plan, twin, onnx_model, batch=1 if big else 4)
+    r = Runners(model, cm, m.plan, twin, onnx_model.build(m.plan, sd, m.prep, cm.name), batch=1 if big else 4)
     a = check_random(r, 1 if big else 4, seed=1)
     assert a.max_abs_logit > 1e-3
     assert a.rel_torch <= TOL and a.rel_onnx <= TOL, a.lines()
@@ -243,7 +242,7 @@ def test_timm_layout_imports_into_caffe(caffe, torch, tmp_path):
 
 def test_caffe_pooling_clip_rule_in_all_three(caffe, caffe_pb2, torch, tmp_path):
     """A padded pool whose last window would start in the padding: Caffe drops it (5 -> 3, not 4)."""
-    from simplenet_caffe.export import conversion, files, weights
+    from simplenet_caffe.export import conversion, onnx_model, weights
     from simplenet_caffe.export.verify import Runners, check_random
     from simplenet_caffe.nets.netbuilder import layer
     from simplenet_caffe.protoio import write_text
@@ -266,7 +265,7 @@ def test_caffe_pooling_clip_rule_in_all_three(caffe, caffe_pb2, torch, tmp_path)
     assert m.plan.steps[-1].channels == 3 * 3 * 3
     sd = weights.to_state_dict(m.plan, weights.read_caffemodel(cm))
     twin = conversion.twin_with(m.plan, sd)
-    r = Runners(model, cm, m.plan, twin, files.onnx_bytes(twin, m.plan, m.prep, "pool"), batch=3)
+    r = Runners(model, cm, m.plan, twin, onnx_model.build(m.plan, sd, m.prep, "pool"), batch=3)
     a = check_random(r, 3)
     assert a.rel_torch <= TOL and a.rel_onnx <= TOL, a.lines()
 

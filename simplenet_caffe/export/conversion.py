@@ -16,7 +16,8 @@ from . import plan as planmod
 from . import preprocessing, weights
 from ..atomic import write_atomic
 from ..protoio import write_binary
-from .files import load_state, onnx_bytes, save_state
+from . import onnx_model
+from .files import load_state, save_state
 from .verify import REL_TOL, Agreement, Runners, check_data, check_random
 
 
@@ -47,14 +48,12 @@ def twin_with(plan, sd):
     return model
 
 
-def verify(model, caffemodel, m: Loaded, sd, onnx_model: bytes | None, n_random: int, data: str | None,
+def verify(model, caffemodel, m: Loaded, sd, onnx_bytes: bytes | None, n_random: int, data: str | None,
            batch: int, limit: int | None, tol: float = REL_TOL) -> list[Agreement]:
     """Compare the three implementations; raise UserError when they disagree beyond ``tol``."""
-    from .files import onnx_bytes as make_onnx
-
     twin = twin_with(m.plan, sd)
-    onnx_model = onnx_model or make_onnx(twin, m.plan, m.prep, str(caffemodel))
-    r = Runners(model, caffemodel, m.plan, twin, onnx_model, batch=batch)
+    onnx_bytes = onnx_bytes or onnx_model.build(m.plan, sd, m.prep, Path(caffemodel).name)
+    r = Runners(model, caffemodel, m.plan, twin, onnx_bytes, batch=batch)
     results = []
     if n_random:
         _log(f"verify: {n_random} random inputs (standard normal) through Caffe, PyTorch, onnxruntime")
@@ -98,14 +97,12 @@ def export(model, caffemodel, to: str, out, layout: str = "simplenet-caffe", exp
     if unused:
         _log(f"note: weights of layers not in the net are ignored: {', '.join(unused)}")
     t_read = time.perf_counter() - t0
-    onnx_model = None
-    if to == "onnx":
-        onnx_model = onnx_bytes(twin_with(m.plan, sd), m.plan, m.prep, Path(caffemodel).name)
+    onnx_bytes = onnx_model.build(m.plan, sd, m.prep, Path(caffemodel).name) if to == "onnx" else None
     t_convert = time.perf_counter() - t0
-    checks = verify(model, caffemodel, m, sd, onnx_model, n_random, data, batch, limit) if (n_random or data) else []
+    checks = verify(model, caffemodel, m, sd, onnx_bytes, n_random, data, batch, limit) if (n_random or data) else []
     source = Path(caffemodel).name
     if to == "onnx":
-        write_atomic(out, onnx_model)
+        write_atomic(out, onnx_bytes)
     elif layout == "timm":
         from .timm_layout import to_timm
 

@@ -1,5 +1,5 @@
-"""Exported files: safetensors / .pt state_dicts and ONNX models, each carrying the net's plan
-and its input preprocessing, and caffemodels written back.
+"""Exported state_dict files: safetensors / .pt, each carrying the net's plan
+and its input preprocessing.
 
 * ``.safetensors``: tensors = the state_dict; metadata (strings) ``format``, ``layout``
   ("simplenet-caffe" = Caffe layer names, "timm" = ``features.N.*``), ``plan`` (JSON),
@@ -7,14 +7,11 @@ and its input preprocessing, and caffemodels written back.
   needed on either side.
 * ``.pt`` / ``.pth``: ``torch.save`` of ``{"state_dict", "layout", "plan", "preprocessing",
   "source"}``; plain state_dicts (and ``{"state_dict": ...}`` checkpoints) are read too.
-* ``.onnx``: opset :data:`OPSET`, input ``data`` (N x C x H x W, N dynamic), outputs ``logits``
-  and ``prob``; ``metadata_props`` hold ``simplenet.preprocessing`` (JSON), ``simplenet.input``
-  (one line), ``simplenet.channel_order``, ``simplenet.plan`` and ``simplenet.source``.
+* ``.onnx``: see :mod:`.onnx_model`.
 """
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +22,6 @@ from . import need
 from .plan import Plan
 
 FORMAT = "simplenet-caffe-export/1"
-OPSET = 17
 STATE_SUFFIXES = (".safetensors", ".pt", ".pth")
 
 
@@ -108,35 +104,3 @@ def load_into(model, sd: dict[str, np.ndarray]) -> None:
         model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in sd.items()}, strict=True)
     except RuntimeError as e:
         raise UserError(f"state_dict does not fit the net: {str(e).splitlines()[0]}") from None
-
-
-def onnx_bytes(model, plan: Plan, prep: dict, source: str, batch: int = 1) -> bytes:
-    """The twin (eval mode, weights loaded) as an ONNX model with logits + prob outputs and metadata."""
-    torch = need("torch")
-    onnx = need("onnx")
-    import io
-
-    from .torch_model import with_softmax
-
-    net = with_softmax(model)
-    x = torch.zeros(batch, *plan.input_shape)
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        # The TorchScript-based exporter is deprecated in favour of the dynamo one (which needs
-        # onnxscript); it is what torch==2.13 exports these plain convnets with fastest.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(net, (x,), buf, opset_version=OPSET, dynamo=False, input_names=[plan.input_name],
-                          output_names=["logits", "prob"],
-                          dynamic_axes={plan.input_name: {0: "N"}, "logits": {0: "N"}, "prob": {0: "N"}},
-                          do_constant_folding=True)
-    m = onnx.load_from_string(buf.getvalue())
-    m.doc_string = f"SimpleNet {plan.name} exported from Caffe by simplenet-caffe ({source})"
-    props = {"simplenet.format": FORMAT, "simplenet.preprocessing": json.dumps(prep),
-             "simplenet.input": prep.get("summary", ""), "simplenet.channel_order": str(prep.get("channel_order", "")),
-             "simplenet.plan": plan.to_json(), "simplenet.source": source}
-    del m.metadata_props[:]
-    for k, v in props.items():
-        p = m.metadata_props.add()
-        p.key, p.value = k, v
-    onnx.checker.check_model(m)
-    return m.SerializeToString()

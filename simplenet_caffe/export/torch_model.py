@@ -3,8 +3,7 @@
 Module names are the Caffe layer names, so ``state_dict`` keys read ``conv1.weight``,
 ``bn1.running_mean``, ``ip1.bias``.  Input: N x C x H x W float32, the same array the Caffe
 deploy net's ``data`` blob takes (see the plan's preprocessing record).  Output: the logits
-(the classifier's output); the deploy net's final Softmax is left to the caller
-(:func:`with_softmax` adds it, e.g. for ONNX).
+(the classifier's output); the deploy net's final Softmax is left to the caller.
 
 Caffe semantics kept exactly:
 
@@ -12,8 +11,8 @@ Caffe semantics kept exactly:
   without a Scale is non-affine;  the Caffe blobs it came from are kept as buffers
   ``caffe_mean`` / ``caffe_var`` / ``caffe_factor`` so that the way back is bit-identical
   (:mod:`.weights`);
-* pooling with ``ceil_mode=True`` (Caffe's rounding and clip rule; written-out padding where
-  ONNX would round differently), global pooling over the map;
+* pooling with ``ceil_mode=True`` (PyTorch applies Caffe's rounding and clip rule), global
+  pooling over the map;
 * Dropout is the identity in ``eval()``, as in Caffe's TEST phase (Caffe scales at train time,
   as ``nn.Dropout`` does);
 * InnerProduct flattens C x H x W in that order before the matrix product.
@@ -25,8 +24,6 @@ from .plan import Plan
 
 
 def _classes(torch):
-    from ..nets.counting import pool_out as caffe_pool_out   # Caffe's rounding + clip rule
-
     nn = torch.nn
 
     class CaffeBatchNorm2d(nn.BatchNorm2d):
@@ -48,24 +45,7 @@ def _classes(torch):
         def forward(self, x):
             return super().forward(x.flatten(1))
 
-    class CaffeMaxPool2d(nn.MaxPool2d):
-        """Max pooling with Caffe's output size.  ``ceil_mode=True`` gives it in PyTorch, but
-        ONNX's MaxPool (onnxruntime) does not drop a last window that starts in the padding;
-        for those shapes the padding is written out (-inf) and the pool runs without ceil."""
-
-        def forward(self, x):
-            (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-            h, w = int(x.shape[-2]), int(x.shape[-1])
-            oh, ow = caffe_pool_out(h, kh, ph, sh), caffe_pool_out(w, kw, pw, sw)
-            if (oh, ow) == (-(-(h + 2 * ph - kh) // sh) + 1, -(-(w + 2 * pw - kw) // sw) + 1):
-                return super().forward(x)
-            eh, ew = (oh - 1) * sh + kh - h - ph, (ow - 1) * sw + kw - w - pw
-            if eh < 0 or ew < 0:
-                raise ValueError(f"pooling window {kh}x{kw} smaller than its stride {sh}x{sw} with padding")
-            x = nn.functional.pad(x, (pw, ew, ph, eh), value=float("-inf"))
-            return nn.functional.max_pool2d(x, (kh, kw), (sh, sw))
-
-    return CaffeBatchNorm2d, InnerProduct, CaffeMaxPool2d
+    return CaffeBatchNorm2d, InnerProduct
 
 
 def build(plan: Plan, for_training: bool = False):
@@ -75,7 +55,7 @@ def build(plan: Plan, for_training: bool = False):
     """
     torch = need("torch")
     nn = torch.nn
-    CaffeBatchNorm2d, InnerProduct, CaffeMaxPool2d = _classes(torch)
+    CaffeBatchNorm2d, InnerProduct = _classes(torch)
     from collections import OrderedDict
 
     mods = OrderedDict()
@@ -94,7 +74,7 @@ def build(plan: Plan, for_training: bool = False):
             if s.global_pool:
                 m = nn.AdaptiveMaxPool2d(1) if s.method == "max" else nn.AdaptiveAvgPool2d(1)
             elif s.method == "max":
-                m = CaffeMaxPool2d(s.kernel, s.stride, s.pad, ceil_mode=True)
+                m = nn.MaxPool2d(s.kernel, s.stride, s.pad, ceil_mode=True)
             else:
                 m = nn.AvgPool2d(s.kernel, s.stride, s.pad, ceil_mode=True, count_include_pad=True)
         elif s.kind == "ip":
@@ -106,19 +86,3 @@ def build(plan: Plan, for_training: bool = False):
         mods[s.name] = m
     model = nn.Sequential(mods)
     return model.train(for_training)
-
-
-def with_softmax(model):
-    """``model`` followed by a softmax over classes, returning (logits, prob) -- the deploy net's two outputs."""
-    torch = need("torch")
-
-    class LogitsAndProb(torch.nn.Module):
-        def __init__(self, body):
-            super().__init__()
-            self.body = body
-
-        def forward(self, x):
-            logits = self.body(x)
-            return logits, torch.softmax(logits, dim=1)
-
-    return LogitsAndProb(model).eval()
