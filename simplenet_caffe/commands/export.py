@@ -37,14 +37,8 @@ def main(argv=None):
     ap.add_argument("--keep-input", action="store_true",
                     help="with --layout timm: copy conv1 as is (do not refit it to timm's RGB/std input)")
     ap.add_argument("--experiment", help="experiment whose preprocessing to record (default: from the file name)")
-    ap.add_argument("--verify", type=int, default=0, metavar="N", help="check N random inputs before writing")
-    ap.add_argument("--check-data", nargs="?", const="", metavar="LMDB",
-                    help="check a whole LMDB (default: the experiment's TEST LMDB) before writing")
-    ap.add_argument("--limit", type=int, help="with --check-data: only the first N records")
-    ap.add_argument("--batch", type=int, default=100, help="batch size of the checks (default 100)")
+    add_check_options(ap)
     a = ap.parse_args(argv)
-    if a.batch < 1 or a.verify < 0:
-        raise UserError("--batch must be at least 1 and --verify at least 0")
     out = Path(a.out)
     want = (".onnx",) if a.to == "onnx" else (".safetensors", ".pt", ".pth")
     if out.suffix not in want:
@@ -56,22 +50,44 @@ def main(argv=None):
 
     from simplenet_caffe.export import conversion
 
-    data = None
-    if a.check_data is not None:
-        data = a.check_data or conversion.default_data(conversion.load_model(a.model, a.experiment))
-        if not data:
-            raise UserError("--check-data: no LMDB given and the net's experiment is unknown")
+    data = check_data_source(a)
     res = conversion.export(a.model, a.weights, a.to, out, layout=a.layout, experiment=a.experiment,
-                          n_random=a.verify, data=data, batch=a.batch, limit=a.limit, keep_input=a.keep_input)
+                            n_random=a.verify, data=data, batch=a.batch, limit=a.limit, keep_input=a.keep_input)
     print(f"net       {res['plan'].name} ({res['params']:,} learnable parameters)")
     print(f"input     {res['prep'].get('summary')}")
     print(f"convert   {res['convert_s']:.2f} s (read caffemodel {res['read_s']:.2f} s); total {res['total_s']:.2f} s")
-    for c in res["checks"]:
-        for line in c.lines():
-            print(f"check     {line}")
+    print_checks(res["checks"])
     print(f"wrote     {out}")
     return 0
 
+
+def add_check_options(ap) -> None:
+    """--verify, --check-data, --limit, --batch: the checks both conversion commands run before writing."""
+    ap.add_argument("--verify", type=int, default=0, metavar="N", help="check N random inputs before writing")
+    ap.add_argument("--check-data", nargs="?", const="", metavar="LMDB",
+                    help="check a whole LMDB (default: the experiment's TEST LMDB) before writing")
+    ap.add_argument("--limit", type=int, help="with --check-data: only the first N records")
+    ap.add_argument("--batch", type=int, default=100, help="batch size of the checks (default 100)")
+
+
+def check_data_source(a) -> str | None:
+    """The LMDB of --check-data (its default: the experiment's TEST LMDB), after checking the numbers."""
+    if a.batch < 1 or a.verify < 0:
+        raise UserError("--batch must be at least 1 and --verify at least 0")
+    if a.check_data is None:
+        return None
+    from simplenet_caffe.export import conversion
+
+    data = a.check_data or conversion.default_data(conversion.load_model(a.model, a.experiment))
+    if not data:
+        raise UserError("--check-data: no LMDB given and the net's experiment is unknown")
+    return data
+
+
+def print_checks(checks) -> None:
+    for c in checks:
+        for line in c.lines():
+            print(f"check     {line}")
 
 
 def entry() -> None:

@@ -21,6 +21,7 @@ import argparse
 from pathlib import Path
 
 from simplenet_caffe.cli import run
+from simplenet_caffe.commands.export import add_check_options, check_data_source, print_checks
 from simplenet_caffe.errors import UserError
 
 
@@ -33,14 +34,8 @@ def main(argv=None):
                     help="key layout of --state (default: detect)")
     ap.add_argument("--keep-input", action="store_true", help="timm layout: copy conv1 unchanged")
     ap.add_argument("--experiment", help="experiment of the net (default: from the file name)")
-    ap.add_argument("--verify", type=int, default=0, metavar="N", help="check N random inputs before writing")
-    ap.add_argument("--check-data", nargs="?", const="", metavar="LMDB",
-                    help="check a whole LMDB (default: the experiment's TEST LMDB) before writing")
-    ap.add_argument("--limit", type=int, help="with --check-data: only the first N records")
-    ap.add_argument("--batch", type=int, default=100, help="batch size of the checks (default 100)")
+    add_check_options(ap)
     a = ap.parse_args(argv)
-    if a.batch < 1 or a.verify < 0:
-        raise UserError("--batch must be at least 1 and --verify at least 0")
     if Path(a.out).suffix != ".caffemodel":
         raise UserError(f"--out {a.out}: write a .caffemodel")
     if not Path(a.model).is_file():
@@ -48,20 +43,13 @@ def main(argv=None):
 
     from simplenet_caffe.export import conversion
 
-    data = None
-    if a.check_data is not None:
-        data = a.check_data or conversion.default_data(conversion.load_model(a.model, a.experiment))
-        if not data:
-            raise UserError("--check-data: no LMDB given and the net's experiment is unknown")
+    data = check_data_source(a)
     res = conversion.import_weights(a.model, a.state, a.out, experiment=a.experiment, layout=a.layout,
-                                  keep_input=a.keep_input, n_random=a.verify, data=data, batch=a.batch, limit=a.limit)
+                                    keep_input=a.keep_input, n_random=a.verify, data=data, batch=a.batch, limit=a.limit)
     print(f"net       {res['plan'].name}, state_dict layout {res['layout']}")
-    for c in res["checks"]:
-        for line in c.lines():
-            print(f"check     {line}")
+    print_checks(res["checks"])
     print(f"wrote     {a.out}")
     return 0
-
 
 
 def entry() -> None:
