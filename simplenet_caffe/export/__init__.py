@@ -10,7 +10,8 @@ Modules:
 * :mod:`.weights`  -- caffemodel blobs <-> the module's ``state_dict`` (exact, both ways).
 * :mod:`.timm_layout` -- the SimpleNet_Pytorch / timm ``features.N.*`` / ``classifier.*`` keys.
 * :mod:`.preprocessing` -- what the net's input must be (channel order, units, mean/std).
-* :mod:`.files`    -- safetensors / .pt / ONNX files with the plan and the preprocessing inside.
+* :mod:`.files`    -- safetensors / .pt files with the plan and the preprocessing inside;
+* :mod:`.onnx_model` -- the ONNX graph written from the plan (no torch), same records as metadata.
 * :mod:`.verify`   -- Caffe vs PyTorch vs onnxruntime logits, on random inputs or an LMDB;
 * :mod:`.conversion` -- the two conversions as the ``simplenet-export`` /
   ``simplenet-import-weights`` commands run them (verify first, then write).
