@@ -86,8 +86,7 @@ def test_every_deploy_net_exports_and_round_trips(model, caffe, torch, tmp_path)
     twin, plan2, prep2 = files.load_module(st)
     assert plan2 == m.plan and prep2 == m.prep
     back = tmp_path / "back.caffemodel"
-    out = run_script("tools/import_weights.py", "--model", model, "--state", st, "--out", back)
-    assert out.returncode == 0, out.stderr
+    conversion.import_weights(model, st, back)       # the command's code, in process (the CLI: tests below)
     again = weights.read_caffemodel(back)
     assert sorted(again) == sorted(blobs)
     for name, bl in blobs.items():
