@@ -38,7 +38,7 @@ def build(plan: Plan, sd: dict[str, np.ndarray], prep: dict, source: str) -> byt
         inits.append(numpy_helper.from_array(np.ascontiguousarray(arr, np.float32), name))
         return name
 
-    c, h, w = plan.input_shape
+    _, h, w = plan.input_shape
     x = plan.input_name
     logits = None
     for s in plan.steps:
@@ -49,7 +49,6 @@ def build(plan: Plan, sd: dict[str, np.ndarray], prep: dict, source: str) -> byt
             nodes.append(helper.make_node("Conv", ins, [s.name], name=s.name, kernel_shape=list(s.kernel),
                                           strides=list(s.stride), pads=[*s.pad, *s.pad], dilations=list(s.dilation),
                                           group=s.group))
-            c = s.out
             h = conv_out(h, s.kernel[0], s.pad[0], s.stride[0], s.dilation[0])
             w = conv_out(w, s.kernel[1], s.pad[1], s.stride[1], s.dilation[1])
         elif s.kind == "bn":
@@ -88,7 +87,6 @@ def build(plan: Plan, sd: dict[str, np.ndarray], prep: dict, source: str) -> byt
             if s.bias:
                 ins.append(init(f"{s.name}.bias", sd[f"{s.name}.bias"]))
             nodes.append(helper.make_node("Gemm", ins, [s.name], name=s.name, transB=1))
-            c, h, w = s.out, 1, 1
             logits = s.name
         elif s.kind == "softmax":
             continue
