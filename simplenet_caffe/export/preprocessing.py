@@ -10,17 +10,9 @@ float32.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import UserError
-
-#: Channel order of each layout's records when prepared with the recipes' defaults
-#: (MNIST gray; CIFAR/SVHN RGB as convert_cifar_data keeps it; image folders BGR, OpenCV's order).
-DEFAULT_CHANNEL_ORDER = {"mnist": "gray", "mnist_norm": "gray", "fashion_mnist_norm": "gray",
-                         "cifar10": "RGB", "cifar10_zeropad": "RGB", "cifar100": "RGB", "cifar100_zeropad": "RGB",
-                         "svhn": "RGB", "imagenet": "BGR"}
-
 
 def experiment_of(model: str | Path):
     """The experiment whose generated deploy net is ``model`` (matched by file name), or None."""
@@ -34,33 +26,28 @@ def experiment_of(model: str | Path):
 
 
 def record(exp) -> dict:
-    """The preprocessing record of an experiment's deploy net (JSON-able dict)."""
+    """The preprocessing record of an experiment's deploy net (JSON-able dict).
+
+    Channel order and TEST transform come from the dataset records (``data.layout``); the
+    stored transform (resize, mean/std, pad) from the layout's ``preprocess.json`` when the data
+    has been prepared here -- its channel order then wins (a recipe can be run with another).
+    """
     from ..data import preprocess
+    from ..data.layout import DATASETS
     from ..paths import REPO_ROOT
 
-    d, lay = exp.data, exp.layout
-    transform = {}
-    if d.crop:
-        transform["crop_size"] = d.crop
-    if d.mean_file:
-        transform["mean_file"] = lay.mean_file
-    if d.mean_value:
-        transform["mean_value"] = list(d.mean_value)
-    if d.scale is not None:
-        transform["scale"] = d.scale
+    lay = exp.layout
     rec = {"experiment": exp.name, "layout": lay.name, "input_shape": list(exp.input_shape),
            "layout_dtype": lay.dtype, "stored_size": [lay.height, lay.width],
-           "channel_order": DEFAULT_CHANNEL_ORDER.get(lay.name, "unknown"), "pixel_units": "0-255", "stored_transform": None, "data_layer_transform": transform}
+           "channel_order": DATASETS[lay.dataset].channel_order, "pixel_units": "0-255", "stored_transform": None,
+           "data_layer_transform": exp.data.tf.as_dict(lay.mean_file)}
     path = preprocess.recipe_path(lay.name)
     if path.is_file():
-        try:
-            r = json.loads(path.read_text())
-        except ValueError:
-            r = None
-        if r:
-            rec["channel_order"] = r.get("channel_order", rec["channel_order"])
-            rec["stored_transform"] = {k: r.get(k) for k in ("size", "resize_mode", "mean", "std", "pad")}
-            rec["recipe"] = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+        r = preprocess.load(lay.name)
+        rec["channel_order"] = r.channel_order
+        rec["stored_transform"] = {"size": r.size, "resize_mode": r.resize_mode, "mean": r.mean, "std": r.std,
+                                   "pad": r.pad}
+        rec["recipe"] = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
     rec["summary"] = summary(rec)
     return rec
 
