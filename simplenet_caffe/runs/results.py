@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..atomic import write_atomic
-from .caffelog import CaffeLog
+from .caffelog import CaffeLog, run_stats
 
 # (key, Markdown header, kind) -- kind: "acc" (0-1, shown in %), "int", "hours", "float", "str"
 COLUMNS = [
@@ -34,24 +34,6 @@ COLUMNS = [
     ("seconds_per_100_iters", "s / 100 it", "float"),
     ("params", "params", "int"),
 ]
-
-
-def run_stats(run: CaffeLog, metric: str = "accuracy", test_net: int = 0) -> dict:
-    """Numbers for one run (None where the log has no such value)."""
-    best = run.best_test(metric, net=test_net, mode="max")
-    final = run.final_test(metric, net=test_net)
-    wall = run.wall_seconds
-    return {
-        "run": run.name,
-        "best_accuracy": best[metric] if best else None,
-        "best_iteration": best["iteration"] if best else None,
-        "final_accuracy": final[metric] if final else None,
-        "final_iteration": final["iteration"] if final else None,
-        "iterations": run.last_iteration,
-        "wall_hours": wall / 3600.0 if wall is not None else None,
-        "seconds_per_100_iters": run.seconds_per_100_iters(),
-        "device": run.device,
-    }
 
 
 def count_params(prototxt: str | os.PathLike) -> int:
