@@ -26,8 +26,10 @@ kept, not with the file size).
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,6 +158,9 @@ class LogReader:
         self.last_test: dict = {}
         self.last_test_iteration: int | None = None
         self.lineno = 0
+        # called as listener(kind, iteration, absolute time, name, value) for every
+        # "solving", "lr", "train" and "test" (output) value, in log order (see .bvlc)
+        self.listener = None
         self._pre_device: str | None = None
         self._last_key: str | None = None
         self._last_t: float | None = None
@@ -283,6 +288,8 @@ class LogReader:
                 seg.t_solving = t
                 seg.net_name = msg[8:].strip()
                 self._touch(seg, t)
+                if self.listener is not None:
+                    self.listener("solving", None, t, None, None)
             elif msg.startswith("Snapshotting "):
                 p = msg.rsplit(" ", 1)[-1]
                 m = SNAP_ITER_RE.search(p)
@@ -300,7 +307,7 @@ class LogReader:
                 b = int(m.group(1))
                 if not seg.batches or seg.batches[-1]["batch"] != b:
                     seg.batches.append({"batch": b})
-                seg.batches[-1][m.group(2)] = v
+                seg.batches[-1][sys.intern(m.group(2))] = v
                 self._touch(seg, self._abs_time(head))
             elif looks_cut(msg):
                 self.warn("truncated line skipped", line)
@@ -390,6 +397,8 @@ class LogReader:
                 row = seg.train[it] = {"iteration": it, "seconds": self._abs_time(head)}
             row["lr"] = v
             self._touch(seg, self._abs_time(head))
+            if self.listener is not None:
+                self.listener("lr", it, self._abs_time(head), None, v)
         elif ", Testing net (#" in msg:
             m = ITER_TEST_RE.match(msg)
             if not m:
@@ -414,7 +423,7 @@ class LogReader:
         if v is None or (m.group(6) is not None and to_float(m.group(6)) is None):
             self.warn("truncated number skipped", line)
             return
-        name = m.group(3)
+        name = sys.intern(m.group(3))     # one key object for all rows
         t = self._abs_time(head)
         seg = self._segment()
         if m.group(1) == "Train":
@@ -424,6 +433,8 @@ class LogReader:
                 return
             row = seg.train.setdefault(it, {"iteration": it, "seconds": t})
             row[name] = v
+            if self.listener is not None:
+                self.listener("train", it, t, name, v)
         else:
             row = self._test_row
             if row is None:
@@ -431,6 +442,8 @@ class LogReader:
                 return
             row[name] = v
             row["seconds"] = t
+            if self.listener is not None:
+                self.listener("test", row["iteration"], t, name, v)
             if row["test_net"] == 0:
                 if self.last_test_iteration != row["iteration"]:
                     self.last_test = {}
@@ -474,8 +487,9 @@ def _prescan(path: Path) -> tuple[int | None, bool, int | None]:
     return header_year, feb29, first_month
 
 
-def read_segments(path: str | os.PathLike, year: int | None = None) -> LogReader:
-    """Parse one file into a :class:`LogReader` (segments, warnings, notes), line by line."""
+def read_segments(path: str | os.PathLike, year: int | None = None, listener=None) -> LogReader:
+    """Parse one file into a :class:`LogReader` (segments, warnings, notes), line by line;
+    `listener`: see :attr:`LogReader.listener`."""
     p = Path(path)
     header_year, feb29, first_month = _prescan(p)
     explicit = year if year is not None else header_year
@@ -488,13 +502,21 @@ def read_segments(path: str | os.PathLike, year: int | None = None) -> LogReader
     reader = LogReader(str(p), year=explicit, mtime_year=mtime_year, feb29=feb29, first_month=first_month)
     if year is None and header_year is not None:
         reader._year_source = "log header"
+    reader.listener = listener
     feed = reader.feed
-    # utf-8-sig drops a BOM; universal newlines make CRLF and CR line ends plain "\n"
-    with open(p, encoding="utf-8-sig", errors="replace", newline=None) as f:
-        for ln in f:
-            if ln.endswith("\n"):
-                feed(ln[:-1])
-            else:                      # only the last line can lack its newline: it was cut
-                feed(ln, True)
+    # The rows are acyclic dicts: the cyclic GC would only rescan them again and again.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        # utf-8-sig drops a BOM; universal newlines make CRLF and CR line ends plain "\n"
+        with open(p, encoding="utf-8-sig", errors="replace", newline=None) as f:
+            for ln in f:
+                if ln.endswith("\n"):
+                    feed(ln[:-1])
+                else:                      # only the last line can lack its newline: it was cut
+                    feed(ln, True)
+    finally:
+        if was_enabled:
+            gc.enable()
     reader.close()
     return reader
