@@ -124,3 +124,22 @@ def test_two_parse_log_runs_into_one_output(caffe_logs_dir, tmp_path):
         assert set(files) == {"run.train.csv", "run.test.csv", "run.json"}, sorted(files)   # no temp left
         for name, data in files.items():
             assert data in (solo["a"][name], solo["b"][name]), f"round {rnd}: {name} mixes the two runs"
+
+
+def test_timestamps_that_float_would_misread(originals, tmp_path):
+    """``float()`` reads "26e103744" (a flipped ".") as infinity: a damaged time field is no time."""
+    data, _ = originals["bookworm_glog06_tiny_train.log"]
+    text = data.decode()
+    lines = text.splitlines(keepends=True)
+    solving = next(i for i, ln in enumerate(lines) if "] Solving " in ln)
+    for bad in ("26e103744", "26.1e3744", "2e+103744"):
+        ln = lines[solving]
+        assert ln[16:25] == "26.103744"
+        lines2 = lines[:solving] + [ln[:16] + bad + ln[25:]] + lines[solving + 1:]
+        p = tmp_path / "bad.log"
+        p.write_text("".join(lines2))
+        r = caffelog.parse(p)
+        assert r.wall_seconds is not None and r.wall_seconds < 3600
+        from simplenet_caffe.runs.caffelog import bvlc
+        tables, _, _ = bvlc.bvlc_tables(p)
+        assert tables["train"] and all(row["Seconds"] < 3600 for row in tables["train"])

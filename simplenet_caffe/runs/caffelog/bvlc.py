@@ -39,6 +39,7 @@ class _Assembler:
 
     def __init__(self) -> None:
         self.start: float | None = None
+        self.solving = False
         self.lr = float("nan")
         self.tables: dict[str, list[dict]] = {"train": [], "test": []}
         self.rows: dict[str, dict | None] = {"train": None, "test": None}
@@ -46,11 +47,14 @@ class _Assembler:
 
     def __call__(self, kind: str, it, t, name, v) -> None:
         if kind == "solving":
+            self.solving = True
             if self.start is None and t is not None:
                 self.start = t
             return
-        if self.start is None or t is None:
+        if t is None or not self.solving:
             return
+        if self.start is None:          # the Solving line's own time was damaged: the next one
+            self.start = t
         if kind == "lr":
             self.lr = v
             return

@@ -179,6 +179,8 @@ class LogReader:
         sp = head.find(" ")
         date = head[1:sp]
         tstr = head[sp + 1:sp + 16].rstrip()
+        if not (tstr.isascii() and tstr[6:].replace(".", "", 1).isdigit()):
+            return None                      # float() would also take "inf", "nan", "1e9"
         try:
             h, m, s = int(tstr[0:2]), int(tstr[3:5]), float(tstr[6:])
         except ValueError:
