@@ -37,6 +37,9 @@ def main(argv=None) -> int:
         runs, labels = caffelog.parse_run_specs(args.runs, year=args.year, need_test=True)
     except (OSError, ValueError) as e:
         raise UserError(str(e)) from e
+    for r in runs:
+        for n in r.notes:
+            print(f"note: {n}", file=sys.stderr)
     nets: dict | str | None = None
     for n in args.net:
         if "=" in n and not Path(n).exists():
