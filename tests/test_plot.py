@@ -156,6 +156,8 @@ def test_known_experiment_gets_its_paper_line(caffe_logs_dir, tmp_path):
     assert plotting.reported_accuracy("cifar10_a5m_zeropad_mirrortest") == ("cifar10_a5m_zeropad_mirrortest", 95.32)
     assert plotting.reported_accuracy("cifar10_a5m_zeropad_seed2") == ("cifar10_a5m_zeropad", 95.16)
     assert plotting.reported_accuracy("cifar10_zeropad_95.32") is None
+    assert plotting.reported_accuracy("mnist_s300a_demo") is None          # its own entry: no paper number
+    assert plotting.reported_accuracy("mnist_s300a_seed3") == ("mnist_s300a", 99.72)
     run_dir = tmp_path / "logs" / "mnist_a5m_nodrop_ft_fixed"
     run_dir.mkdir(parents=True)
     (run_dir / "caffe.log").write_bytes((caffe_logs_dir / "mnist_finetune_99.75.log").read_bytes())

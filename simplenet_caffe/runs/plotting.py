@@ -76,15 +76,19 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
 
 def reported_accuracy(run_name: str) -> tuple[str, float] | None:
     """(experiment, the paper's top-1 accuracy in %) when `run_name` is a known experiment of
-    :mod:`simplenet_caffe.nets.experiments` (exactly, or followed by ``_``/``-``/``.`` and a
-    suffix such as ``_seed2``); None otherwise."""
+    :mod:`simplenet_caffe.nets.experiments` (exactly, or the longest experiment name followed
+    by ``_``/``-``/``.`` and a suffix such as ``_seed2``); None otherwise, and None for an
+    experiment without a reported number (``mnist_s300a_demo`` is not ``mnist_s300a``)."""
     from ..nets.experiments import EXPERIMENTS
-    best = None
-    for name, e in EXPERIMENTS.items():
-        if run_name == name or (run_name.startswith(name) and run_name[len(name)] in "_-."):
-            if e.reported_acc is not None and (best is None or len(name) > len(best[0])):
-                best = (name, e.reported_acc)
-    return best
+    if run_name in EXPERIMENTS:     # exactly an experiment: its number, or none (mnist_s300a_demo)
+        acc = EXPERIMENTS[run_name].reported_acc
+        return (run_name, acc) if acc is not None else None
+    found = [n for n in EXPERIMENTS if run_name.startswith(n) and run_name[len(n)] in "_-."]
+    if not found:
+        return None
+    name = max(found, key=len)
+    acc = EXPERIMENTS[name].reported_acc
+    return (name, acc) if acc is not None else None
 
 
 class _XUnit:
