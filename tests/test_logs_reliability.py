@@ -143,3 +143,14 @@ def test_timestamps_that_float_would_misread(originals, tmp_path):
         from simplenet_caffe.runs.caffelog import bvlc
         tables, _, _ = bvlc.bvlc_tables(p)
         assert tables["train"] and all(row["Seconds"] < 3600 for row in tables["train"])
+
+
+@pytest.mark.parametrize("tool,extra", [("tools/parse_log.py", []), ("tools/parse_log.py", ["--format", "bvlc"]),
+                                        ("tools/plot_log.py", ["--metric", "lr"]), ("tools/results_table.py", [])])
+def test_output_folder_that_is_a_file(caffe_logs_dir, tmp_path, tool, extra):
+    occupied = tmp_path / "out"
+    occupied.write_text("not a folder\n")
+    cp = run_script(tool, caffe_logs_dir / "mnist_finetune_99.75.log", "-o", occupied, *extra)
+    assert cp.returncode == 2 and "Traceback" not in cp.stderr
+    assert "error: cannot " in cp.stderr and str(occupied) in cp.stderr
+    assert occupied.read_text() == "not a folder\n" and sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -44,7 +44,7 @@ def _bvlc(args) -> int:
         try:
             written, warnings, notes = bvlc.write_bvlc(f, args.out, delimiter=args.delimiter, year=args.year)
         except OSError as e:
-            raise UserError(f"{f}: {e.strerror or e}") from e
+            raise UserError(f"cannot read {f} or write to {args.out}: {e.strerror or e}") from e
         total += len(written)
         print(f"{f}: " + (", ".join(f"wrote {w}" for w in written) or "no training output after a 'Solving' line; nothing written"))
         _report(warnings, notes, args.quiet)
@@ -101,7 +101,10 @@ def main(argv=None) -> int:
                     raise UserError(f"no Caffe training or test output found in {', '.join(g)}")
                 continue
             runs.append(r)
-            written = r.write(args.out, json_=not args.no_json, delimiter=args.delimiter)
+            try:
+                written = r.write(args.out, json_=not args.no_json, delimiter=args.delimiter)
+            except OSError as e:
+                raise UserError(f"cannot write to {args.out}: {e.strerror or e}") from e
             best = r.best_test()
             best_s = f", best accuracy {best['accuracy']:.6g} @ {best['iteration']}" if best and "accuracy" in best else ""
             print(f"{r.name}: {len(r.segments)} segment(s), {len(r.train)} train rows, {len(r.test)} test rows"
@@ -117,7 +120,11 @@ def main(argv=None) -> int:
 
 def _plot(runs, out) -> None:
     from simplenet_caffe.runs import plotting
-    for p in plotting.plot_runs(runs, out):
+    try:
+        written = plotting.plot_runs(runs, out)
+    except OSError as e:
+        raise UserError(f"cannot write to {out}: {e.strerror or e}") from e
+    for p in written:
         print(f"  wrote {p}")
 
 

@@ -144,6 +144,8 @@ def main(argv=None) -> int:
                                      percent=args.percent, xlim=args.xlim, ylim=ylim)
     except ValueError as e:
         raise UserError(str(e)) from e
+    except OSError as e:
+        raise UserError(f"cannot write to {args.out}: {e.strerror or e}") from e
     if not written:
         raise UserError("none of the requested metrics is in the log(s)")
     for r in runs:

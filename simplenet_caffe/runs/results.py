@@ -75,7 +75,6 @@ class ResultsTable:
     def write(self, out_dir: str | os.PathLike, name: str = "results") -> list[Path]:
         """Write ``<out>/<name>.md`` and ``<out>/<name>.csv`` (atomically)."""
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         written = []
         for suffix, text in ((".md", self.to_markdown()), (".csv", self.to_csv())):
             written.append(write_atomic(out / f"{name}{suffix}", text))
