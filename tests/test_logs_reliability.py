@@ -3,6 +3,7 @@ the real logs never raise and never turn a cut number into a value; two parse_lo
 writing the same outputs leave each file whole, from one of them."""
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
@@ -154,3 +155,18 @@ def test_output_folder_that_is_a_file(caffe_logs_dir, tmp_path, tool, extra):
     assert cp.returncode == 2 and "Traceback" not in cp.stderr
     assert "error: cannot " in cp.stderr and str(occupied) in cp.stderr
     assert occupied.read_text() == "not a folder\n" and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_nan_and_inf_in_solver_and_caffe_test_output_make_strict_json(caffe_logs_dir, tmp_path):
+    text = (caffe_logs_dir / "bookworm_glog06_tiny_train.log").read_text()
+    assert "\nmomentum: 0.9\n" in text
+    text = text.replace("\nmomentum: 0.9\n", "\nmomentum: nan\ndelta: 1.#INF\n", 1)
+    head = "I20261125 17:16:27.000000 26739 caffe.cpp:"
+    text += (f"{head}281] Batch 0, accuracy = nan\n{head}286] accuracy = nan\n"
+             f"{head}286] loss = inf (* 1 = inf loss)\n")
+    p = tmp_path / "odd.log"
+    p.write_text(text)
+    cp = run_script("tools/parse_log.py", p, "-o", tmp_path / "out", "-q")
+    assert cp.returncode == 0, cp.stderr
+    js = json.loads((tmp_path / "out" / "odd.json").read_text())
+    assert js["segments"][0]["solver"]["momentum"] is None and js["segments"][0]["solver"]["delta"] == "inf"

@@ -26,7 +26,7 @@ import numpy as np
 from ...atomic import write_atomic
 from .reader import Segment, read_segments
 from .runfiles import expand_log_paths, run_name_for
-from .tables import Table
+from .tables import Table, json_value
 
 
 class CaffeLog:
@@ -185,9 +185,9 @@ class CaffeLog:
                    "warnings": len(self.warnings)}
         return {
             "name": self.name, "paths": self.paths, "summary": summary,
-            "segments": [s.meta() for s in self.segments], "warnings": self.warnings, "notes": self.notes,
-            "train": self.train.to_json_obj(), "test": self.test.to_json_obj(),
-            "test_batches": self.test_batches.to_json_obj(), "test_result": self.test_result,
+            "segments": _json_safe([s.meta() for s in self.segments]), "warnings": self.warnings,
+            "notes": self.notes, "train": self.train.to_json_obj(), "test": self.test.to_json_obj(),
+            "test_batches": self.test_batches.to_json_obj(), "test_result": _json_safe(self.test_result),
         }
 
     def write(self, out_dir: str | os.PathLike, csv: bool = True, json_: bool = True,
@@ -204,6 +204,15 @@ class CaffeLog:
             written.append(write_atomic(out / f"{self.name}.json",
                                         json.dumps(self.to_json_obj(), indent=1, allow_nan=False) + "\n"))
         return written
+
+
+def _json_safe(obj):
+    """`obj` with every non-finite float made strict-JSON (see :func:`.tables.json_value`)."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return json_value(obj)
 
 
 def _add_columns(cols: list[str], rows) -> None:
