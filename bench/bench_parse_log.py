@@ -2,8 +2,9 @@
 
 The log is the real CIFAR-10 zero-pad log's training part repeated as one long run
 (bench/synth_log.py) up to --size-mb megabytes (default 200). Each parser runs in its own
-process, one after the other, reading the file from disk; each reports its wall time and
-its peak RSS (ru_maxrss). The named baseline is the algorithm of BVLC Caffe's
+process, one after the other, reading the file from disk; each reports its wall time, its
+CPU time (user + system: what it costs on an idle machine; the wall time also counts waiting
+for a busy one) and its peak RSS (ru_maxrss). The named baseline is the algorithm of BVLC Caffe's
 tools/extra/parse_log.py (ported to Python 3, since the original does not import there):
 every line is searched with the `Iteration`, `lr = ` and `Train|Test net output` regexes and
 each timestamp goes through datetime.strptime; it keeps only its rows, like ours.
@@ -91,8 +92,9 @@ def _child(which: str, path: str) -> None:
         tr, te = baseline_parse(Path(path))
         rows, extra = (len(tr), len(te)), {}
     dt = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"seconds": dt, "rss_mb": rss, "rows": rows, **extra}))
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"seconds": dt, "cpu": use.ru_utime + use.ru_stime, "rss_mb": use.ru_maxrss / 1024.0,
+                      "rows": rows, **extra}))
 
 
 def _measure(which: str, path: Path) -> dict:
@@ -125,14 +127,15 @@ def main(argv=None) -> int:
         print(f"log: {src.name} x {copies} as one run = {mb:.1f} MB (made in {time.perf_counter() - t:.1f} s)",
               flush=True)
         base = _measure("baseline", path)
-        print(f"  baseline, BVLC parse_log.py algorithm: {base['seconds']:7.1f} s  {mb / base['seconds']:6.1f} MB/s  "
-              f"peak RSS {base['rss_mb']:6.0f} MB  ({base['rows'][0]} train rows, {base['rows'][1]} test rows)",
-              flush=True)
+        print(f"  baseline, BVLC parse_log.py algorithm: {base['seconds']:6.1f} s wall  {base['cpu']:6.1f} s CPU  "
+              f"{mb / base['seconds']:5.1f} MB/s  peak RSS {base['rss_mb']:4.0f} MB  "
+              f"({base['rows'][0]} train rows, {base['rows'][1]} test rows)", flush=True)
         ours = _measure("ours", path)
-        print(f"  simplenet_caffe caffelog.parse + s/100: {ours['seconds']:7.1f} s  {mb / ours['seconds']:6.1f} MB/s  "
-              f"peak RSS {ours['rss_mb']:6.0f} MB  ({ours['rows'][0]} train rows, {ours['rows'][1]} test rows; "
-              f"s/100 it {ours['s_per_100']:.2f}, best {ours['best']})")
-        print(f"  time ratio baseline/ours: {base['seconds'] / ours['seconds']:.2f}x")
+        print(f"  simplenet_caffe caffelog.parse + s/100: {ours['seconds']:6.1f} s wall  {ours['cpu']:6.1f} s CPU  "
+              f"{mb / ours['seconds']:5.1f} MB/s  peak RSS {ours['rss_mb']:4.0f} MB  "
+              f"({ours['rows'][0]} train rows, {ours['rows'][1]} test rows; s/100 it {ours['s_per_100']:.2f}, "
+              f"best {ours['best']})")
+        print(f"  ratio baseline/ours: wall {base['seconds'] / ours['seconds']:.2f}x, CPU {base['cpu'] / ours['cpu']:.2f}x")
     return 0
 
 

@@ -31,8 +31,6 @@ from pathlib import Path
 from ...atomic import write_atomic
 from .reader import read_segments
 
-_HEAD = ("NumIters", "Seconds", "LearningRate")
-
 
 class _Assembler:
     """BVLC's row assembly (parse_log.parse_line_for_net_output) over the reader's values."""
