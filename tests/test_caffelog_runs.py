@@ -109,4 +109,4 @@ def test_guessed_year_is_noted(caffe_logs_dir, tmp_path):
     assert r.notes == [] and r.segments[0].year_source == "log header"
     assert r.segments[0].meta()["started"].startswith("2017-11-01")
     cp = run_script("tools/parse_log.py", p, "-o", tmp_path / "o", "-q")
-    assert cp.returncode == 0 and "note: " in cp.stderr and "year is a guess: 2023, from the file mtime" in cp.stderr
+    assert cp.returncode == 0 and "warning: " in cp.stderr and "year is a guess: 2023, from the file mtime" in cp.stderr

@@ -29,7 +29,7 @@ from simplenet_caffe.paths import PLOTS_DIR
 
 def _report(warnings, notes, quiet: bool) -> None:
     for n in notes:
-        print(f"note: {n}", file=sys.stderr)
+        print(f"warning: {n}", file=sys.stderr)
     if not quiet:
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr)
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
         except (OSError, ValueError) as e:
             raise UserError(str(e)) from e
         if len(found) > 1:
-            print(f"note: {', '.join(g)} hold{'s' if len(g) == 1 else ''} {len(found)} independent runs; "
+            print(f"warning: {', '.join(g)} hold{'s' if len(g) == 1 else ''} {len(found)} independent runs; "
                   f"each is written on its own: {', '.join(r.name for r in found)}", file=sys.stderr)
         for r in found:
             if not len(r.train) and not len(r.test) and not len(r.test_batches):

@@ -132,7 +132,7 @@ def main(argv=None) -> int:
         raise UserError(str(e)) from e
     for r in runs + refs:
         for n in r.notes:
-            print(f"note: {n}", file=sys.stderr)
+            print(f"warning: {n}", file=sys.stderr)
     labels = [lab or r.name for lab, r in zip(labels, runs)]
     ref_labels = [lab or f"reference: {r.name}" for lab, r in zip(ref_labels, refs)]
     logy = True if args.logy == [] else (args.logy or False)

@@ -39,7 +39,7 @@ def main(argv=None) -> int:
         raise UserError(str(e)) from e
     for r in runs:
         for n in r.notes:
-            print(f"note: {n}", file=sys.stderr)
+            print(f"warning: {n}", file=sys.stderr)
     nets: dict | str | None = None
     for n in args.net:
         if "=" in n and not Path(n).exists():
