@@ -170,3 +170,10 @@ def test_nan_and_inf_in_solver_and_caffe_test_output_make_strict_json(caffe_logs
     assert cp.returncode == 0, cp.stderr
     js = json.loads((tmp_path / "out" / "odd.json").read_text())
     assert js["segments"][0]["solver"]["momentum"] is None and js["segments"][0]["solver"]["delta"] == "inf"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "bvlc"])
+def test_a_device_is_no_log(tmp_path, fmt):
+    """/dev/zero never ends: it is refused, not read."""
+    cp = run_script("tools/parse_log.py", "/dev/zero", "-o", tmp_path, "--format", fmt)
+    assert cp.returncode == 2 and "not a log file" in cp.stderr and "Traceback" not in cp.stderr

@@ -43,6 +43,8 @@ def _bvlc(args) -> int:
     for f in files:
         try:
             written, warnings, notes = bvlc.write_bvlc(f, args.out, delimiter=args.delimiter, year=args.year)
+        except ValueError as e:
+            raise UserError(str(e)) from e
         except OSError as e:
             raise UserError(f"cannot read {f} or write to {args.out}: {e.strerror or e}") from e
         total += len(written)

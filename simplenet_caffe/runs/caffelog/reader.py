@@ -493,6 +493,8 @@ def read_segments(path: str | os.PathLike, year: int | None = None, listener=Non
     """Parse one file into a :class:`LogReader` (segments, warnings, notes), line by line;
     `listener`: see :attr:`LogReader.listener`."""
     p = Path(path)
+    if not p.is_file():        # a folder, a FIFO, /dev/zero: nothing a log could be, or endless
+        raise ValueError(f"{p}: not a log file (no such regular file)")
     header_year, feb29, first_month = _prescan(p)
     explicit = year if year is not None else header_year
     mtime_year = None
