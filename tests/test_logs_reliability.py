@@ -177,3 +177,13 @@ def test_a_device_is_no_log(tmp_path, fmt):
     """/dev/zero never ends: it is refused, not read."""
     cp = run_script("tools/parse_log.py", "/dev/zero", "-o", tmp_path, "--format", fmt)
     assert cp.returncode == 2 and "not a log file" in cp.stderr and "Traceback" not in cp.stderr
+
+
+def test_overlong_line_is_skipped_in_pieces(originals, tmp_path):
+    data, ref = originals["bookworm_glog06_tiny_train.log"]
+    cut = data.index(b"\n", 5000) + 1
+    p = tmp_path / "long.log"
+    p.write_bytes(data[:cut] + b"I20261125 17:16:26.103744 26738 solver.cpp:289] " + b"x" * (3 << 20) + b"\n" + data[cut:])
+    r = caffelog.parse(p, year=2016)
+    assert cells(r) == ref
+    assert len(r.warnings) == 1 and "overlong line skipped" in r.warnings[0]

@@ -461,6 +461,7 @@ class LogReader:
 _FEB29_RE = re.compile(rb"^[IWEF]0229 ", re.M)
 _FIRST_DATE_RE = re.compile(rb"^[IWEF](\d\d)\d\d \d\d:", re.M)
 _CHUNK = 1 << 23
+_MAX_LINE = 1 << 20
 
 
 def _prescan(path: Path) -> tuple[int | None, bool, int | None]:
@@ -514,11 +515,17 @@ def read_segments(path: str | os.PathLike, year: int | None = None, listener=Non
     try:
         # utf-8-sig drops a BOM; universal newlines make CRLF and CR line ends plain "\n"
         with open(p, encoding="utf-8-sig", errors="replace", newline=None) as f:
-            for ln in f:
+            readline = f.readline
+            while ln := readline(_MAX_LINE):
                 if ln.endswith("\n"):
                     feed(ln[:-1])
-                else:                      # only the last line can lack its newline: it was cut
+                elif len(ln) < _MAX_LINE:  # only the last line can lack its newline: it was cut
                     feed(ln, True)
+                else:                      # no glog line is this long: skip it, in pieces
+                    reader.lineno += 1
+                    reader.warn("overlong line skipped", ln[:120])
+                    while (ln := readline(_MAX_LINE)) and not ln.endswith("\n"):
+                        pass
     finally:
         if was_enabled:
             gc.enable()
