@@ -56,7 +56,7 @@ def test_bvlc_format_matches_bvlc_parse_log_byte_for_byte(bvlc_tool, caffe_logs_
     assert cp.returncode == 0, cp.stderr
     cp = run_script("tools/parse_log.py", caffe_logs_dir / name, "--format", "bvlc", "-o", ours, "-q")
     assert cp.returncode == 0, cp.stderr
-    assert sorted(p.name for p in ours.iterdir()) == [f"{name}.test", f"{name}.train"]
+    assert sorted(p.name for p in ours.iterdir()) == [f".{name}.lock", f"{name}.test", f"{name}.train"]
     for suffix in ("train", "test"):
         a = (ref / f"{name}.{suffix}").read_bytes()
         b = (ours / f"{name}.{suffix}").read_bytes()

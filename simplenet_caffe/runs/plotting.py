@@ -32,7 +32,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..atomic import write_atomic
+from ..atomic import output_lock, write_atomic
 from ..paths import PLOTS_DIR
 from .caffelog import CaffeLog
 
@@ -340,15 +340,17 @@ def plot_runs(runs: CaffeLog | Sequence[CaffeLog], out_dir: str | os.PathLike = 
         paper = [("", float(paper_value))]
     out = Path(out_dir)
     written: list[Path] = []
-    for metric in metrics:
-        lim = ylim.get(metric) if isinstance(ylim, Mapping) else ylim
-        fig = figure(runs, metric, x=x, batch_size=batch_size, dataset_size=dataset_size, logy=metric in logy_set,
-                     smooth=smooth, labels=labels, references=references, reference_labels=reference_labels,
-                     paper=paper, percent=percent, xlim=xlim, ylim=lim, size=size, dpi=dpi, mark_best=mark_best)
-        if fig is None:
-            continue
-        safe = metric.replace(":", "-")
-        for fmt in formats:
-            written.append(write_atomic(out / f"{name}.{safe}.{fmt}",
-                                        lambda f: fig.savefig(f, format=fmt, dpi=dpi)))  # noqa: B023
+    with output_lock(out / name):             # one writer per figure set
+        for metric in metrics:
+            lim = ylim.get(metric) if isinstance(ylim, Mapping) else ylim
+            fig = figure(runs, metric, x=x, batch_size=batch_size, dataset_size=dataset_size,
+                         logy=metric in logy_set, smooth=smooth, labels=labels, references=references,
+                         reference_labels=reference_labels, paper=paper, percent=percent, xlim=xlim, ylim=lim,
+                         size=size, dpi=dpi, mark_best=mark_best)
+            if fig is None:
+                continue
+            safe = metric.replace(":", "-")
+            for fmt in formats:
+                written.append(write_atomic(out / f"{name}.{safe}.{fmt}",
+                                            lambda f: fig.savefig(f, format=fmt, dpi=dpi)))  # noqa: B023
     return written

@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..atomic import write_atomic
+from ..atomic import output_lock, write_atomic
 from .caffelog import CaffeLog, run_stats
 
 # (key, Markdown header, kind) -- kind: "acc" (0-1, shown in %), "int", "hours", "float", "str"
@@ -76,8 +76,9 @@ class ResultsTable:
         """Write ``<out>/<name>.md`` and ``<out>/<name>.csv`` (atomically)."""
         out = Path(out_dir)
         written = []
-        for suffix, text in ((".md", self.to_markdown()), (".csv", self.to_csv())):
-            written.append(write_atomic(out / f"{name}{suffix}", text))
+        with output_lock(out / name):          # .md and .csv from one writer
+            for suffix, text in ((".md", self.to_markdown()), (".csv", self.to_csv())):
+                written.append(write_atomic(out / f"{name}{suffix}", text))
         return written
 
 

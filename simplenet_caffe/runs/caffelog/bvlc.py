@@ -28,7 +28,7 @@ import io
 import os
 from pathlib import Path
 
-from ...atomic import write_atomic
+from ...atomic import output_lock, write_atomic
 from .reader import read_segments
 
 
@@ -110,10 +110,11 @@ def write_bvlc(path: str | os.PathLike, out_dir: str | os.PathLike, delimiter: s
     (files written, warnings, notes). A table without rows is not written, as BVLC does."""
     tables, warnings, notes = bvlc_tables(path, year=year)
     written = []
-    for kind in ("train", "test"):
-        rows = tables[kind]
-        if rows:
-            target = Path(out_dir) / f"{Path(path).name}.{kind}"
-            text = _csv(rows, delimiter, notes, str(target))
-            written.append(write_atomic(target, text.encode("utf-8")))
+    with output_lock(Path(out_dir) / Path(path).name):     # the pair comes from one writer
+        for kind in ("train", "test"):
+            rows = tables[kind]
+            if rows:
+                target = Path(out_dir) / f"{Path(path).name}.{kind}"
+                text = _csv(rows, delimiter, notes, str(target))
+                written.append(write_atomic(target, text.encode("utf-8")))
     return written, warnings, notes

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ...atomic import write_atomic
+from ...atomic import output_lock, write_atomic
 from .reader import Segment, read_segments
 from .runfiles import expand_log_paths, run_name_for
 from .tables import Table, json_value
@@ -192,9 +192,16 @@ class CaffeLog:
 
     def write(self, out_dir: str | os.PathLike, csv: bool = True, json_: bool = True,
               delimiter: str = ",") -> list[Path]:
-        """Write ``<out>/<name>.train.csv``, ``.test.csv`` (+ ``.batches.csv`` for caffe test) and ``.json``."""
+        """Write ``<out>/<name>.train.csv``, ``.test.csv`` (+ ``.batches.csv`` for caffe test) and ``.json``,
+        each atomically, all under one lock (``<out>/.<name>.lock``): a second writer of the same
+        run name is refused at once, so the files always come from one parse."""
         out = Path(out_dir)
         written = []
+        with output_lock(out / self.name):
+            self._write(out, written, csv, json_, delimiter)
+        return written
+
+    def _write(self, out: Path, written: list, csv: bool, json_: bool, delimiter: str) -> None:
         if csv:
             written.append(self.train.to_csv(out / f"{self.name}.train.csv", delimiter))
             written.append(self.test.to_csv(out / f"{self.name}.test.csv", delimiter))
@@ -203,7 +210,6 @@ class CaffeLog:
         if json_:
             written.append(write_atomic(out / f"{self.name}.json",
                                         json.dumps(self.to_json_obj(), indent=1, allow_nan=False) + "\n"))
-        return written
 
 
 def _json_safe(obj):
