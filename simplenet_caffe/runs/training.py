@@ -37,13 +37,12 @@ from pathlib import Path
 from typing import Sequence
 
 from ..caffe_env import caffe_tool, tool_env
-from .caffelog import LogReader, expand_log_paths
+from .caffelog import LogReader, expand_log_paths, run_logs, session_log_name
 from ..errors import UserError
 from ..paths import LOGS_DIR, REPO_ROOT
 from ..protoio import read_solver, write_text
 from . import live, snapshots
 
-_LOG_RE = re.compile(r"caffe(?:\.(\d+))?\.log\Z")
 _STARTED_RE = re.compile(r"\] Iteration \d+")
 DERIVED_SOLVER = "solver.prototxt"
 #: smoke-test overrides: solver field -> smallest allowed value
@@ -57,15 +56,6 @@ def default_run_name(solver: str | os.PathLike) -> str:
         if stem.endswith(suffix) and len(stem) > len(suffix):
             return stem[: -len(suffix)]
     return stem
-
-
-def run_logs(log_dir: str | os.PathLike) -> list[Path]:
-    """The run's log files in session order: caffe.log, caffe.1.log, caffe.2.log, ..."""
-    d = Path(log_dir)
-    if not d.is_dir():
-        return []
-    found = [(int(m.group(1) or 0), p) for p in d.iterdir() if (m := _LOG_RE.match(p.name))]
-    return [p for _, p in sorted(found)]
 
 
 def run_started(logs: Sequence[Path]) -> bool:
@@ -200,7 +190,7 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
                 raise UserError(f"solverstate not found: {state}")
             if net_file is not None:
                 snapshots.check_state(state, snapshots.train_net(net_file), cwd)
-        log_path = log_dir / (f"caffe.{len(existing)}.log" if existing else "caffe.log")
+        log_path = log_dir / session_log_name(len(existing))
     else:
         if existing and not overwrite:
             if run_started(existing):
@@ -209,7 +199,7 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
             warn(f"replacing the log of a start of {run_name} that failed before its first iteration")
         for p in [*existing, *log_dir.glob("events.out.tfevents.*"), *log_dir.glob(DERIVED_SOLVER)]:
             p.unlink()
-        log_path = log_dir / "caffe.log"
+        log_path = log_dir / session_log_name(0)
 
     # Caffe does not create the snapshot folder; create it (relative to cwd, like Caffe reads it)
     if sp.snapshot_prefix:
