@@ -8,7 +8,7 @@ center crop, mean file / mean values, scale), then forwarded in batches through 
 
 Deterministic by default: no test-time mirroring even when the net's TEST layer says
 ``mirror: true``, unless ``mirror="random"`` (a seeded 50 % flip per image -- the authors'
-random-mirror test, spec §4) or ``mirror="all"`` is asked for.
+random-mirror test, docs/spec.md §4) or ``mirror="all"`` is asked for.
 
 Weights are checked against the net before loading: a layer whose blob shapes differ is
 reported by name (Caffe itself would abort with a CHECK failure).
