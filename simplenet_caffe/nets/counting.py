@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 from ..caffe_env import caffe_pb2
 from ..errors import UserError
-from ..protoio import read_net
+from ..protoio import in_phase, read_net
 
 INPUT_TYPES = ("Data", "ImageData", "HDF5Data", "WindowData", "Input")
 COUNT_FIELDS = ("learnable", "weights", "bn_stored", "netscope_params", "macs",
@@ -161,15 +161,6 @@ def _si(n: int) -> str:
         if abs(n) >= div:
             return f"{n / div:.2f}{suf}"
     return str(n)
-
-
-def in_phase(lp, phase: str) -> bool:
-    """Caffe's NetStateRule filter, for phase only (stage/level rules are not used by these nets)."""
-    pb2 = caffe_pb2()
-    ph = pb2.Phase.Value(phase)
-    if lp.include:
-        return any(not r.HasField("phase") or r.phase == ph for r in lp.include)
-    return not any(r.HasField("phase") and r.phase == ph for r in lp.exclude)
 
 
 def _rep(values, default, i=0):

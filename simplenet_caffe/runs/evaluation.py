@@ -26,7 +26,7 @@ from .. import caffe_env
 from ..atomic import write_atomic
 from ..errors import UserError
 from ..paths import REPO_ROOT
-from ..protoio import read_caffemodel, read_net, to_text
+from ..protoio import read_caffemodel, read_net, to_text, trial_build
 
 
 @dataclass
@@ -110,7 +110,7 @@ def load_eval_net(model: str | os.PathLike, weights: str | os.PathLike | None, b
 
     caffe = caffe_env.import_caffe()
     model = Path(model)
-    param = read_net(model)
+    param = read_net(model, for_caffe=True)
     dl = test_data_layer(param)
     if dl is not None:
         transform, source = _transform_dict(dl.transform_param), dl.data_param.source or None
@@ -131,6 +131,7 @@ def load_eval_net(model: str | os.PathLike, weights: str | os.PathLike | None, b
     with tempfile.NamedTemporaryFile("w", suffix=".prototxt") as tmp:
         tmp.write(to_text(param))
         tmp.flush()
+        trial_build(tmp.name, "TEST", where=model)      # a Caffe CHECK here would abort this process
         net = caffe.Net(tmp.name, caffe.TEST)
     notes = []
     if weights is not None:
