@@ -173,7 +173,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     # ---- CIFAR-10, A5M with dropout (docs/spec.md §1.1, §4, §5) ----
     Experiment("cifar10_a5m_meanfile", "a5m_drop", D_C10_MEAN, ADADELTA_C10, "94.75",
                "best test acc, caffe_94.75.log @ 296,500",
-               notes=("CIFAR-10 'no zero-pad' run: uint8 BGR LMDB minus the per-pixel mean image, random mirror in "
+               notes=("CIFAR-10 'no zero-pad' run: uint8 RGB LMDB minus the per-pixel mean image, random mirror in "
                       "TRAIN (the README's 'no augmentation/normalisation' footnote is inaccurate, docs/spec.md §11.2).",
                       _NO_DUP_DROP),
                net_name="CIFAR10_full"),
@@ -248,7 +248,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     # ---- SVHN ----
     Experiment("svhn_a5m", "a5m_drop", D_SVHN, ADADELTA_SVHN, "98.21",
                "best test acc, caffe_98.21.log @ 279,000",
-               notes=("SVHN train+extra (604,388) / full test (26,032), raw BGR pixels x 1/255, no mean, no crop, "
+               notes=("SVHN train+extra (604,388) / full test (26,032), raw RGB pixels x 1/255, no mean, no crop, "
                       "no mirror; test 1627 x 16 (docs/spec.md §4, §6.5).", _LMDB, _NO_DUP_DROP),
                net_name="SVHN_full"),
     Experiment("svhn_s310b", "s310b", D_SVHN, ADADELTA_SVHN, "97.57",
