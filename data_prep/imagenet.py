@@ -1,16 +1,6 @@
 #!/usr/bin/env python3
-"""``simplenet-prep-imagenet``: the code is in simplenet_caffe/commands/prep_imagenet.py (``--help`` for usage).
-
-Runs with the venv's Python: ``source .venv/bin/activate`` once (after ``make setup``), then
-``data_prep/imagenet.py ...``; or ``.venv/bin/python data_prep/imagenet.py ...``; or ``simplenet-prep-imagenet ...``.
-"""
-try:
-    from simplenet_caffe.commands.prep_imagenet import entry
-except ModuleNotFoundError as e:
-    if e.name != "simplenet_caffe":
-        raise
-    raise SystemExit(f"{__file__}: this Python ({e.name} not installed) is not the project's venv: "
-                     "run `source .venv/bin/activate` (after `make setup`) or .venv/bin/python") from None
+"""``simplenet-prep-imagenet``: the code is in simplenet_caffe/commands/prep_imagenet.py (``--help`` for usage)."""
+from simplenet_caffe.commands.prep_imagenet import entry
 
 if __name__ == "__main__":
     entry()

@@ -84,18 +84,11 @@ def test_scripts_are_executable_with_a_venv_shebang():
 
 
 @pytest.mark.parametrize("script", ["tools/parse_log.py", "data_prep/cifar.py"])
-def test_scripts_run_directly_in_the_activated_venv_and_say_so_without_it(script):
-    """`source .venv/bin/activate` puts the venv's python3 first on PATH: the shebang finds it.
-    A python3 without the project (here: the venv's own, isolated with -I via a wrapper) gets
-    one line saying what to do, not a traceback."""
+def test_scripts_run_directly_in_the_activated_venv(script):
+    """`source .venv/bin/activate` puts the venv's python3 first on PATH: the shebang finds it,
+    from any folder."""
     venv_bin = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{venv_bin}:{os.environ['PATH']}")
     env.pop("PYTHONPATH", None)
-    cp = subprocess.run([REPO_ROOT / script, "--help"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    cp = subprocess.run([REPO_ROOT / script, "--help"], cwd="/", env=env, capture_output=True, text=True)
     assert cp.returncode == 0 and cp.stdout.startswith("usage:"), cp.stderr
-    plain = Path("/usr/bin/python3")
-    if not plain.exists() or subprocess.run([plain, "-c", "import simplenet_caffe"], capture_output=True, cwd="/").returncode == 0:
-        pytest.skip("no python3 without the project here")
-    cp = subprocess.run([plain, REPO_ROOT / script, "--help"], cwd="/", capture_output=True, text=True)
-    assert cp.returncode == 1 and "Traceback" not in cp.stderr
-    assert cp.stderr.count("\n") == 1 and "source .venv/bin/activate" in cp.stderr, cp.stderr

@@ -1,16 +1,6 @@
 #!/usr/bin/env python3
-"""``simplenet-gen-prototxt``: the code is in simplenet_caffe/commands/gen_prototxt.py (``--help`` for usage).
-
-Runs with the venv's Python: ``source .venv/bin/activate`` once (after ``make setup``), then
-``tools/gen_prototxt.py ...``; or ``.venv/bin/python tools/gen_prototxt.py ...``; or ``simplenet-gen-prototxt ...``.
-"""
-try:
-    from simplenet_caffe.commands.gen_prototxt import entry
-except ModuleNotFoundError as e:
-    if e.name != "simplenet_caffe":
-        raise
-    raise SystemExit(f"{__file__}: this Python ({e.name} not installed) is not the project's venv: "
-                     "run `source .venv/bin/activate` (after `make setup`) or .venv/bin/python") from None
+"""``simplenet-gen-prototxt``: the code is in simplenet_caffe/commands/gen_prototxt.py (``--help`` for usage)."""
+from simplenet_caffe.commands.gen_prototxt import entry
 
 if __name__ == "__main__":
     entry()
