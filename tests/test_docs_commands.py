@@ -85,7 +85,10 @@ class How:
     fresh: tuple = ()          # outputs removed first (the docs show alternatives, not a sequence)
 
 
+#: Smoke-test overrides for the full schedules (tools/train.py, reproduce.py); the docs' commands
+#: are alternatives sharing one scratch copy, so a fresh run may replace an earlier one's logs.
 _SMOKE = "--max-iter 2 --test-interval 2 --test-iter 1 --snapshot 2"
+_RESUMED = _SMOKE.replace("--max-iter 2", "--max-iter 4")
 #: regex (full match) -> How. Order matters only for readability: exactly one must match.
 HOW: list[tuple[str, How]] = [
     (r"make setup", How("skip", "builds Caffe: the first step of CI itself")),
@@ -94,14 +97,16 @@ HOW: list[tuple[str, How]] = [
                                                           "the same pipeline on a shortened schedule")),
     (r"make bench(-lmdb|-log)?", How("skip", "benchmarks take minutes; run by hand (docs/speed.md)")),
     (r"(\.venv/bin/)?pip install .*", How("skip", "downloads from PyPI")),
-    (r"make reproduce EXP=\S+", How("reproduce", append=f' ARGS="{_SMOKE}"')),
-    (r"make reproduce EXP=\S+ RESUME=1", How("reproduce", append=f' ARGS="{_SMOKE.replace("2 --test-i", "4 --test-i", 1)}"')),
+    (r"make reproduce EXP=\S+", How("reproduce", append=f' OVERWRITE=1 ARGS="{_SMOKE}"')),
+    (r"make reproduce EXP=\S+ RESUME=1", How("reproduce", append=f' ARGS="{_RESUMED}"')),
     (re.escape(LITERAL), How("literal")),
     (re.escape(LITERAL.replace("caffe train", ".venv/bin/caffe train")), How("literal")),
-    (r"\.venv/bin/python tools/train\.py solvers/\S+( --resume)?", How("train", append=" " + _SMOKE)),
+    (r"\.venv/bin/python tools/train\.py solvers/\S+", How("train", append=f" --overwrite {_SMOKE}")),
+    (r"\.venv/bin/python tools/train\.py solvers/\S+ --resume", How("train", append=f" {_RESUMED}")),
     (r"\.venv/bin/python tools/(evaluate|classify)\.py .*_iter_N\.caffemodel.*",
      How("run", subst=(("_iter_N.", "_iter_2."),))),
-    (r"\.venv/bin/python tools/to_lmdb\.py mnist data/raw/mnist data/mnist --download", How("skip", "downloads from the internet (CI has no network; ../shared's MNIST is recompressed, so its MD5s "
+    (r"\.venv/bin/python tools/to_lmdb\.py mnist data/raw/mnist data/mnist --download",
+     How("skip", "downloads from the internet (CI has no network; ../shared's MNIST is recompressed, so its MD5s "
                  "differ from the official files' and a download would be tried)")),
     (r"\.venv/bin/python tools/to_lmdb\.py mnist \.\./shared/data/mnist data/mnist", How("run", fresh=("data/mnist",))),
     (r"data_prep/mnist\.py --dataset fashion-mnist", How("fashion", append=" --limit-train 300 --limit-test 100 --force")),
@@ -210,6 +215,8 @@ def scratch(tmp_path_factory, mnist_dir, caffe) -> Scratch:
         write_svhn_mat(repo / "data" / "raw" / "svhn" / f"{name}_32x32.mat",
                        r.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), np.arange(n) % 10 + 1)
     shutil.copytree(mnist_dir, repo / "data" / "raw" / "mnist")
+    s.ok("data_prep/svhn.py --no-download")
+    s.ok("data_prep/cifar.py --dataset cifar100 --src cifar-100-python.tar.gz --setup zeropad --no-download")
     import cv2
     r = np.random.default_rng(2)
     for folder in ("photos", "images"):
@@ -217,6 +224,7 @@ def scratch(tmp_path_factory, mnist_dir, caffe) -> Scratch:
             (repo / folder / c).mkdir(parents=True)
             for i in range(3):
                 cv2.imwrite(str(repo / folder / c / f"{i}.png"), r.integers(0, 256, (20, 30, 3), dtype=np.uint8))
+    s.ok("data_prep/imagenet.py photos images --size 256")
     (repo / "val.txt").write_text("".join(f"{c}/{i}.png {k}\n" for k, c in enumerate(("cat", "dog")) for i in range(3)))
     cv2.imwrite(str(repo / "digit.png"), r.integers(0, 256, (28, 28), dtype=np.uint8))
     # a caffemodel of the demo net (random weights; evaluate/classify only need a valid one)
@@ -304,6 +312,52 @@ def test_every_solver_header_names_a_command_that_fits_the_solver():
     assert literal == LITERAL and LITERAL.split()[2] == _snapshot_dir(REPO_ROOT / "solvers" / "cifar10_solver.prototxt")
 
 
+def _caffe_until(s: Scratch, cmd: str, stop: re.Pattern, signum: int, timeout: float) -> tuple[str, bool, int]:
+    """Run ``cmd`` (bash, in the scratch repo) until a line matches ``stop``; then send
+    ``signum`` to its process group. Returns (output, matched, returncode)."""
+    proc = subprocess.Popen(["bash", "-c", cmd], cwd=s.repo, env=s.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    watchdog = threading.Timer(timeout, os.killpg, (proc.pid, signal.SIGKILL))   # a hung Caffe fails, not hangs CI
+    watchdog.start()
+    lines, matched = [], False
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if stop.search(line):
+                matched = True
+                os.killpg(proc.pid, signum)
+                break
+        lines.append(proc.communicate(timeout=900)[0])
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return "".join(lines), matched, proc.returncode
+
+
+_NO_PATCH = ("this CPU-only Caffe lacks setup/patches/0006 (solver_mode: GPU from a solver file trains on the CPU): "
+             "run make setup")
+
+
+@pytest.mark.parametrize("solver", sorted(p.name for p in (REPO_ROOT / "solvers").glob("*_solver.prototxt")))
+def test_solver_header_command_starts_caffe(scratch, solver):
+    """Each solver header's command, run as written on small data of the right layout, gets
+    Caffe through building both nets to "Solving" (then it is killed: the schedules are the
+    paper's). Fashion-MNIST needs Debian's dataset-fashion-mnist."""
+    path = scratch.repo / "solvers" / solver
+    cmd = re.search(r"^# Run from the repo root: (.*)$", path.read_text(), re.M).group(1)
+    if "fashion" in solver:
+        need(Path("/usr/share/datasets/fashion-mnist").is_dir(), "Debian's dataset-fashion-mnist not installed")
+        if not (scratch.repo / "data" / "fashion_mnist_norm").is_dir():
+            scratch.ok("data_prep/mnist.py --dataset fashion-mnist --limit-train 300 --limit-test 100")
+    log, matched, _ = _caffe_until(scratch, cmd, re.compile(r"\] Solving "), signal.SIGKILL, 600)
+    assert "Cannot use GPU in CPU-only Caffe" not in log, _NO_PATCH
+    assert matched, f"{cmd}: Caffe did not get to Solving:\n{log[-3000:]}"
+    if "solver_mode: GPU" in path.read_text() and "Using GPUs" not in log:
+        assert f"solver_mode: GPU in solvers/{solver} ignored" in log, log[-3000:]
+
+
 def test_readme_caffe_train_literal(scratch):
     """Issue 15 acceptance: README's `caffe train -solver solvers/cifar10_solver.prototxt` -- the
     committed solver file, `solver_mode: GPU` and all -- starts training on this build. It is
@@ -313,37 +367,17 @@ def test_readme_caffe_train_literal(scratch):
     snap_dir = _snapshot_dir(scratch.repo / "solvers" / "cifar10_solver.prototxt")
     real_snapshots = REPO_ROOT / snap_dir
     existed = real_snapshots.exists()
-    proc = subprocess.Popen(["bash", "-c", LITERAL], cwd=scratch.repo, env=scratch.env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    watchdog = threading.Timer(1800, os.killpg, (proc.pid, signal.SIGKILL))   # a hung Caffe fails, not hangs CI
-    watchdog.start()
-    lines, loss = [], None
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            m = _LOSS.search(line)
-            if m:
-                loss = (int(m.group(1)), float(m.group(2)))
-                os.killpg(proc.pid, signal.SIGINT)
-                break
-        rest, _ = proc.communicate(timeout=900)
-        lines.append(rest)
-    finally:
-        watchdog.cancel()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    log = "".join(lines)
-    assert "Cannot use GPU in CPU-only Caffe" not in log, (
-        "this CPU-only Caffe lacks setup/patches/0006 (solver_mode: GPU from a solver file trains on the CPU): "
-        "run make setup")
+    log, _, rc = _caffe_until(scratch, LITERAL, _LOSS, signal.SIGINT, 1800)
+    m = _LOSS.search(log)
+    loss = (int(m.group(1)), float(m.group(2))) if m else None
+    assert "Cannot use GPU in CPU-only Caffe" not in log, _NO_PATCH
     assert loss is not None, f"no `Iteration N, loss` line:\n{log[-3000:]}"
     assert loss[0] == 0 and np.isfinite(loss[1]) and 0 < loss[1] < 20, loss
     assert "Solving CIFAR10_full" in log and "Iteration 0, Testing net (#0)" in log
     if "Using GPUs" not in log:               # CPU-only build: one warning, then CPU training
         warnings = [ln for ln in log.splitlines() if "solver_mode: GPU in solvers/cifar10_solver.prototxt ignored" in ln]
         assert len(warnings) == 1 and warnings[0].startswith("W"), warnings
-    assert proc.returncode == 0, f"rc {proc.returncode} after SIGINT:\n{log[-2000:]}"
+    assert rc == 0, f"rc {rc} after SIGINT:\n{log[-2000:]}"
     assert "Optimization stopped early" in log
     assert sorted((scratch.repo / snap_dir).glob("*_iter_*.caffemodel")), "SIGINT should snapshot before stopping"
     assert real_snapshots.exists() == existed, "the test wrote into the user's snapshots/"
