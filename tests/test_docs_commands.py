@@ -33,7 +33,9 @@ from conftest import need
 from simplenet_caffe.paths import REPO_ROOT, SHARED_DIR
 
 DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")), REPO_ROOT / "prototxt" / "README.md"]
-LITERAL = "mkdir -p snapshots/cifar10_a5m_zeropad && caffe train -solver solvers/cifar10_solver.prototxt"
+#: README's plain-Caffe command: the paper's CIFAR-10 solver, after creating its snapshot folder.
+LITERAL = "mkdir -p {} && caffe train -solver solvers/cifar10_solver.prototxt".format(os.path.dirname(re.search(
+    r'^snapshot_prefix: "(.*)"$', (REPO_ROOT / "solvers" / "cifar10_solver.prototxt").read_text(), re.M).group(1)))
 CIFAR10_NAMES = "airplane automobile bird cat deer dog frog horse ship truck".split()
 _COMMAND_START = re.compile(r"(?:time )?make |(?:\.venv/bin/)?python |\.venv/bin/|tools/|data_prep/|bench/|mkdir |caffe |"
                             r"[A-Z]\w*=\S+$")
@@ -341,12 +343,20 @@ _NO_PATCH = ("this CPU-only Caffe lacks setup/patches/0006 (solver_mode: GPU fro
 
 
 @pytest.mark.parametrize("solver", sorted(p.name for p in (REPO_ROOT / "solvers").glob("*_solver.prototxt")))
-def test_solver_header_command_starts_caffe(scratch, solver):
+def test_solver_header_command_starts_caffe(scratch, caffe, solver):
     """Each solver header's command, run as written on small data of the right layout, gets
     Caffe through building both nets to "Solving" (then it is killed: the schedules are the
-    paper's). Fashion-MNIST needs Debian's dataset-fashion-mnist."""
+    paper's). A fine-tuning step starts from the previous step's snapshot (its header says
+    which): a caffemodel of that net stands in for it. Fashion-MNIST needs Debian's
+    dataset-fashion-mnist."""
     path = scratch.repo / "solvers" / solver
     cmd = re.search(r"^# Run from the repo root: (.*)$", path.read_text(), re.M).group(1)
+    named = (scratch.repo / cmd.split(" -solver ")[1]).read_text()
+    start = re.search(r'^weights: "(.*)"$', named, re.M)
+    if start and not (scratch.repo / start.group(1)).is_file():
+        deploy = re.search(r'^net: "(.*)"$', named, re.M).group(1).replace("_train_val.", "_deploy.")
+        (scratch.repo / start.group(1)).parent.mkdir(parents=True, exist_ok=True)
+        caffe.Net(str(scratch.repo / deploy), caffe.TEST).save(str(scratch.repo / start.group(1)))
     if "fashion" in solver:
         need(Path("/usr/share/datasets/fashion-mnist").is_dir(), "Debian's dataset-fashion-mnist not installed")
         if not (scratch.repo / "data" / "fashion_mnist_norm").is_dir():
