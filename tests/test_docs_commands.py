@@ -41,8 +41,8 @@ _COMMAND_START = re.compile(r"(?:time )?make |(?:\.venv/bin/)?python |\.venv/bin
                             r"[A-Z]\w*=\S+$")
 _INLINE = re.compile(r"`((?:mkdir -p \S+ && )?(?:\.venv/bin/)?caffe train [^`]*|(?:time )?make [a-z][^`]*|"
                      r"\.venv/bin/python [^`]+|(?:tools|data_prep)/\w+\.py [^`]+)`")
-#: A synopsis, not a command: [optional] parts, <placeholders>, or CAPITALISED argument names.
-_SYNOPSIS = re.compile(r"\[|<|\b(?:SOLVER|NET|TRAIN_DIR|VAL_DIR|DIR|FILE|N)\b")
+#: A synopsis, not a command: [optional] parts, <placeholders>, "…", or CAPITALISED argument names.
+_SYNOPSIS = re.compile(r"\[|<|…|\b(?:SOLVER|NET|TRAIN_DIR|VAL_DIR|DIR|FILE|N)\b")
 
 
 def doc_commands() -> dict[str, list[str]]:
