@@ -5,7 +5,11 @@
 * binary: a ``.caffemodel`` (``NetParameter`` with blobs) or a ``.binaryproto`` (``BlobProto``,
   e.g. a mean image).
 
-Writers go through :func:`simplenet_caffe.atomic.write_atomic`.
+Files a tool hands to Caffe are checked here first, because Caffe answers damage with a CHECK
+abort (rc 134) or a crash: ``read_net(..., for_caffe=True)``, ``read_solver(..., net_root=)``,
+``read_caffemodel`` and, for whatever static checks cannot see, :func:`trial_build` (Caffe
+builds the net in a child process; its abort becomes one line). Writers go through
+:func:`simplenet_caffe.atomic.write_atomic`.
 """
 from __future__ import annotations
 
@@ -60,7 +64,7 @@ def read_text(path: str | os.PathLike, type_name: str, what: str):
         where = f"{p}:{e.GetLine()}:{e.GetColumn()}" if e.GetLine() else str(p)
         raise UserError(f"{where}: not a valid {what}: {detail}") from None
     except ValueError as e:     # e.g. a number out of range for its field
-        raise UserError(f"{p}: not a valid {what}: {e}") from None
+        raise UserError(f"{p}: not a valid {what}: {str(e).replace(chr(10), ' ')}") from None
     return msg
 
 
