@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -91,3 +93,46 @@ def test_protoio_round_trips_and_one_line_errors(tmp_path, caffe_pb2):
         with pytest.raises(UserError, match=msg) as e:
             call()
         assert "\n" not in str(e.value)
+
+
+def test_atomic_outputs_keeps_what_it_does_not_replace(tmp_path):
+    """A multi-part output: parts not rewritten are carried over (hard links), an error keeps
+    the previous folder, existing parts need force, and a symlinked folder stays a symlink."""
+    from simplenet_caffe.atomic import atomic_outputs
+    from simplenet_caffe.errors import UserError
+
+    out = tmp_path / "real"
+    with atomic_outputs(out, ["a"], log=None) as st:
+        (st / "a").write_text("1")
+        (st / "b").write_text("2")
+    with atomic_outputs(out, ["c"], log=None) as st:
+        assert (st / "a").read_text() == "1" and os.stat(st / "a").st_ino == os.stat(out / "a").st_ino
+        (st / "c").write_text("3")
+    assert _names(out) == ["a", "b", "c"]
+    with pytest.raises(UserError, match="already exists"):
+        with atomic_outputs(out, ["a"], log=None):
+            pass
+    with pytest.raises(RuntimeError):
+        with atomic_outputs(out, ["a"], force=True, log=None) as st:
+            (st / "a").write_text("new")
+            raise RuntimeError("boom")
+    assert (out / "a").read_text() == "1" and _names(tmp_path) == [".real.lock", "real"]
+    (tmp_path / "link").symlink_to(out)
+    with atomic_outputs(tmp_path / "link", ["d"], log=None) as st:
+        (st / "d").write_text("4")
+    assert (tmp_path / "link").is_symlink() and (out / "d").read_text() == "4"
+
+
+def test_stale_temps_of_dead_processes_are_removed(tmp_path):
+    """A temp whose process is gone (pid and host in its name) is removed by the next write of
+    that target; a live process's temp is left alone."""
+    from simplenet_caffe import atomic
+
+    p = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(p.stdout)
+    stale = tmp_path / f".t.txt.tmp-{atomic._HOST}-{dead}-abcd1234.tmp"
+    live = tmp_path / f".t.txt.tmp-{atomic._HOST}-1-abcd1234.tmp"       # pid 1 is always alive
+    stale.write_text("half")
+    live.write_text("other")
+    write_atomic(tmp_path / "t.txt", "new")
+    assert _names(tmp_path) == [live.name, "t.txt"]

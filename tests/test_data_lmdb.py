@@ -110,7 +110,8 @@ def test_failure_leaves_nothing(tmp_path):
 
 
 def test_interrupted_process_leaves_no_complete_db(tmp_path):
-    """SIGKILL mid-write: no folder under the target name (only a hidden .db.*.tmp one)."""
+    """SIGKILL mid-write: no folder under the target name (only a hidden .db.tmp-<host>-<pid>-* one,
+    which the next write recognises as stale and removes)."""
     code = ("import numpy as np, sys\nfrom simplenet_caffe.data import lmdbio\n"
             "def items():\n    i = 0\n    while True:\n        i += 1\n"
             "        if i == 2000: print('go', flush=True)\n"
@@ -121,7 +122,10 @@ def test_interrupted_process_leaves_no_complete_db(tmp_path):
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert not (tmp_path / "db").exists()
-    assert all(name.startswith(".db.") and name.endswith(".tmp") for name in os.listdir(tmp_path))
+    left = os.listdir(tmp_path)
+    assert left and all(name.startswith(f".db.tmp-") and f"-{p.pid}-" in name for name in left)
+    lmdbio.write_lmdb(tmp_path / "db", [(np.zeros((1, 2, 2), np.uint8), 0)])   # the next run removes the leftover
+    assert os.listdir(tmp_path) == ["db"]
 
 
 def test_encoded_png_jpg_have_shape_and_gray(tmp_path, caffe):
@@ -235,7 +239,7 @@ def test_bad_input_one_error_no_db(tmp_path, case):
     assert len(err) == 1 and err[0].startswith("to_lmdb.py: error: "), r.stderr
     expect = {"truncated idx": "truncated", "wrong magic": "wrong magic number 2049",
               "label count mismatch": "label count mismatch", "corrupt pickle": "corrupt or not a CIFAR python batch",
-              "corrupt .mat": "corrupt or not a MATLAB", "unreadable image": "cannot read image",
+              "corrupt .mat": "corrupt or not a MATLAB", "unreadable image": "truncated PNG",
               "empty folder": "empty folder"}[case]
     assert expect in err[0]
     assert not out.exists() or files_under(out) == [] or "train_lmdb" not in files_under(out)

@@ -204,5 +204,5 @@ def test_folder_errors(tmp_path):
     with pytest.raises(UserError, match="bad.txt:2: expected 'path label'"):
         imagefolder.read_list(lst)
     (tmp_path / "x.png").write_bytes(b"not a png")
-    with pytest.raises(UserError, match="cannot read image .*x.png"):
+    with pytest.raises(UserError, match="x.png: not an image"):
         list(imagefolder.iter_images(tmp_path, [("x.png", 0)]))

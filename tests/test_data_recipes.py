@@ -1,6 +1,7 @@
 """data_prep recipes (the paper's preprocessing), preprocess.json + apply(), download helpers."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import http.server
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import need, run_script
-from simplenet_caffe.data import download, lmdbio, preprocess, stats
+from simplenet_caffe.data import download, layout, lmdbio, preprocess, stats
 from simplenet_caffe.errors import UserError
 from simplenet_caffe.data.layout import LAYOUTS
 
@@ -163,7 +164,7 @@ def test_download_verifies_checksums(tmp_path, http_dir, monkeypatch):
         write_idx(root / name, np.asarray(arr, np.uint8))
         files[name] = hashlib.md5((root / name).read_bytes()).hexdigest()
     src = download.Source(("http://example.invalid/",), tuple(download.RemoteFile(n, m) for n, m in files.items()))
-    monkeypatch.setitem(download.SOURCES, "mnist", src)
+    monkeypatch.setitem(layout.DATASETS, "mnist", dataclasses.replace(layout.DATASETS["mnist"], download=src))
     out = download.download("mnist", tmp_path / "dl", mirror=url)
     assert sorted(p.name for p in out.iterdir()) == sorted(files)
     from simplenet_caffe.data.idx import read_mnist
@@ -173,7 +174,7 @@ def test_download_verifies_checksums(tmp_path, http_dir, monkeypatch):
     (root / "t10k-labels-idx1-ubyte.gz").write_bytes(b"tampered")
     with pytest.raises(UserError, match="checksum mismatch.*t10k-labels"):
         download.download("mnist", out, mirror=url)
-    assert not (out / "t10k-labels-idx1-ubyte.gz").exists() and not list(out.glob(".*partial*"))
+    assert not (out / "t10k-labels-idx1-ubyte.gz").exists() and not list(out.glob(".*.tmp-*"))
     # a missing file: one error naming it
     (root / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(UserError, match="could not download t10k-labels-idx1-ubyte.gz"):
@@ -202,10 +203,12 @@ def test_mnist_recipe_downloads_via_mirror(tmp_path, http_dir, monkeypatch, mnis
 
 
 def test_sources_table():
-    for name, src in download.SOURCES.items():
+    sources = {d.name: d.download for d in layout.DATASETS.values() if d.download}
+    assert set(sources) == {"mnist", "fashion-mnist", "cifar10", "cifar100", "svhn"}
+    for name, src in sources.items():
         assert src.urls and all(u.startswith(("http://", "https://")) and u.endswith("/") for u in src.urls)
         assert all(len(f.md5) == 32 and int(f.md5, 16) >= 0 for f in src.files)
-    assert [f.name for f in download.SOURCES["svhn"].files] == ["train_32x32.mat", "test_32x32.mat", "extra_32x32.mat"]
+    assert [f.name for f in sources["svhn"].files] == ["train_32x32.mat", "test_32x32.mat", "extra_32x32.mat"]
 
 
 def test_to_lmdb_download_rejects_bad_checksum(tmp_path, http_dir):

@@ -11,10 +11,11 @@ the DB's units (0-255 for uint8 DBs) and its channel order (see preprocess.json)
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from simplenet_caffe.data import stats
+from simplenet_caffe.atomic import output_lock
+from simplenet_caffe.data import preprocess, stats
+from simplenet_caffe.data.preprocess import RECIPE_FILE
 from simplenet_caffe.cli import run
 
 
@@ -25,12 +26,13 @@ def main(argv=None):
     ap.add_argument("--stem", default="mean", help="file name stem (default mean -> mean.binaryproto ...)")
     a = ap.parse_args(argv)
     db = Path(a.lmdb)
-    st = stats.lmdb_stats(db)
+    out = Path(a.out_dir or db.parent)
     order = None
-    recipe = db.parent / "preprocess.json"
-    if recipe.is_file():
-        order = json.loads(recipe.read_text()).get("channel_order")
-    paths = stats.write_mean_files(a.out_dir or db.parent, st, order, a.stem, extra={"source": str(db)})
+    if (db.parent / RECIPE_FILE).is_file():
+        order = preprocess.load(db.parent).channel_order
+    with output_lock(out / a.stem):       # two runs writing the same mean files: the second is refused
+        st = stats.lmdb_stats(db)
+        paths = stats.write_mean_files(out, st, order, a.stem, extra={"source": str(db)})
     print("\n".join(st.lines(order if order != "gray" else None)))
     for p in paths.values():
         print(f"wrote {p}")

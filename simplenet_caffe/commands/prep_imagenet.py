@@ -22,6 +22,8 @@ def main(argv=None):
     ap.add_argument("val", nargs="?", help="validation image folder (same classes), optional")
     ap.add_argument("--train-list", help="Caffe list file for the training images")
     ap.add_argument("--val-list", help="Caffe list file for the validation images")
+    ap.add_argument("--labels", metavar="FILE", help="the label map: one class name per line (line N = label N); "
+                    "default: the sorted train subfolder names. The val folder is checked against it")
     ap.add_argument("--size", type=int, default=256, help="output side in pixels (default 256)")
     ap.add_argument("--mode", choices=["crop", "squash", "fill"], default="crop")
     ap.add_argument("--encoded", nargs="?", const="jpg", choices=["png", "jpg"], help="store JPEG/PNG bytes")
@@ -32,7 +34,8 @@ def main(argv=None):
     ap.add_argument("--force", action="store_true", help="overwrite existing LMDBs")
     a = ap.parse_args(argv)
     recipes.prepare_imagenet(a.train, a.val, a.train_list, a.val_list, root=a.root, force=a.force, size=a.size,
-                             mode=a.mode, shuffle=not a.no_shuffle, seed=a.seed, encode=a.encoded, limit=a.limit)
+                             mode=a.mode, shuffle=not a.no_shuffle, seed=a.seed, encode=a.encoded, limit=a.limit,
+                             labels_file=a.labels)
 
 
 def entry() -> None:

@@ -31,18 +31,23 @@ def main(argv=None):
     if p.suffix == ".npy":
         try:
             mean = np.load(p, allow_pickle=False).astype(np.float32)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, EOFError) as e:
             raise UserError(f"{p}: not a .npy array ({e})") from e
+        while mean.ndim > 3 and mean.shape[0] == 1:
+            mean = mean[0]
         mean = mean[None] if mean.ndim == 2 else mean
+        if mean.ndim != 3 or not mean.size:
+            raise UserError(f"{p}: a mean image is CxHxW (or HxW), got shape {mean.shape}")
     elif p.suffix == ".json":
-        print(p.read_text() if p.is_file() else "")
-        return 0 if p.is_file() else 2
+        info = _read_json(p)
+        print(json.dumps(info, indent=2))
+        return 0
     else:
         mean = stats.read_binaryproto(p)
     order = a.order
     for side in (p.with_suffix(".json"), p.parent / "preprocess.json"):
         if order is None and side.is_file():
-            order = json.loads(side.read_text()).get("channel_order")
+            order = _read_json(side).get("channel_order")
     if a.json:
         print(json.dumps({"shape": list(mean.shape), "channel_order": order,
                           "channel_mean": [float(c.mean()) for c in mean.reshape(mean.shape[0], -1)]}))
@@ -52,6 +57,19 @@ def main(argv=None):
     if a.npy:
         write_atomic(a.npy, lambda f: np.save(f, mean))
         print(f"wrote {a.npy}")
+
+
+def _read_json(path: Path) -> dict:
+    """A mean.json / preprocess.json as a dict; a missing or damaged file is one line."""
+    try:
+        info = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: not a readable JSON file ({e})") from e
+    if not isinstance(info, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return info
 
 
 def entry() -> None:

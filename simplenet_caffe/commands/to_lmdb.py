@@ -7,6 +7,8 @@
   to_lmdb.py svhn data/raw/svhn data/svhn --split train+extra --split test
   to_lmdb.py folder photos/ data/photos --resize 256x256 --resize-mode crop --shuffle --seed 1
   to_lmdb.py folder images/ data/val --list val.txt --split val --encoded jpg
+  to_lmdb.py folder photos/train data/photos                  # fixes the label map (folder names)
+  to_lmdb.py folder photos/val data/photos --split val        # checked against it, never renumbered
 
 Channel order of the stored records (recorded in <out>/preprocess.json):
   mnist, fashion-mnist  one channel
@@ -15,6 +17,8 @@ Channel order of the stored records (recorded in <out>/preprocess.json):
   folder                BGR -- OpenCV's order, as convert_imageset and the authors' ImageNet LMDBs
   --encoded             always BGR (Caffe decodes PNG/JPEG with OpenCV)
 Keys are %08d in write order (folders: %08d_<path>); raw pixels stay 0-255 uint8.
+<out> appears complete or not at all (a failed or interrupted run, --force included, leaves what
+was there); a second run on the same <out> while one runs is refused.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from simplenet_caffe.cli import run
 from simplenet_caffe.data.convert import convert_dataset
-from simplenet_caffe.data.datasets import DATASETS
+from simplenet_caffe.data.layout import DATASETS
 from simplenet_caffe.data.preprocess import RESIZE_MODES
 
 
@@ -38,6 +42,9 @@ def main(argv=None):
     ap.add_argument("--split", action="append", help="split(s) to convert (repeatable; a+b concatenates, e.g. "
                     "train+extra). Default: all standard splits; folders: 'train' (names the output)")
     ap.add_argument("--list", dest="list_file", help="folder datasets: Caffe list file 'path label' (paths relative to src)")
+    ap.add_argument("--labels", dest="labels_file", metavar="FILE",
+                    help="folder datasets: the label map, one class name per line (line N = label N); default: "
+                         "the train split's subfolder names, kept in <out>/preprocess.json for every later split")
     ap.add_argument("--label", choices=["fine", "coarse"], default="fine", help="CIFAR-100 label set (default fine)")
     ap.add_argument("--shuffle", action="store_true", help="shuffle records (seeded: the same order on every machine)")
     ap.add_argument("--seed", type=int, default=0, help="shuffle seed (default 0)")
@@ -55,11 +62,12 @@ def main(argv=None):
                     "mnist, fashion-mnist, cifar10, cifar100, svhn); files already there with the right MD5 are kept")
     a = ap.parse_args(argv)
     if a.download:
-        from simplenet_caffe.data import datasets, download
-        download.download(datasets.get(a.dataset).name, a.src)
+        from simplenet_caffe.data import download, layout
+        download.download(layout.get(a.dataset).name, a.src)
     convert_dataset(a.dataset, a.src, a.out, splits=a.split, list_file=a.list_file, label=a.label,
                     shuffle=a.shuffle, seed=a.seed, resize=a.resize, resize_mode=a.resize_mode, gray=a.gray,
-                    encode=a.encoded, channel_order=a.channel_order, mean=a.mean, force=a.force, limit=a.limit)
+                    encode=a.encoded, channel_order=a.channel_order, mean=a.mean, force=a.force, limit=a.limit,
+                    labels_file=a.labels_file)
 
 
 def entry() -> None:

@@ -17,6 +17,7 @@ import io
 import os
 import pickle
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +32,20 @@ FILES = {
     ("cifar100", "binary"): {"train": ["train.bin"], "test": ["test.bin"]},
 }
 NUM_CLASSES = {"cifar10": 10, "fine": 100, "coarse": 20}
+#: where each form keeps its class names (python: a pickled dict entry; binary: one name a line)
+META = {("cifar10", "python"): ("batches.meta", {"cifar10": "label_names"}),
+        ("cifar100", "python"): ("meta", {"fine": "fine_label_names", "coarse": "coarse_label_names"}),
+        ("cifar10", "binary"): ({"cifar10": "batches.meta.txt"}),
+        ("cifar100", "binary"): ({"fine": "fine_label_names.txt", "coarse": "coarse_label_names.txt"})}
+#: CIFAR-10's names, used when a copy lacks batches.meta (CIFAR-100's 100 names are read only from its meta file)
+CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
             ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
             ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())
 
 
 class _SafeUnpickler(pickle.Unpickler):
@@ -54,9 +66,10 @@ class _Source:
         if path.is_file():
             try:
                 self.tar = tarfile.open(path)
-            except (tarfile.TarError, OSError) as e:
-                raise UserError(f"{path}: not a CIFAR folder or .tar.gz archive ({e})") from e
-            for m in self.tar.getmembers():
+                members = self.tar.getmembers()
+            except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+                raise UserError(f"{path}: not a CIFAR folder or .tar.gz archive, or a damaged one ({_one_line(e)})") from e
+            for m in members:
                 if m.isfile():
                     self.names.setdefault(os.path.basename(m.name), m)
         elif path.is_dir():
@@ -72,8 +85,8 @@ class _Source:
             if self.tar is not None:
                 return self.tar.extractfile(ref).read()
             return Path(ref).read_bytes()
-        except (tarfile.TarError, OSError, EOFError) as e:
-            raise UserError(f"{self.path}: cannot read {name} ({e})") from e
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+            raise UserError(f"{self.path}: cannot read {name}, damaged or truncated ({_one_line(e)})") from e
 
 
 def detect(src: _Source, dataset: str) -> str:
@@ -88,7 +101,7 @@ def _load_pickle(data: bytes, name: str) -> dict:
     try:
         obj = _SafeUnpickler(io.BytesIO(data), encoding="bytes").load()
     except Exception as e:  # noqa: BLE001 -- any failure means a corrupt or foreign file
-        raise UserError(f"{name}: corrupt or not a CIFAR python batch ({e.__class__.__name__}: {e})") from e
+        raise UserError(f"{name}: corrupt or not a CIFAR python batch ({e.__class__.__name__}: {_one_line(e)})") from e
     if not isinstance(obj, dict):
         raise UserError(f"{name}: not a CIFAR python batch (a {type(obj).__name__}, not a dict)")
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in obj.items()}
@@ -133,31 +146,38 @@ def _read_binary(data: bytes, name: str, dataset: str):
     return a[:, nlab:].reshape(-1, 3, 32, 32), labels
 
 
-def read_cifar(path: str | os.PathLike, dataset: str, split: str, label: str = "fine") -> tuple[np.ndarray, np.ndarray]:
-    """One split: ``(N×3×32×32 uint8 RGB, N int64 labels)``. ``label``: CIFAR-100 ``fine``/``coarse``."""
-    if dataset not in ("cifar10", "cifar100"):
-        raise UserError(f"unknown CIFAR dataset {dataset!r}")
-    if split not in ("train", "test"):
-        raise UserError(f"CIFAR has splits train and test, not {split!r}")
-    kind = "cifar10" if dataset == "cifar10" else label
-    if kind not in NUM_CLASSES:
-        raise UserError(f"CIFAR-100 labels are fine or coarse, not {label!r}")
+def _open(path: str | os.PathLike, dataset: str) -> tuple[_Source, str]:
+    """The file set of ``dataset`` at ``path`` and its form (``python`` or ``binary``)."""
     src = _Source(Path(path))
     try:
-        form = detect(src, dataset)
+        return src, detect(src, dataset)
     except UserError:
         # a folder holding the downloaded archive(s), e.g. data/raw/cifar10/cifar-10-python.tar.gz
         archives = sorted(p for n, p in src.names.items() if src.tar is None and n.endswith((".tar.gz", ".tgz", ".tar")))
         for arc in archives:
             try:
                 cand = _Source(Path(arc))
-                form = detect(cand, dataset)
-                src = cand
-                break
+                return cand, detect(cand, dataset)
             except UserError:
                 continue
-        else:
-            raise
+        raise
+
+
+def _kind(dataset: str, split: str | None, label: str) -> str:
+    if dataset not in ("cifar10", "cifar100"):
+        raise UserError(f"unknown CIFAR dataset {dataset!r}")
+    if split is not None and split not in ("train", "test"):
+        raise UserError(f"CIFAR has splits train and test, not {split!r}")
+    kind = "cifar10" if dataset == "cifar10" else label
+    if kind not in NUM_CLASSES:
+        raise UserError(f"CIFAR-100 labels are fine or coarse, not {label!r}")
+    return kind
+
+
+def read_cifar(path: str | os.PathLike, dataset: str, split: str, label: str = "fine") -> tuple[np.ndarray, np.ndarray]:
+    """One split: ``(N×3×32×32 uint8 RGB, N int64 labels)``. ``label``: CIFAR-100 ``fine``/``coarse``."""
+    kind = _kind(dataset, split, label)
+    src, form = _open(path, dataset)
     reader = _read_python if form == "python" else _read_binary
     xs, ys = [], []
     for name in FILES[(dataset, form)][split]:
@@ -165,6 +185,31 @@ def read_cifar(path: str | os.PathLike, dataset: str, split: str, label: str = "
         xs.append(x)
         ys.append(labs[kind])
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def class_names(path: str | os.PathLike, dataset: str, label: str = "fine") -> list[str] | None:
+    """The class names the files carry (``label_names``, ``fine_label_names``/``coarse_label_names``
+    or the binary form's ``*.txt``), index = label; CIFAR-10's standard names when the meta
+    file is absent; None for a CIFAR-100 copy without one. A damaged meta file is an error."""
+    kind = _kind(dataset, None, label)
+    src, form = _open(path, dataset)
+    names = None
+    if form == "python":
+        meta, keys = META[(dataset, form)]
+        if meta in src.names:
+            d = _load_pickle(src.read(meta), f"{src.path}:{meta}")
+            raw = d.get(keys[kind])
+            if raw is not None:
+                names = [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in raw]
+    else:
+        meta = META[(dataset, form)][kind]
+        if meta in src.names:
+            names = [n.strip() for n in src.read(meta).decode("utf-8", "replace").splitlines() if n.strip()]
+    if names is None:
+        return list(CIFAR10_NAMES) if kind == "cifar10" else None
+    if len(names) != NUM_CLASSES[kind]:
+        raise UserError(f"{src.path}: the meta file names {len(names)} classes, {dataset} ({kind}) has {NUM_CLASSES[kind]}")
+    return names
 
 
 def write_cifar_python(path: str | os.PathLike, images: np.ndarray, labels: dict[str, list]) -> None:

@@ -1,4 +1,5 @@
-"""Download the raw datasets from their official sources, verifying MD5 checksums.
+"""Download the raw datasets from their official sources (each dataset record's
+``download``, see layout.py), verifying MD5 checksums.
 
 Files land in ``data/raw/<dataset>/`` (git-ignored) under their official names; a file that
 is already there with the right checksum is not fetched again. Each download goes to a
@@ -36,38 +37,6 @@ class Source:
     note: str = ""
 
 
-SOURCES: dict[str, Source] = {
-    "mnist": Source(
-        ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
-        (RemoteFile("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-         RemoteFile("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
-         RemoteFile("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-         RemoteFile("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c")),
-        "LeCun et al.; the S3 copy is the one torchvision uses (yann.lecun.com often refuses downloads)"),
-    "fashion-mnist": Source(
-        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        (RemoteFile("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-         RemoteFile("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-         RemoteFile("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-         RemoteFile("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310")),
-        "Zalando Research"),
-    "cifar10": Source(
-        ("https://www.cs.toronto.edu/~kriz/",),
-        (RemoteFile("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),),
-        "Krizhevsky; the binary version is cifar-10-binary.tar.gz (md5 c32a1d4ab5d03f1284b67883e8d87530)"),
-    "cifar100": Source(
-        ("https://www.cs.toronto.edu/~kriz/",),
-        (RemoteFile("cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85"),),
-        "Krizhevsky; the binary version is cifar-100-binary.tar.gz (md5 03b5dce01913d631647c71ecec9e9cb8)"),
-    "svhn": Source(
-        ("http://ufldl.stanford.edu/housenumbers/",),
-        (RemoteFile("train_32x32.mat", "e26dedcc434d2e4c54c9b2d4a06d8373"),
-         RemoteFile("test_32x32.mat", "eb5a983be6a315427106f1b164d9cef3"),
-         RemoteFile("extra_32x32.mat", "a93ce644f1a588dc4d68dda5feec44a7")),
-        "Netzer et al., format 2 (cropped 32x32 digits); extra is 1.3 GB"),
-}
-
-
 def md5sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.md5()
     with open(path, "rb") as f:
@@ -103,9 +72,12 @@ def fetch(url: str, dest: Path, md5: str | None, timeout: float = 60) -> Path:
 def download(dataset: str, dest: str | os.PathLike | None = None, mirror: str | None = None,
              files: list[str] | None = None, timeout: float = 60) -> Path:
     """Fetch ``dataset``'s files into ``dest`` (default ``data/raw/<dataset>``); returns the folder."""
-    if dataset not in SOURCES:
-        raise UserError(f"no download source for {dataset!r} (known: {', '.join(SOURCES)})")
-    src = SOURCES[dataset]
+    from .layout import DATASETS, get
+
+    src = get(dataset).download
+    if src is None:
+        raise UserError(f"no download source for {dataset!r} (known: "
+                        f"{', '.join(d.name for d in DATASETS.values() if d.download)})")
     out = Path(dest) if dest else raw_dir(dataset)
     mirror = mirror or os.environ.get("SIMPLENET_DATA_MIRROR")
     bases = (mirror.rstrip("/") + "/",) if mirror else src.urls

@@ -8,6 +8,7 @@ matching image/label counts, label range.
 from __future__ import annotations
 
 import gzip
+import math
 import mmap
 import os
 import struct
@@ -57,7 +58,7 @@ def read_idx(path: str | os.PathLike, expect_magic: int | None = None) -> np.nda
         raise UserError(f"{path}: truncated header")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = np.dtype(_DTYPES[code])
-    need = int(np.prod(dims)) * dtype.itemsize
+    need = math.prod(dims) * dtype.itemsize       # Python ints: a header's huge sizes cannot overflow
     have = len(raw) - header
     if have < need:
         raise UserError(f"{path}: truncated: header promises {'x'.join(map(str, dims))} items "

@@ -6,47 +6,97 @@
   last whitespace-separated field, so paths may hold spaces and tabs; leading and trailing
   blanks are ignored (convert_imageset breaks on tabs and trailing blanks). Blank lines and
   ``#`` comments are skipped.
-* Images are decoded with OpenCV: records are CHW uint8 in **BGR** order (as
+* Images are read as bytes (any file-name bytes) and decoded with ``cv2.imdecode`` after a
+  header check (:func:`preprocess.read_image`): records are CHW uint8 in **BGR** order (as
   convert_imageset stores them and as the authors' ImageNet LMDBs were built), or one channel
-  with ``gray``. An unreadable image is an error naming the file (convert_imageset only logs it
-  and writes an almost empty DB).
+  with ``gray``. An empty, truncated or undecodable image is an error naming the file
+  (convert_imageset only logs it and writes an almost empty DB).
+* Labels: one label map per dataset (:func:`scan_folder` with ``classes``), never renumbered
+  per split.
 """
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import os
 import re
+import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..errors import UserError
-from .preprocess import quiet_cv2, read_image, resize_image, to_chw
+from .preprocess import quiet_cv2, read_image, resize_image, shown, to_chw
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 _LINE = re.compile(r"^\s*(.*?\S)\s+(-?\d+)\s*$")
 
 
-def scan_folder(root: str | os.PathLike) -> tuple[list[tuple[str, int]], list[str]]:
-    """``([(relative path, label)], class names)`` for a folder of class subfolders."""
+def scan_folder(root: str | os.PathLike, classes: list[str] | None = None,
+                log=print) -> tuple[list[tuple[str, int]], list[str]]:
+    """``([(relative path, label)], class names)`` for a folder of class subfolders.
+
+    Without ``classes`` the classes are the subfolder names, sorted (label 0, 1, ...). With
+    ``classes`` (a dataset's label map, fixed by its train split) each subfolder gets the
+    label of its name in ``classes``: a subfolder not in the map is an error, a class with no
+    subfolder (or no images) is logged as a note -- labels are never renumbered."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{root} is not a folder")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not found:
         raise UserError(f"{root}: empty folder (expected one subfolder per class)")
+    if classes is None:
+        names, index = found, {n: i for i, n in enumerate(found)}
+    else:
+        names, index = list(classes), {n: i for i, n in enumerate(classes)}
+        unknown = [n for n in found if n not in index]
+        if unknown:
+            raise UserError(f"{root}: class folder(s) not in the dataset's label map: {', '.join(map(shown, unknown))} "
+                            f"(the map has {len(names)} classes, fixed by the train split or --labels)")
     items: list[tuple[str, int]] = []
     empty = []
-    for label, name in enumerate(classes):
+    for name in found:
         files = sorted(p for p in (root / name).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
         if not files:
             empty.append(name)
-        items += [(p.relative_to(root).as_posix(), label) for p in files]
-    if empty:
-        raise UserError(f"{root}: class folder(s) with no images: {', '.join(empty)}")
-    return items, classes
+        items += [(p.relative_to(root).as_posix(), index[name]) for p in files]
+    if empty and classes is None:
+        raise UserError(f"{root}: class folder(s) with no images: {', '.join(map(shown, empty))}")
+    missing = [n for n in names if n not in found or n in empty]
+    if classes is not None and missing:
+        log(shown(f"note: {root} has no images of {len(missing)} of the {len(names)} classes "
+                  f"({', '.join(missing[:10])}{', ...' if len(missing) > 10 else ''}); labels keep the map's numbers"))
+    return items, names
+
+
+def write_labels_file(path: str | os.PathLike, names: list[str]) -> Path:
+    """Write a label map file (``labels.txt``): one name a line, folder-name bytes kept as they are."""
+    return write_atomic(path, "".join(n + "\n" for n in names).encode("utf-8", "surrogateescape"))
+
+
+def read_labels_file(path: str | os.PathLike) -> list[str]:
+    """A label map file: one class name per line, line N (from 0) = label N (``labels.txt``)."""
+    path = Path(path)
+    try:
+        names = [line.strip() for line in path.read_bytes().decode("utf-8", "surrogateescape").splitlines()]
+    except OSError as e:
+        raise UserError(f"cannot read labels file {path}: {e}") from e
+    while names and not names[-1]:
+        names.pop()
+    if not names:
+        raise UserError(f"{path}: labels file is empty (one class name per line)")
+    bad = [n for n, name in enumerate(names, 1) if not name]
+    if bad:
+        raise UserError(f"{path}:{bad[0]}: empty class name")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise UserError(f"{path}: class name(s) listed twice: {', '.join(dup)}")
+    return names
 
 
 def read_list(path: str | os.PathLike) -> list[tuple[str, int]]:
@@ -72,25 +122,11 @@ def read_list(path: str | os.PathLike) -> list[tuple[str, int]]:
     return items
 
 
-def _imread(path: Path, gray: bool) -> np.ndarray:
-    """``cv2.imread`` straight from the file: the same pixels as preprocess.read_image (same
-    decoder, EXIF orientation applied by both) for ~20 µs less per image than reading the bytes
-    and imdecoding them. If it fails, read_image gives the one clear error (or manages a file
-    name imread cannot open)."""
-    import cv2
-
-    try:
-        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
-    except Exception:  # noqa: BLE001 -- e.g. a name that is not valid UTF-8
-        img = None
-    return img if img is not None else read_image(path, gray=gray)
-
-
 def load_one(root: Path, rel: str, gray: bool, size: tuple[int, int] | None, mode: str,
              encode: str | None, channel_order: str = "BGR"):
     """One record: ``(CHW uint8, encoded bytes or None)``."""
     path = root / rel
-    img = _imread(path, gray)
+    img = read_image(path, gray=gray)
     changed = gray or channel_order != "BGR"
     if size is not None:
         w, h = size
@@ -104,6 +140,56 @@ def load_one(root: Path, rel: str, gray: bool, size: tuple[int, int] | None, mod
     return chw, raw
 
 
+#: what libjpeg prints on stderr (through OpenCV) about a JPEG it decodes in spite of damage
+_DECODER_DAMAGE = re.compile(rb"Corrupt JPEG data|Premature end of JPEG file|Invalid JPEG file structure|"
+                             rb"JPEG datastream contains no image|Bogus (marker|Huffman|DQT|DAC)|Unsupported marker")
+
+
+class DecoderWarnings:
+    """Catch what C decoders print on stderr while images are decoded: libjpeg warns about a
+    damaged JPEG on file descriptor 2 and decodes it anyway (grey blocks, shifted rows), so
+    its warning is the only sign. Inside the ``with`` block fd 2 goes to a temp file;
+    :meth:`check` passes everything in it on to the real stderr (progress bars, other
+    warnings) except libjpeg's damage warnings, which it returns."""
+
+    def __enter__(self) -> "DecoderWarnings":
+        sys.stderr.flush()
+        self.file = tempfile.TemporaryFile()
+        self.real = os.dup(2)
+        os.dup2(self.file.fileno(), 2)
+        self.pos, self.pending = 0, b""
+        return self
+
+    def check(self) -> str | None:
+        """Pass new output on; return the damage warnings printed since the last call, or None."""
+        sys.stderr.flush()
+        size = os.fstat(self.file.fileno()).st_size
+        if size == self.pos:
+            return None
+        data = self.pending + os.pread(self.file.fileno(), size - self.pos, self.pos)
+        self.pos = size
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1      # keep an unfinished line for later
+        data, self.pending = data[:cut], data[cut:]
+        keep, bad = [], []
+        for line in data.splitlines(keepends=True):
+            (bad if _DECODER_DAMAGE.search(line) else keep).append(line)
+        if keep:
+            os.write(self.real, b"".join(keep))
+        return b" ".join(b.strip() for b in bad).decode("utf-8", "replace") or None
+
+    def __exit__(self, *exc) -> None:
+        sys.stderr.flush()
+        os.dup2(self.real, 2)
+        try:
+            size = os.fstat(self.file.fileno()).st_size
+            rest = self.pending + os.pread(self.file.fileno(), size - self.pos, self.pos)
+            if rest:
+                os.write(2, rest)
+        finally:
+            os.close(self.real)
+            self.file.close()
+
+
 def iter_images(root: str | os.PathLike, items: list[tuple[str, int]], gray: bool = False,
                 size: tuple[int, int] | None = None, mode: str = "squash", encode: str | None = None,
                 channel_order: str = "BGR", threads: int | None = None, chunk: int = 32) -> Iterator:
@@ -113,20 +199,41 @@ def iter_images(root: str | os.PathLike, items: list[tuple[str, int]], gray: boo
 
     Decoding runs on a few threads (OpenCV releases the GIL), ``chunk`` images per task, with
     a bounded window of tasks in flight: the threads keep decoding while the caller writes,
-    and memory stays bounded however long the list is."""
+    and memory stays bounded however long the list is. A JPEG that libjpeg decodes with a
+    damage warning is an error naming the file (:class:`DecoderWarnings`): when a finished
+    task leaves such a warning, the tasks in flight are stopped and the candidates decoded
+    again one at a time to find it."""
     root = Path(root)
     threads = threads or min(4, os.cpu_count() or 1)
-    quiet_cv2()                        # imread's own warnings off: our error names the file
+    quiet_cv2()                        # OpenCV's own warnings off: our error names the file
 
     def load(part):
         return [load_one(root, rel, gray, size, mode, encode, channel_order) for rel, _ in part]
 
-    def emit(part, fut):
-        for (rel, label), (chw, raw) in zip(part, fut.result()):
-            yield chw, label, rel, raw
+    def find_damaged(parts, warning: str, warn: DecoderWarnings):
+        for fut in [f for _, f in window]:
+            fut.cancel()
+        concurrent.futures.wait([f for _, f in window])
+        warn.check()
+        for rel, _ in (it for part in parts for it in part):
+            load_one(root, rel, gray, size, mode, encode, channel_order)
+            found = warn.check()
+            if found:
+                raise UserError(f"{shown(root / rel)}: damaged image ({found})")
+        raise UserError(f"an image decoder reported damage ({warning}) among {shown(root / parts[0][0][0])} "
+                        f"and the {sum(map(len, parts)) - 1} images after it")
 
     window: collections.deque = collections.deque()
-    with ThreadPoolExecutor(max_workers=threads) as pool:
+    with DecoderWarnings() as warn, ThreadPoolExecutor(max_workers=threads) as pool:   # pool ends first
+
+        def emit(part, fut):
+            results = fut.result()
+            warning = warn.check()
+            if warning:
+                find_damaged([part] + [p for p, _ in window], warning, warn)
+            for (rel, label), (chw, raw) in zip(part, results):
+                yield chw, label, rel, raw
+
         try:
             for s in range(0, len(items), chunk):
                 part = items[s:s + chunk]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
@@ -87,11 +88,9 @@ def datum_to_array(datum) -> np.ndarray:
     """CHW array of a Datum: uint8 for byte data, float32 for float_data; encoded ones decoded
     with OpenCV (colour as BGR, 1-channel PNG/JPEG kept 1-channel)."""
     if datum.encoded:
-        import cv2
+        from .preprocess import decode_image
 
-        img = cv2.imdecode(np.frombuffer(datum.data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise UserError("an encoded Datum could not be decoded")
+        img = decode_image(bytes(datum.data), "an encoded Datum", unchanged=True)
         return img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
     shape = (datum.channels, datum.height, datum.width)
     if datum.data:
@@ -249,8 +248,13 @@ def write_lmdb(path: str | os.PathLike, items: Iterable, total: int | None = Non
     ``encode`` = "png"/"jpg" stores encoded Datums with C/H/W set (single records only).
     """
     target = check_target(path, force)
-    with atomic_dir(target) as tmp:
-        return _write_lmdb(tmp, target, items, total, encode, key_suffix, commit_every, desc, map_size)
+    try:
+        with atomic_dir(target) as tmp:
+            return _write_lmdb(tmp, target, items, total, encode, key_suffix, commit_every, desc, map_size)
+    finally:
+        close = getattr(items, "close", None)     # a generator's cleanup runs now, not when the error is gone
+        if close is not None:
+            close()
 
 
 def _write_lmdb(tmp: Path, target: Path, items: Iterable, total: int | None, encode: str | None,
@@ -334,7 +338,7 @@ def _write_lmdb(tmp: Path, target: Path, items: Iterable, total: int | None, enc
                     value = codec().one(array, label)
                 key = b"%08d" % count
                 if key_suffix and len(item) > 2 and isinstance(item[2], str):
-                    key = (key + b"_" + item[2].encode())[:MAX_KEY]
+                    key = (key + b"_" + os.fsencode(item[2]))[:MAX_KEY]   # any file-name bytes
                 batch.append((key, value))
                 label_counts[label] += 1
                 count += 1
@@ -356,22 +360,94 @@ def _write_lmdb(tmp: Path, target: Path, items: Iterable, total: int | None, enc
     return summary
 
 
+_META = struct.Struct("<II")          # LMDB meta page: mm_magic, mm_version after the 16-byte page header
+LMDB_MAGIC = 0xBEEFC0DE
+
+
+def check_lmdb_file(path: str | os.PathLike) -> None:
+    """Check ``data.mdb``'s meta pages in Python before LMDB maps the file: the magic number,
+    and that the file holds every page the newest meta page says is in use. LMDB reads pages
+    through a memory map, so a truncated file would kill the process with SIGBUS."""
+    f = Path(path) / "data.mdb"
+    try:
+        size = f.stat().st_size
+        with open(f, "rb") as fh:
+            head = fh.read(2 * 65536)
+    except OSError as e:
+        raise UserError(f"cannot read {f}: {e.strerror or e}") from e
+    metas = []
+    off = 0
+    for _ in range(2):
+        if len(head) < off + 152:
+            break
+        magic, _version = _META.unpack_from(head, off + 16)
+        psize = struct.unpack_from("<I", head, off + 40)[0]            # mm_dbs[FREE_DBI].md_pad
+        last_pg, txnid = struct.unpack_from("<QQ", head, off + 136)    # mm_last_pg, mm_txnid
+        if magic != LMDB_MAGIC or psize < 512 or psize & (psize - 1) or psize > 65536:
+            break
+        metas.append((txnid, last_pg, psize))
+        off = psize
+    if not metas:
+        raise UserError(f"{f}: not an LMDB file (no valid meta page), or a damaged one")
+    _, last_pg, psize = max(metas)
+    if size < (last_pg + 1) * psize:
+        raise UserError(f"{f}: truncated LMDB: {size} bytes, but its meta page uses {last_pg + 1} pages of {psize} bytes")
+
+
 def _open_read(path: str | os.PathLike):
     import lmdb
 
     p = Path(path)
     if not (p / "data.mdb").is_file():
         raise UserError(f"{p} is not an LMDB folder (no data.mdb)")
+    check_lmdb_file(p)
     try:
         return lmdb.open(str(p), readonly=True, lock=False, readahead=False, subdir=True)
     except lmdb.Error as e:
-        raise UserError(f"cannot open LMDB {p}: {e}") from e
+        raise UserError(f"cannot open LMDB {p}: {e} (damaged or not an LMDB)") from e
+
+
+def _records(path: str | os.PathLike, limit: int | None) -> Iterator[tuple[bytes, bytes]]:
+    """``(key, value)`` pairs of an LMDB in key order; a damaged file is one :class:`UserError`
+    (py-lmdb checks page numbers against the file size, so damage raises ``lmdb.Error`` rather
+    than crashing)."""
+    import lmdb
+
+    env = _open_read(path)
+    try:
+        with env.begin() as txn:
+            for n, (k, v) in enumerate(txn.cursor()):
+                if limit is not None and n >= limit:
+                    break
+                yield k, v
+    except lmdb.Error as e:
+        raise UserError(f"{path}: damaged LMDB ({e})") from e
+    finally:
+        env.close()
+
+
+def _parse(pb, path, k: bytes, v: bytes, datum=None):
+    datum = datum if datum is not None else pb.Datum()
+    try:
+        datum.ParseFromString(v)
+    except Exception as e:  # noqa: BLE001 -- protobuf's DecodeError and friends
+        raise UserError(f"{path}: record {k!r} is not a Caffe Datum ({e})") from e
+    c, h, w = datum.channels, datum.height, datum.width
+    if not datum.encoded and (datum.data or datum.float_data):
+        n = len(datum.data) if datum.data else len(datum.float_data)
+        if c * h * w != n:
+            raise UserError(f"{path}: record {k!r} holds {n} values but says {c}x{h}x{w}")
+    return datum
 
 
 def count_lmdb(path: str | os.PathLike) -> int:
+    import lmdb
+
     env = _open_read(path)
     try:
         return env.stat()["entries"]
+    except lmdb.Error as e:
+        raise UserError(f"{path}: damaged LMDB ({e})") from e
     finally:
         env.close()
 
@@ -379,36 +455,17 @@ def count_lmdb(path: str | os.PathLike) -> int:
 def read_lmdb(path: str | os.PathLike, limit: int | None = None) -> Iterator[tuple[str, np.ndarray, int]]:
     """Yield ``(key, array CHW, label)`` in key order (uint8 or float32; encoded ones decoded)."""
     pb = caffe_pb2()
-    env = _open_read(path)
     datum = pb.Datum()
-    try:
-        with env.begin() as txn:
-            for n, (k, v) in enumerate(txn.cursor()):
-                if limit is not None and n >= limit:
-                    break
-                try:
-                    datum.ParseFromString(v)
-                except Exception as e:  # noqa: BLE001
-                    raise UserError(f"{path}: record {k!r} is not a Caffe Datum ({e})") from e
-                yield k.decode(errors="replace"), datum_to_array(datum), int(datum.label)
-    finally:
-        env.close()
+    for k, v in _records(path, limit):
+        _parse(pb, path, k, v, datum)
+        yield k.decode(errors="replace"), datum_to_array(datum), int(datum.label)
 
 
 def read_datums(path: str | os.PathLike, limit: int | None = None) -> Iterator[tuple[str, object]]:
     """Yield ``(key, Datum)`` (a fresh Datum each time) in key order."""
     pb = caffe_pb2()
-    env = _open_read(path)
-    try:
-        with env.begin() as txn:
-            for n, (k, v) in enumerate(txn.cursor()):
-                if limit is not None and n >= limit:
-                    break
-                d = pb.Datum()
-                d.ParseFromString(v)
-                yield k.decode(errors="replace"), d
-    finally:
-        env.close()
+    for k, v in _records(path, limit):
+        yield k.decode(errors="replace"), _parse(pb, path, k, v)
 
 
 def read_arrays(path: str | os.PathLike, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -52,12 +52,21 @@ class Recipe:
     splits: dict = field(default_factory=dict)     # split -> {path, count, shape, label_counts}
     stats: dict = field(default_factory=dict)      # statistics the recipe computed
     note: str = ""
+    class_names: list[str] | None = None  # class_names[label] = the class's name (None: unknown)
+    label_map: dict = field(default_factory=dict)  # provenance of the labels: {"source": ..., ...}
 
     def add_split(self, split: str, summary, log=print) -> None:
-        """Record a written split (an ``lmdbio.Summary``) and log its summary lines."""
+        """Record a written split (an ``lmdbio.Summary``) and log its summary lines; classes of
+        the label map that the split lacks are recorded (``missing_classes``) and noted."""
         self.splits[split] = summary.as_dict()
         for line in summary.lines():
             log(line)
+        if self.class_names:
+            missing = [n for i, n in enumerate(self.class_names) if i not in summary.label_counts]
+            if missing:
+                self.splits[split]["missing_classes"] = missing
+                names = ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else "")
+                log(shown(f"  note: no records of {len(missing)} of the {len(self.class_names)} classes ({names})"))
 
     def save(self, out_dir: str | os.PathLike) -> Path:
         return write_atomic(Path(out_dir) / RECIPE_FILE, json.dumps(asdict(self), indent=2) + "\n")
@@ -95,9 +104,30 @@ def load(layout_or_dir: str | os.PathLike) -> Recipe:
         raise UserError(f"no preprocessing recipe at {path} (run the data_prep recipe for this dataset first)")
     try:
         data = json.loads(path.read_text())
-        return Recipe(**data)
-    except (ValueError, TypeError) as e:
+        rec = Recipe(**data)
+    except (OSError, ValueError, TypeError) as e:
         raise UserError(f"{path}: not a valid preprocess.json ({e})") from e
+    bad = [k for k, t in (("layout", str), ("dataset", str), ("channel_order", str), ("dtype", str),
+                          ("transform", dict), ("splits", dict), ("stats", dict), ("label_map", dict))
+           if not isinstance(getattr(rec, k), t)]
+    if rec.class_names is not None and not (isinstance(rec.class_names, list)
+                                            and all(isinstance(n, str) for n in rec.class_names)):
+        bad.append("class_names")
+    if bad:
+        raise UserError(f"{path}: not a valid preprocess.json (wrong type of {', '.join(bad)})")
+    return rec
+
+
+def class_names_for(lmdb_or_dir: str | os.PathLike) -> list[str] | None:
+    """The class names of a dataset (``names[label]``), from the ``preprocess.json`` of a layout
+    name, a dataset folder, one of its LMDB folders, or the file itself; ``None`` when there is
+    no recipe or it records no names (older recipes, ad-hoc DBs). A damaged recipe is a
+    one-line :class:`UserError`."""
+    path = recipe_path(lmdb_or_dir)
+    if not path.is_file():
+        return None
+    names = load(path).class_names
+    return None if names is None else list(names)
 
 
 # ----------------------------------------------------------------------------- image ops
@@ -148,18 +178,88 @@ def quiet_cv2():
     return cv2
 
 
-def read_image(path: str | os.PathLike, gray: bool = False) -> np.ndarray:
-    """An image file as HWC BGR uint8 (or HW with ``gray``); one clear error if unreadable."""
-    cv2 = quiet_cv2()
+#: leading bytes of the image formats OpenCV decodes here (checked before the bytes reach it)
+_MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"BM", "BMP"), (b"II*\x00", "TIFF"),
+          (b"MM\x00*", "TIFF"), (b"P1", "PNM"), (b"P2", "PNM"), (b"P3", "PNM"), (b"P4", "PNM"), (b"P5", "PNM"),
+          (b"P6", "PNM"))
 
-    p = Path(path)
-    flag = cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
-    img = None
-    if p.is_file():
-        img = cv2.imdecode(np.fromfile(str(p), np.uint8), flag)  # imdecode copes with any file name
-    if img is None:
-        raise UserError(f"cannot read image {p}" + ("" if p.is_file() else " (no such file)"))
+
+def image_format(data: bytes) -> str | None:
+    """``"JPEG"``, ``"PNG"``, ... from a file's first bytes; None if it is none of them."""
+    for magic, fmt in _MAGIC:
+        if data.startswith(magic):
+            return fmt
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def decode_image(data: bytes, name, gray: bool = False, unchanged: bool = False) -> np.ndarray:
+    """Decode image file bytes to HWC BGR uint8 (or HW with ``gray``), checked in Python first:
+    an empty file, an unknown header, a PNG or JPEG without its end marker (a truncated file,
+    which OpenCV would decode with a grey lower part) and anything OpenCV rejects are one
+    :class:`UserError` naming ``name``. ``unchanged``: the file's own channels (OpenCV's
+    IMREAD_UNCHANGED)."""
+    cv2 = quiet_cv2()
+    if not data:
+        raise UserError(f"{shown(name)}: empty file, not an image")
+    fmt = image_format(data)
+    if fmt is None:
+        raise UserError(f"{shown(name)}: not an image (unknown header {data[:8]!r})")
+    if fmt == "JPEG" and data.rfind(b"\xff\xd9", max(0, len(data) - 65536)) < 0:
+        raise UserError(f"{shown(name)}: truncated JPEG (no end-of-image marker)")
+    if fmt == "PNG":
+        _check_png(data, name)
+    try:
+        flag = cv2.IMREAD_UNCHANGED if unchanged else cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    except cv2.error as e:
+        raise UserError(f"{shown(name)}: {fmt} image OpenCV cannot decode ({str(e).strip().splitlines()[-1]})") from e
+    if img is None or img.size == 0:
+        raise UserError(f"{shown(name)}: damaged {fmt} image (OpenCV cannot decode it)")
     return img
+
+
+def _check_png(data: bytes, name) -> None:
+    """Walk a PNG's chunks and check each one's length and CRC (libpng would print its own
+    error lines for a damaged file before OpenCV gives up)."""
+    import zlib
+
+    i, n = 8, len(data)
+    while True:
+        if i + 12 > n:
+            raise UserError(f"{shown(name)}: truncated PNG (no IEND chunk)")
+        length = int.from_bytes(data[i:i + 4], "big")
+        end = i + 12 + length
+        if length > 0x7FFFFFFF or end > n:
+            raise UserError(f"{shown(name)}: truncated or damaged PNG (a chunk runs past the end of the file)")
+        kind = data[i + 4:i + 8]
+        if zlib.crc32(data[i + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
+            raise UserError(f"{shown(name)}: damaged PNG (CRC error in chunk {kind!r})")
+        if kind == b"IEND":
+            return
+        i = end
+
+
+def shown(name) -> str:
+    """A file name (or text holding one) fit for a terminal: bytes that are not UTF-8 appear
+    as ``\\xe9``."""
+    return str(name).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def read_image(path: str | os.PathLike, gray: bool = False) -> np.ndarray:
+    """An image file as HWC BGR uint8 (or HW with ``gray``); one clear error if unreadable.
+
+    The bytes are read by Python (any file-name bytes work: ``cv2.imread`` crashes on names
+    that are not UTF-8) and decoded with :func:`decode_image`."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise UserError(f"cannot read image {shown(path)} (no such file)") from None
+    except OSError as e:
+        raise UserError(f"cannot read image {shown(path)} ({e.strerror or e})") from e
+    return decode_image(data, path, gray)
 
 
 def to_chw(img: np.ndarray, channel_order: str = "BGR") -> np.ndarray:

@@ -1,9 +1,12 @@
 """The paper's data preparation (docs/spec.md §6), one function per experiment family.
 
-Each recipe reads raw files through the readers, writes the LMDBs where ``layout.LAYOUTS``
-says the generated prototxts expect them, writes ``preprocess.json`` (see preprocess.py)
-beside them, and returns the :class:`preprocess.Recipe` it recorded. Statistics are always
-computed on the training split only and applied to every split.
+Each recipe reads raw files through the readers, writes the LMDBs where the layout records
+(``layout.LAYOUTS``) say the generated prototxts expect them, writes ``preprocess.json`` (see
+preprocess.py; the TEST transform is the record's, the class names the source files') beside
+them, and returns the :class:`preprocess.Recipe` it recorded. Statistics are always computed on
+the training split only and applied to every split. Each layout folder is one
+:func:`atomic.atomic_outputs`: it appears complete (LMDBs, mean files, recipe) or not at all, a
+failed ``force`` run leaves the previous one, and two runs on one folder are refused.
 """
 from __future__ import annotations
 
@@ -14,23 +17,13 @@ from typing import Callable, Iterator
 import numpy as np
 
 from . import lmdbio, stats
-from ..atomic import write_atomic
+from ..atomic import atomic_outputs
 from ..errors import UserError
-from .layout import LAYOUTS
+from .layout import LAYOUTS, get
 from ..paths import REPO_ROOT
-from .preprocess import Recipe, standardise
+from .preprocess import RECIPE_FILE, Recipe, standardise
 
 Log = Callable[[str], None]
-
-# docs/spec.md §4: what each layout's data layer does at TEST time (the deploy net must match it).
-TRANSFORMS = {
-    "mnist": {}, "mnist_norm": {}, "fashion_mnist_norm": {},
-    "cifar10": {"mean_file": LAYOUTS["cifar10"].mean_file},
-    "cifar100": {"mean_file": LAYOUTS["cifar100"].mean_file},
-    "cifar10_zeropad": {"crop_size": 32}, "cifar100_zeropad": {"crop_size": 32},
-    "svhn": {"scale": 0.0039215684},
-    "imagenet": {"crop_size": 227, "mean_file": LAYOUTS["imagenet"].mean_file},
-}
 
 
 def layout_paths(layout: str, root: str | os.PathLike | None = None) -> tuple[Path, Path, Path]:
@@ -52,18 +45,32 @@ def iter_records(images: np.ndarray, labels: np.ndarray, fn=None, order=None, ch
         yield lmdbio.Block(block, labels[sel])
 
 
-def write_split(path: Path, images, labels, fn=None, force=False, order=None, desc=None) -> lmdbio.Summary:
-    return lmdbio.write_lmdb(path, iter_records(images, labels, fn, order), total=len(images), force=force,
-                             desc=desc or path.name)
+def write_split(rec: Recipe, stage: Path, final: Path, split: str, images, labels, fn=None, order=None,
+                desc=None, log: Log = print) -> None:
+    """Write one split's LMDB into the staging folder ``stage`` (it will live at ``final``) and
+    record it in ``rec``."""
+    summary = lmdbio.write_lmdb(stage / final.name, iter_records(images, labels, fn, order), total=len(images),
+                                desc=desc or final.name)
+    summary.path = str(final)
+    rec.add_split(split, summary, log)
 
 
-def _check_outputs(paths, force: bool) -> None:
-    for p in paths:
-        lmdbio.check_target(p, force)
+def check_limit(n: int | None, option: str = "--limit") -> int | None:
+    """A record limit: None (all) or a positive count (0 or a negative number is refused)."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n <= 0):
+        raise UserError(f"{option} must be a positive number of records, got {n!r}")
+    return n
 
 
 def _limit(images, labels, n):
-    return (images, labels) if not n else (images[:n], labels[:n])
+    return (images, labels) if n is None else (images[:n], labels[:n])
+
+
+def _names(dataset: str, src, **opts) -> tuple[list[str] | None, dict]:
+    """Class names from the source files, and the label map's provenance."""
+    names = get(dataset).class_names(src, **opts)
+    return names, {"source": f"{dataset} files" if names else "none (the files carry no class names)",
+                   "num_classes": len(names) if names else get(dataset).num_classes}
 
 
 # ----------------------------------------------------------------------------- MNIST
@@ -80,20 +87,24 @@ def prepare_mnist(src: str | os.PathLike, dataset: str = "mnist", root=None, for
 
     layout = {"mnist": "mnist_norm", "fashion-mnist": "fashion_mnist_norm"}[dataset]
     out, train_db, test_db = layout_paths(layout, root)
-    _check_outputs([train_db, test_db], force)
-    xtr, ytr = _limit(*read_mnist(src, "train"), limit_train)
-    xte, yte = _limit(*read_mnist(src, "test"), limit_test)
-    st = stats.compute_stats(xtr)
-    mean, std = st.global_mean, st.global_std
-    log(f"{dataset}: train mean {mean:.6f}, std {std:.6f} over {xtr.size} pixels (0-255 scale)")
-    fn = lambda b: standardise(b, [mean], [std])  # noqa: E731
-    rec = Recipe(layout=layout, dataset=dataset, channel_order="gray", dtype="float", size=[28, 28],
-                 mean=[mean], std=[std], transform=TRANSFORMS[layout],
-                 stats={"train_mean": mean, "train_std": std, "pixels": int(xtr.size)},
-                 note="one global mean/std over all training pixels (authors' *_lmdb_norm2)")
-    for split, db, x, y in (("train", train_db, xtr, ytr), ("test", test_db, xte, yte)):
-        rec.add_split(split, write_split(db, x, y, fn, force=force, desc=f"{dataset} {split}"), log)
-    rec.save(out)
+    check_limit(limit_train, "--limit-train")
+    check_limit(limit_test, "--limit-test")
+    with atomic_outputs(out, [train_db.name, test_db.name], force=force, log=log) as stage:
+        xtr, ytr = _limit(*read_mnist(src, "train"), limit_train)
+        xte, yte = _limit(*read_mnist(src, "test"), limit_test)
+        st = stats.compute_stats(xtr)
+        mean, std = st.global_mean, st.global_std
+        log(f"{dataset}: train mean {mean:.6f}, std {std:.6f} over {xtr.size} pixels (0-255 scale)")
+        fn = lambda b: standardise(b, [mean], [std])  # noqa: E731
+        names, prov = _names(dataset, src)
+        rec = Recipe(layout=layout, dataset=dataset, channel_order="gray", dtype="float", size=[28, 28],
+                     mean=[mean], std=[std], transform=LAYOUTS[layout].transform.as_dict(),
+                     stats={"train_mean": mean, "train_std": std, "pixels": int(xtr.size)},
+                     note="one global mean/std over all training pixels (authors' *_lmdb_norm2)",
+                     class_names=names, label_map=prov)
+        for split, db, x, y in (("train", train_db, xtr, ytr), ("test", test_db, xte, yte)):
+            write_split(rec, stage, db, split, x, y, fn, desc=f"{dataset} {split}", log=log)
+        rec.save(stage)
     return rec
 
 
@@ -122,44 +133,55 @@ def prepare_cifar(src: str | os.PathLike, dataset: str = "cifar10", setup: str =
     Channel order RGB by default: the files' order, kept by Caffe's convert_cifar_data, which
     built the DBs the authors' nets were trained on.
     """
+    import contextlib
+
     from .cifar import read_cifar
 
     setups = ["plain", "zeropad"] if setup == "both" else [setup]
-    plain_layout, pad_layout = dataset, f"{dataset}_zeropad"
-    targets = []
-    for s in setups:
-        targets += list(layout_paths(plain_layout if s == "plain" else pad_layout, root)[1:])
-    _check_outputs(targets, force)
-    xtr, ytr = _limit(*read_cifar(src, dataset, "train"), limit_train)
-    xte, yte = _limit(*read_cifar(src, dataset, "test"), limit_test)
-    if channel_order == "BGR":
-        xtr, xte = np.ascontiguousarray(xtr[:, ::-1]), np.ascontiguousarray(xte[:, ::-1])
-    st = stats.compute_stats(xtr)
-    log(f"{dataset} train ({len(xtr)} images), channel order {channel_order}, 0-255 scale:")
-    for line in st.lines(channel_order)[1:]:
-        log(line)
+    if channel_order not in ("RGB", "BGR"):
+        raise UserError(f"channel order is RGB or BGR, not {channel_order!r}")
+    check_limit(limit_train, "--limit-train")
+    check_limit(limit_test, "--limit-test")
+    layouts = [dataset if s == "plain" else f"{dataset}_zeropad" for s in setups]
     recs = []
-    for s in setups:
-        layout = plain_layout if s == "plain" else pad_layout
-        out, train_db, test_db = layout_paths(layout, root)
-        common = dict(layout=layout, dataset=dataset, channel_order=channel_order, size=[32, 32],
-                      mirror_train=True, labels="fine" if dataset == "cifar100" else None)
-        if s == "plain":
-            paths = stats.write_mean_files(out, st, channel_order, extra={"source": str(train_db)})
-            rec = Recipe(dtype="uint8", transform={"mean_file": _mean_ref(paths["binaryproto"], root)},
-                         stats=st.as_dict(), note="uint8 + per-pixel train mean image (the 94.75 setup)", **common)
-            fn = None
-            log(f"mean image written to {paths['binaryproto']} (+ mean.npy, mean.json)")
-        else:
-            mean, std = [float(v) for v in st.channel_mean], [float(v) for v in st.channel_std]
-            rec = Recipe(dtype="float", mean=mean, std=std, pad=4, transform=dict(TRANSFORMS[layout]),
-                         stats=st.as_dict(), note="per-channel standardised with train statistics, zero-padded "
-                         "4 px to 40x40 (the 95.x / CIFAR-100 setup)", **common)
-            fn = lambda b, m=mean, sd=std: standardise(b, m, sd, pad=4)  # noqa: E731
-        for split, db, x, y in (("train", train_db, xtr, ytr), ("test", test_db, xte, yte)):
-            rec.add_split(split, write_split(db, x, y, fn, force=force, desc=f"{layout} {split}"), log)
-        rec.save(out)
-        recs.append(rec)
+    with contextlib.ExitStack() as stack:
+        stages = {}
+        for layout in layouts:      # both folders locked and checked before anything is read
+            out, train_db, test_db = layout_paths(layout, root)
+            stages[layout] = stack.enter_context(atomic_outputs(out, [train_db.name, test_db.name], force=force, log=log))
+        xtr, ytr = _limit(*read_cifar(src, dataset, "train"), limit_train)
+        xte, yte = _limit(*read_cifar(src, dataset, "test"), limit_test)
+        names, prov = _names(dataset, src)
+        if channel_order == "BGR":
+            xtr, xte = np.ascontiguousarray(xtr[:, ::-1]), np.ascontiguousarray(xte[:, ::-1])
+        st = stats.compute_stats(xtr)
+        log(f"{dataset} train ({len(xtr)} images), channel order {channel_order}, 0-255 scale:")
+        for line in st.lines(channel_order)[1:]:
+            log(line)
+        for s, layout in zip(setups, layouts):
+            out, train_db, test_db = layout_paths(layout, root)
+            stage = stages[layout]
+            lay = LAYOUTS[layout]
+            common = dict(layout=layout, dataset=dataset, channel_order=channel_order, size=[32, 32],
+                          mirror_train=True, labels="fine" if dataset == "cifar100" else None,
+                          class_names=names, label_map=prov, stats=st.as_dict())
+            if s == "plain":
+                stats.write_mean_files(stage, st, channel_order, extra={"source": str(train_db)})
+                mean_ref = _mean_ref(out / "mean.binaryproto", root)
+                rec = Recipe(dtype="uint8", transform=lay.transform.as_dict(mean_ref),
+                             note="uint8 + per-pixel train mean image (the 94.75 setup)", **common)
+                fn = None
+                log(f"mean image written to {out / 'mean.binaryproto'} (+ mean.npy, mean.json)")
+            else:
+                mean, std = [float(v) for v in st.channel_mean], [float(v) for v in st.channel_std]
+                rec = Recipe(dtype="float", mean=mean, std=std, pad=4, transform=lay.transform.as_dict(),
+                             note="per-channel standardised with train statistics, zero-padded "
+                             "4 px to 40x40 (the 95.x / CIFAR-100 setup)", **common)
+                fn = lambda b, m=mean, sd=std: standardise(b, m, sd, pad=4)  # noqa: E731
+            for split, db, x, y in (("train", train_db, xtr, ytr), ("test", test_db, xte, yte)):
+                write_split(rec, stage, db, split, x, y, fn, desc=f"{layout} {split}", log=log)
+            rec.save(stage)
+            recs.append(rec)
     return recs
 
 
@@ -175,22 +197,27 @@ def prepare_svhn(src: str | os.PathLike, root=None, force: bool = False, extra: 
     from .svhn import read_svhn
 
     out, train_db, test_db = layout_paths("svhn", root)
-    _check_outputs([train_db, test_db], force)
+    check_limit(limit)
+    if seed < 0:
+        raise UserError(f"--seed must be 0 or more, got {seed}")
     parts = ["train", "extra"] if extra else ["train"]
-    xs, ys = zip(*(read_svhn(src, p) for p in parts))
-    xtr, ytr = _limit(np.concatenate(xs), np.concatenate(ys), limit)
-    xte, yte = _limit(*read_svhn(src, "test"), limit)
-    if channel_order == "BGR":
-        xtr, xte = np.ascontiguousarray(xtr[:, ::-1]), np.ascontiguousarray(xte[:, ::-1])
-    log(f"svhn: train = {' + '.join(parts)} ({len(xtr)} images), test {len(xte)}; uint8 {channel_order}, "
-        "no mean or std (the data layer scales by 1/255)")
-    rec = Recipe(layout="svhn", dataset="svhn", channel_order=channel_order, dtype="uint8", size=[32, 32],
-                 transform=dict(TRANSFORMS["svhn"]), labels="10 -> 0",
-                 note=f"train = {'+'.join(parts)}" + (f", shuffled (seed {seed})" if shuffle else ", file order"))
-    order = np.random.default_rng(seed).permutation(len(xtr)) if shuffle else None
-    for split, db, x, y, o in (("train", train_db, xtr, ytr, order), ("test", test_db, xte, yte, None)):
-        rec.add_split(split, write_split(db, x, y, None, force=force, order=o, desc=f"svhn {split}"), log)
-    rec.save(out)
+    with atomic_outputs(out, [train_db.name, test_db.name], force=force, log=log) as stage:
+        xs, ys = zip(*(read_svhn(src, p) for p in parts))
+        xtr, ytr = _limit(np.concatenate(xs), np.concatenate(ys), limit)
+        xte, yte = _limit(*read_svhn(src, "test"), limit)
+        if channel_order == "BGR":
+            xtr, xte = np.ascontiguousarray(xtr[:, ::-1]), np.ascontiguousarray(xte[:, ::-1])
+        log(f"svhn: train = {' + '.join(parts)} ({len(xtr)} images), test {len(xte)}; uint8 {channel_order}, "
+            "no mean or std (the data layer scales by 1/255)")
+        names, prov = _names("svhn", src)
+        rec = Recipe(layout="svhn", dataset="svhn", channel_order=channel_order, dtype="uint8", size=[32, 32],
+                     transform=LAYOUTS["svhn"].transform.as_dict(), labels="10 -> 0", class_names=names,
+                     label_map=prov,
+                     note=f"train = {'+'.join(parts)}" + (f", shuffled (seed {seed})" if shuffle else ", file order"))
+        order = np.random.default_rng(seed).permutation(len(xtr)) if shuffle else None
+        for split, db, x, y, o in (("train", train_db, xtr, ytr, order), ("test", test_db, xte, yte, None)):
+            write_split(rec, stage, db, split, x, y, None, order=o, desc=f"svhn {split}", log=log)
+        rec.save(stage)
     return rec
 
 
@@ -199,61 +226,61 @@ def prepare_svhn(src: str | os.PathLike, root=None, force: bool = False, extra: 
 def prepare_imagenet(train_src: str | os.PathLike, val_src: str | os.PathLike | None = None,
                      train_list: str | None = None, val_list: str | None = None, root=None, force: bool = False,
                      size: int = 256, mode: str = "crop", shuffle: bool = True, seed: int = 0,
-                     encode: str | None = None, limit: int | None = None, log: Log = print) -> Recipe:
+                     encode: str | None = None, limit: int | None = None, labels_file: str | None = None,
+                     log: Log = print) -> Recipe:
     """ImageNet-style data (docs/spec.md §6.6): BGR uint8 LMDBs at size×size + train mean image.
 
     ``mode`` ``crop`` (default) scales the shorter side to ``size`` and centre-crops a square;
     ``squash`` resizes to size×size like create_imagenet.sh. The data layer then takes 227
     crops and subtracts the mean file. Class labels: sorted train subfolder names (labels.txt),
-    or the list files' labels.
+    or the list files' labels; ``labels_file`` (one class name per line) fixes the label map instead.
     """
     from . import imagefolder
 
     out, train_db, val_db = layout_paths("imagenet", root)
+    check_limit(limit)
+    if not 0 < size <= 32768:
+        raise UserError(f"--size must be 1 to 32768 pixels, got {size}")
+    if seed < 0:
+        raise UserError(f"--seed must be 0 or more, got {seed}")
     jobs = [("train", Path(train_src), train_list, train_db)]
     if val_src is not None:
         jobs.append(("val", Path(val_src), val_list, val_db))
-    _check_outputs([j[3] for j in jobs], force)
-    lists, classes = {}, None
-    for split, src, lst, _ in jobs:
-        if lst:
-            items = imagefolder.read_list(lst)
-        else:
-            items, cls = imagefolder.scan_folder(src)
-            if classes is None:
-                classes = cls
-            elif cls != classes:
-                raise UserError(f"{src}: class folders differ from the training set's")
-        lists[split] = items[:limit] if limit else items
-    rec = Recipe(layout="imagenet", dataset="folder", channel_order="BGR",
-                 dtype=f"encoded-{encode}" if encode else "uint8", size=[size, size], resize_mode=mode,
-                 mirror_train=True, note=f"{mode} to {size}x{size}, BGR (OpenCV, as convert_imageset)")
-    written = []
-    try:
+    with atomic_outputs(out, [j[3].name for j in jobs] + ["mean.binaryproto"], force=force, log=log) as stage:
+        lists, classes = {}, (imagefolder.read_labels_file(labels_file) if labels_file else None)
+        for split, src, lst, _ in jobs:
+            if lst:
+                items = imagefolder.read_list(lst)
+            else:                     # the train split fixes the label map; val is checked against it
+                items, cls = imagefolder.scan_folder(src, classes, log=log)
+                classes = classes or cls
+            lists[split] = items[:limit] if limit else items
+        rec = Recipe(layout="imagenet", dataset="folder", channel_order="BGR",
+                     dtype=f"encoded-{encode}" if encode else "uint8", size=[size, size], resize_mode=mode,
+                     mirror_train=True, note=f"{mode} to {size}x{size}, BGR (OpenCV, as convert_imageset)",
+                     class_names=classes,
+                     label_map={"source": f"labels file {labels_file}" if labels_file else
+                                "train folder names (sorted)" if classes else "list file labels",
+                                "num_classes": len(classes) if classes else None})
         for split, src, _, db in jobs:
             items = lists[split]
             if split == "train" and shuffle:
                 items = imagefolder.shuffled(items, seed)
             acc = stats.MeanAccumulator() if split == "train" else None
             it = imagefolder.iter_images(src, items, size=(size, size), mode=mode, encode=encode)
-            summ = lmdbio.write_lmdb(db, stats.tap(it, acc), total=len(items), force=force, encode=encode,
+            summ = lmdbio.write_lmdb(stage / db.name, stats.tap(it, acc), total=len(items), encode=encode,
                                      key_suffix=True, desc=f"imagenet {split}")
-            written.append(db)
+            summ.path = str(db)
             rec.add_split(split, summ, log)
             if acc is not None:
                 st = acc.result()
-                paths = stats.write_mean_files(out, st, "BGR", extra={"source": str(db)})
+                stats.write_mean_files(stage, st, "BGR", extra={"source": str(db)})
                 rec.stats = st.as_dict()
-                rec.transform = {"crop_size": 227, "mean_file": _mean_ref(paths["binaryproto"], root)}
-                log(f"train mean written to {paths['binaryproto']}:")
+                rec.transform = LAYOUTS["imagenet"].transform.as_dict(_mean_ref(out / "mean.binaryproto", root))
+                log(f"train mean written to {out / 'mean.binaryproto'}:")
                 for line in st.lines("BGR")[1:]:
                     log(line)
-    except BaseException:
-        import shutil
-        for db in written:
-            shutil.rmtree(db, ignore_errors=True)
-        raise
-    if classes:
-        write_atomic(out / "labels.txt", "".join(c + "\n" for c in classes))
-    rec.save(out)
+        if classes:
+            imagefolder.write_labels_file(stage / "labels.txt", classes)
+        rec.save(stage)
     return rec

@@ -39,7 +39,7 @@ def read_svhn_mat(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     except NotImplementedError as e:   # MATLAB v7.3 (HDF5) files
         raise UserError(f"{path}: MATLAB v7.3 file; SVHN format 2 files are v5 ({e})") from e
     except Exception as e:  # noqa: BLE001 -- scipy raises many kinds for damaged files
-        raise UserError(f"{path}: corrupt or not a MATLAB .mat file ({e.__class__.__name__}: {e})") from e
+        raise UserError(f"{path}: corrupt or not a MATLAB .mat file ({e.__class__.__name__}: {' '.join(str(e).split())})") from e
     if "X" not in m or "y" not in m:
         raise UserError(f"{path}: not an SVHN format 2 file (needs variables X and y, found {sorted(k for k in m if not k.startswith('__'))})")
     x, y = m["X"], np.asarray(m["y"]).reshape(-1)

@@ -17,24 +17,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..data.layout import LAYOUTS, DataLayout
+from ..data.layout import LAYOUTS, DataLayout, Transform
 from .solverspec import Schedule
 
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Data-layer settings of a train_val net (both phases read ``LAYOUTS[layout]``)."""
+    """Data-layer settings of a train_val net (both phases read ``LAYOUTS[layout]``).
+
+    The crop / mean / scale transform is the layout record's (``LAYOUTS[layout].transform``,
+    the one place it is stated) unless ``transform`` names another one on purpose."""
 
     layout: str
     train_batch: int
     test_batch: int
-    crop: int | None = None           # random crop in TRAIN, center crop in TEST
     train_mirror: bool = False
     test_mirror: bool = False         # Caffe flips at random in TEST too when set (the 95.32 quirk)
-    mean_file: bool = False           # subtract the layout's per-pixel mean image
-    mean_value: tuple[float, ...] = ()  # per-channel mean in BGR order, 0-255 scale
-    scale: float | None = None        # applied after the mean subtraction
+    transform: Transform | None = None  # None: the layout's own transform
     label: str = "label"              # name of the label top
+
+    @property
+    def tf(self) -> Transform:
+        return self.transform or LAYOUTS[self.layout].transform
+
+    @property
+    def crop(self) -> int | None:     # random crop in TRAIN, center crop in TEST
+        return self.tf.crop_size
+
+    @property
+    def mean_file(self) -> bool:      # subtract the layout's per-pixel mean image
+        return self.tf.mean_file
+
+    @property
+    def mean_value(self) -> tuple[float, ...]:  # per channel, the records' order, 0-255 scale
+        return self.tf.mean_value
+
+    @property
+    def scale(self) -> float | None:  # applied after the mean subtraction
+        return self.tf.scale
 
 
 @dataclass(frozen=True)
@@ -135,16 +155,16 @@ DEMO_MNIST = Schedule("Nesterov", 0.05, "poly", 0.005, 600, test_iter=100, test_
                       test_initialization=False, solver_mode="CPU")
 
 # --- data rows (docs/spec.md §4) -----------------------------------------------------------------------
-D_C10_MEAN = DataSpec("cifar10", 100, 100, train_mirror=True, mean_file=True)
-D_C10_PAD = DataSpec("cifar10_zeropad", 100, 25, crop=32, train_mirror=True)
-D_C100_PAD = DataSpec("cifar100_zeropad", 50, 50, crop=32, train_mirror=True, test_mirror=True)
+D_C10_MEAN = DataSpec("cifar10", 100, 100, train_mirror=True)
+D_C10_PAD = DataSpec("cifar10_zeropad", 100, 25, train_mirror=True)
+D_C100_PAD = DataSpec("cifar100_zeropad", 50, 50, train_mirror=True, test_mirror=True)
 D_MNIST = DataSpec("mnist_norm", 100, 100)
-D_SVHN = DataSpec("svhn", 100, 16, scale=0.0039215684)
-D_IMNET = DataSpec("imagenet", 128, 50, crop=227, train_mirror=True, mean_file=True)
+D_SVHN = DataSpec("svhn", 100, 16)
+D_IMNET = DataSpec("imagenet", 128, 50, train_mirror=True)
 #: PyTorch-family preprocessing in Caffe units: ImageNet mean (0.485, 0.456, 0.406) x 255 in BGR
 #: order; one scale 1/(255 x 0.226) for the three stds (Caffe has a single scalar scale).
-D_IMNET_PT = DataSpec("imagenet", 256, 50, crop=224, train_mirror=True,
-                      mean_value=(103.53, 116.28, 123.675), scale=0.017352)
+D_IMNET_PT = DataSpec("imagenet", 256, 50, train_mirror=True,
+                      transform=Transform(crop_size=224, mean_value=(103.53, 116.28, 123.675), scale=0.017352))
 
 _LMDB = "Data: LMDB from simplenet_caffe/data/layout.py (the authors used LEVELDB here; records are the same)."
 _ZEROPAD = ("Data: per-channel standardised CIFAR, zero-padded 4 px to 40x40, random crop 32 + mirror in TRAIN, "
@@ -203,7 +223,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                       "snapshots/cifar100_a5m/cifar100_a5m_iter_269000.caffemodel -iterations 200`.",
                       _LMDB, _NO_DUP_DROP),
                net_name="CIFAR100_full"),
-    Experiment("cifar100_misc", "c100_misc", DataSpec("cifar100_zeropad", 50, 50, crop=32, train_mirror=True,
+    Experiment("cifar100_misc", "c100_misc", DataSpec("cifar100_zeropad", 50, 50, train_mirror=True,
                                                       test_mirror=True, label="label_fine"),
                replace(ADADELTA_C100, stepvalue=(18000, 54000, 195000)), "74.86",
                "best test acc, caffe_resumed3_74.86.log @ 203,000 (random mirror at test; 74.51 deterministic @200k)",
@@ -256,19 +276,19 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                notes=("S310-B: the SVHN slim caffemodel decodes to this net (docs/spec.md §2.1).", _LMDB),
                net_name="SVHN_slim_310K"),
     # ---- slim nets ----
-    Experiment("cifar10_s310b", "s310b", DataSpec("cifar10_zeropad", 100, 50, crop=32, train_mirror=True),
+    Experiment("cifar10_s310b", "s310b", DataSpec("cifar10_zeropad", 100, 50, train_mirror=True),
                NESTEROV_C10_SLIM, "—",
                "no run of S310-B on CIFAR-10 exists; the README's 310K 91.98 used S300-A (docs/spec.md §11.4)",
                notes=("S310-B = Models/Slim_version_310KParams (no data layers or solver in the repo): data and "
                       "solver are those of the CIFAR-10 slim run (cifar10_s300a) [INFER].", _ZEROPAD, _LMDB),
                net_name="CIFAR10_slim_310K"),
-    Experiment("cifar10_s300a", "s300a", DataSpec("cifar10_zeropad", 100, 50, crop=32, train_mirror=True),
+    Experiment("cifar10_s300a", "s300a", DataSpec("cifar10_zeropad", 100, 50, train_mirror=True),
                NESTEROV_C10_SLIM, "91.98", "best test acc, slim_310k_91.98.log @ 72,000",
                notes=("S300-A, the net embedded in the 91.98 log (no prototxt at HEAD, docs/spec.md §2.2).",
                       "Solver as logged (docs/spec.md §5.2): Nesterov 0.01, wd 0.0052, test 200 x 50 every 1000, no seed.",
                       _ZEROPAD, _LMDB),
                net_name="CIFAR10_full"),
-    Experiment("cifar10_s460", "s460", DataSpec("cifar10_zeropad", 100, 100, crop=32, train_mirror=True),
+    Experiment("cifar10_s460", "s460", DataSpec("cifar10_zeropad", 100, 100, train_mirror=True),
                NESTEROV_C10_S460, "92.33", "best test acc, caffe_92.33.log @ 69,000",
                notes=("S460 (docs/spec.md §2.3); BN/Scale/ReLU in place here (the file used separate tops; same function).",
                       "Solver as logged: Nesterov 0.02, wd 0.0005, max_iter 154000, test 100 x 100 every 500; "

@@ -21,20 +21,6 @@ from ..atomic import write_atomic
 from ..errors import UserError
 from ..paths import LOGS_DIR, PLOTS_DIR, REPO_ROOT
 
-#: data_prep recipe that builds each layout (what to tell a user whose data is missing)
-PREP_COMMAND = {
-    "mnist": "python tools/to_lmdb.py mnist <MNIST_DIR> data/mnist",
-    "mnist_norm": "python data_prep/mnist.py",
-    "fashion_mnist_norm": "python data_prep/mnist.py --dataset fashion-mnist",
-    "cifar10": "python data_prep/cifar.py --dataset cifar10 --setup plain",
-    "cifar10_zeropad": "python data_prep/cifar.py --dataset cifar10 --setup zeropad",
-    "cifar100": "python data_prep/cifar.py --dataset cifar100 --setup plain",
-    "cifar100_zeropad": "python data_prep/cifar.py --dataset cifar100 --setup zeropad",
-    "svhn": "python data_prep/svhn.py",
-    "imagenet": "python data_prep/imagenet.py TRAIN_DIR VAL_DIR",
-}
-
-
 @dataclass
 class Outcome:
     run: str
@@ -60,7 +46,7 @@ def ensure_data(exp) -> None:
     if exp.data.mean_file and lay.mean_file and not (REPO_ROOT / lay.mean_file).is_file():
         missing.append(lay.mean_file)
     if missing:
-        cmd = PREP_COMMAND.get(lay.name, "the data_prep recipe of this dataset")
+        cmd = lay.command or "the data_prep recipe of this dataset"
         raise UserError(f"experiment {exp.name} needs {', '.join(missing)}: build it with `{cmd}`")
 
 
