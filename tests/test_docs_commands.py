@@ -1,7 +1,7 @@
 """The commands README.md and docs/ tell a user to type, run as written on this (CPU-only) build.
 
 Every command in a fenced shell block of README.md, docs/*.md and prototxt/README.md, and every
-inline `make ...`, `caffe train ...`, `.venv/bin/python ...`, `tools/x.py ...` span, is run as
+inline `make ...`, `caffe train ...`, `.venv/bin/python ...`, `tools/x.py ...` span of README.md, is run as
 written -- unless :data:`HOW` says otherwise: run with small-data overrides (the paper's long
 schedules), checked at ``--help`` level (synopses with placeholders such as SOLVER or [...]),
 or not run here, with the reason. So a command added to the docs is run by default.
@@ -57,6 +57,8 @@ def doc_commands() -> dict[str, list[str]]:
                 fence, assigns = (None if fence is not None else line[3:].strip()), []
                 continue
             if fence is None:
+                if path.name != "README.md":       # elsewhere inline code is prose ("`tools/to_lmdb.py folder`")
+                    continue
                 for m in _INLINE.finditer(line):
                     found.setdefault(m.group(1), []).append(where)
                 continue
