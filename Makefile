@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 # Options passed to setup/setup.sh: CUDA=1, BLAS=mkl|openmp|open, CAFFE_ROOT=..., CAFFE_CACHE=...
 export CUDA BLAS CAFFE_ROOT CAFFE_CACHE CAFFE_APT_MIRROR CAFFE_SOURCE_TARBALL PYTHON SKIP_APT
 
-.PHONY: help setup test demo reproduce bench bench-lmdb bench-log prototxt clean-venv
+.PHONY: help setup test demo reproduce bench bench-lmdb bench-log bench-export prototxt clean-venv
 
 help:
 	@echo "make setup      install Debian packages, .venv, build Caffe (cached outside the repo)"
@@ -13,7 +13,7 @@ help:
 	@echo "make demo       MNIST end to end: LMDB -> caffe train -> log -> plots -> table"
 	@echo "make reproduce EXP=<experiment> [RESUME=1] [GPU=0]   a paper experiment, full schedule"
 	@echo "make prototxt   regenerate prototxt/ and solvers/ from the architecture spec"
-	@echo "make bench | bench-lmdb | bench-log   benchmarks (speed against named baselines)"
+	@echo "make bench | bench-lmdb | bench-log | bench-export   benchmarks (speed against named baselines)"
 
 setup:
 	bash setup/setup.sh
@@ -45,6 +45,10 @@ bench-log:
 # LMDB conversion records/s: tools/to_lmdb.py vs Caffe's convert_mnist_data and convert_imageset, same input.
 bench-lmdb:
 	$(PY) bench/bench_lmdb.py
+
+# caffemodel -> safetensors / ONNX / back for the 6.4M ImageNet net, beside pycaffe loading the same files.
+bench-export:
+	$(PY) bench/bench_export.py
 
 clean-venv:
 	rm -rf $(VENV)

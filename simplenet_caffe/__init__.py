@@ -8,6 +8,8 @@ Layers (each may import only the ones listed before it; tests/test_layout.py che
 * ``data`` -- dataset readers, LMDB I/O, statistics, preprocessing, recipes, layouts, downloads;
 * ``nets`` -- the variant table, the net/solver builders, the generator, counting, drawing;
 * ``runs`` -- training, log parsing, plots, results, evaluation, classification, pipeline;
+* ``export`` -- the PyTorch twin, caffemodel <-> state_dict, ONNX, verification against Caffe
+  (torch/onnx/onnxruntime/safetensors are the optional ``[export]`` extra, imported lazily);
 * ``commands`` -- the ``simplenet-*`` console commands (tools/ and data_prep/ call them).
 
 README.md has the module map.

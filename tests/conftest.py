@@ -14,6 +14,10 @@ import pytest
 
 from simplenet_caffe.paths import REPO_ROOT, SHARED_DIR
 
+#: The short S300-A training of the `trained` fixture: MNIST images used, test batch.
+N_TRAIN, N_TEST = 3000, 1000
+TEST_BATCH = 100
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PY = sys.executable
 
@@ -70,3 +74,39 @@ def run_script(script: str, *args, check: bool = False, **kw) -> subprocess.Comp
     kw.setdefault("text", True)
     kw.setdefault("cwd", REPO_ROOT)
     return subprocess.run([PY, str(REPO_ROOT / script), *map(str, args)], check=check, **kw)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, mnist_dir, caffe_pb2):
+    """Train S300-A (the demo's net) briefly on CPU on the first N_TRAIN real MNIST images; returns
+    (root, train_val path, caffemodel path, log path).  Session-wide: the end-to-end and export tests share it."""
+    from google.protobuf import text_format
+
+    from simplenet_caffe.nets import netbuilder
+    from simplenet_caffe.nets.experiments import EXPERIMENTS
+    from simplenet_caffe.runs import training
+
+    root = tmp_path_factory.mktemp("e2e")
+    prep = run_script("data_prep/mnist.py", "--mnist-dir", mnist_dir, "--root", root,
+                      "--limit-train", N_TRAIN, "--limit-test", N_TEST)
+    assert prep.returncode == 0, prep.stderr
+    net = netbuilder.train_val_net(EXPERIMENTS["mnist_s300a_demo"])
+    for lp in net.layer:
+        if lp.type == "Data":
+            lp.data_param.source = str(root / lp.data_param.source)
+            train = any(r.phase == caffe_pb2.TRAIN for r in lp.include)
+            lp.data_param.batch_size = 32 if train else TEST_BATCH
+    tv = root / "train_val.prototxt"
+    tv.write_text(text_format.MessageToString(net))
+    solver = caffe_pb2.SolverParameter(
+        net=str(tv), type="Nesterov", base_lr=0.05, momentum=0.9, weight_decay=0.0005, lr_policy="poly", power=1.0,
+        max_iter=300, test_iter=[N_TEST // TEST_BATCH], test_interval=300, test_initialization=False, display=50,
+        snapshot=300, snapshot_prefix=str(root / "snap" / "s300a"), random_seed=1,
+        solver_mode=caffe_pb2.SolverParameter.CPU)
+    sp = root / "solver.prototxt"
+    sp.write_text(text_format.MessageToString(solver))
+    rc = training.train(sp, run_name="e2e", log_dir=root / "logs", show_progress=False)
+    assert rc == 0
+    weights = root / "snap" / "s300a_iter_300.caffemodel"
+    assert weights.is_file()
+    return root, tv, weights, root / "logs" / "caffe.log"

@@ -1,7 +1,8 @@
 """Issue 6: the pipeline end to end on real MNIST with real Caffe.
 
-One short real training of S300-A (the demo experiment's net) on the first 3,000 MNIST training
-images; its weights then feed evaluate (against `caffe test`) and classify (against evaluate).
+One short real training of S300-A (the demo experiment's net; the `trained` fixture in conftest.py)
+on the first 3,000 MNIST training images; its weights then feed evaluate (against `caffe test`) and
+classify (against evaluate).
 """
 from __future__ import annotations
 
@@ -10,45 +11,8 @@ import re
 import cv2
 import numpy as np
 import pytest
-from google.protobuf import text_format
 
-from conftest import run_script
-
-N_TRAIN, N_TEST = 3000, 1000
-TEST_BATCH = 100
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, mnist_dir, caffe_pb2):
-    """Train S300-A briefly on CPU; returns (root, train_val path, caffemodel path, log path)."""
-    from simplenet_caffe.nets import netbuilder
-    from simplenet_caffe.runs import training
-    from simplenet_caffe.nets.experiments import EXPERIMENTS
-
-    root = tmp_path_factory.mktemp("e2e")
-    prep = run_script("data_prep/mnist.py", "--mnist-dir", mnist_dir, "--root", root,
-                      "--limit-train", N_TRAIN, "--limit-test", N_TEST)
-    assert prep.returncode == 0, prep.stderr
-    net = netbuilder.train_val_net(EXPERIMENTS["mnist_s300a_demo"])
-    for lp in net.layer:
-        if lp.type == "Data":
-            lp.data_param.source = str(root / lp.data_param.source)
-            train = any(r.phase == caffe_pb2.TRAIN for r in lp.include)
-            lp.data_param.batch_size = 32 if train else TEST_BATCH
-    tv = root / "train_val.prototxt"
-    tv.write_text(text_format.MessageToString(net))
-    solver = caffe_pb2.SolverParameter(
-        net=str(tv), type="Nesterov", base_lr=0.05, momentum=0.9, weight_decay=0.0005, lr_policy="poly", power=1.0,
-        max_iter=300, test_iter=[N_TEST // TEST_BATCH], test_interval=300, test_initialization=False, display=50,
-        snapshot=300, snapshot_prefix=str(root / "snap" / "s300a"), random_seed=1,
-        solver_mode=caffe_pb2.SolverParameter.CPU)
-    sp = root / "solver.prototxt"
-    sp.write_text(text_format.MessageToString(solver))
-    rc = training.train(sp, run_name="e2e", log_dir=root / "logs", show_progress=False)
-    assert rc == 0
-    weights = root / "snap" / "s300a_iter_300.caffemodel"
-    assert weights.is_file()
-    return root, tv, weights, root / "logs" / "caffe.log"
+from conftest import N_TEST, TEST_BATCH, run_script
 
 
 @pytest.mark.slow

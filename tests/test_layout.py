@@ -13,7 +13,8 @@ from simplenet_caffe.paths import REPO_ROOT
 PKG = REPO_ROOT / "simplenet_caffe"
 # layer -> the layers it may import ("" = the top-level modules)
 ALLOWED = {"": {""}, "data": {"", "data"}, "nets": {"", "data", "nets"},
-           "runs": {"", "data", "nets", "runs"}, "commands": {"", "data", "nets", "runs", "commands"}}
+           "runs": {"", "data", "nets", "runs"}, "export": {"", "data", "nets", "runs", "export"},
+           "commands": {"", "data", "nets", "runs", "export", "commands"}}
 
 
 def _layer_of(path: Path) -> str:

@@ -190,11 +190,14 @@ def conv_geometry(cp) -> ConvGeometry:
         _rep(cp.dilation, 1, 0), _rep(cp.dilation, 1, 1))
 
 
-def _conv_out(h, k, p, s, d=1):
+def conv_out(h, k, p, s, d=1):
+    """Caffe's convolution output size along one axis."""
     return (h + 2 * p - (d * (k - 1) + 1)) // s + 1
 
 
-def _pool_out(h, k, p, s):
+def pool_out(h, k, p, s):
+    """Caffe's pooling output size along one axis: ceil rounding, minus one when the last window
+    would start in the padding."""
     out = int(math.ceil((h + 2 * p - k) / s)) + 1
     if p and (out - 1) * s >= h + p:
         out -= 1
@@ -263,7 +266,7 @@ def count_prototxt(path_or_netparameter, phase: str = "TRAIN", input_shape: tupl
             c, h, w = bshape[0]
             kh, kw, sh, sw, ph, pw, dh, dw = conv_geometry(cp)
             g = cp.group or 1
-            oh, ow = _conv_out(h, kh, ph, sh, dh), _conv_out(w, kw, pw, sw, dw)
+            oh, ow = conv_out(h, kh, ph, sh, dh), conv_out(w, kw, pw, sw, dw)
             n = cp.num_output
             wcount = kh * kw * (c // g) * n
             bias = n if cp.bias_term else 0
@@ -289,7 +292,7 @@ def count_prototxt(path_or_netparameter, phase: str = "TRAIN", input_shape: tupl
                 kw = pp.kernel_w or pp.kernel_size
                 ph, pw = pp.pad_h or pp.pad, pp.pad_w or pp.pad
                 sh, sw = pp.stride_h or pp.stride, pp.stride_w or pp.stride
-                oh, ow = _pool_out(h, kh, ph, sh), _pool_out(w, kw, pw, sw)
+                oh, ow = pool_out(h, kh, ph, sh), pool_out(w, kw, pw, sw)
                 window = oh * ow * kh * kw * c
             row.shape = (c, oh, ow)
             if pp.pool == caffe_pb2().PoolingParameter.MAX:
