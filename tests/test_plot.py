@@ -18,7 +18,7 @@ def c10(caffe_logs_dir):
 
 
 def annotations(svg_path):
-    return re.findall(r"best [0-9.e+-]+ @ \d+", svg_path.read_text())
+    return re.findall(r"best [0-9.e+-]+%? @ (?:epoch )?[0-9.]+(?: [hs])?", svg_path.read_text())
 
 
 def test_plot_single_run_png_size_and_best_annotation(c10, tmp_path):
@@ -32,7 +32,7 @@ def test_plot_single_run_png_size_and_best_annotation(c10, tmp_path):
     # lowest test loss of the log (grep/sort: 0.16198 at iteration 137000)
     assert annotations(tmp_path / "cifar10_zeropad_95.32.test_loss.svg") == ["best 0.16198 @ 137000"]
     assert annotations(tmp_path / "cifar10_zeropad_95.32.lr.svg") == []
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]  # no temp of write_atomic left
 
 
 def test_plot_overlay_seconds_smoothing_logy(c10, caffe_logs_dir, tmp_path):
@@ -43,7 +43,8 @@ def test_plot_overlay_seconds_smoothing_logy(c10, caffe_logs_dir, tmp_path):
                                               "both.train-loss.png", "both.train-loss.svg"]
     assert Image.open(tmp_path / "both.test_accuracy.png").size == (300, 200)
     svg = (tmp_path / "both.test_accuracy.svg").read_text()
-    assert annotations(tmp_path / "both.test_accuracy.svg") == ["best 0.953201 @ 135500", "best 0.745 @ 172000"]
+    # annotated in the x unit shown: hours of wall time (135,500 at 7.19 h, 172,000 at 13.2 h)
+    assert annotations(tmp_path / "both.test_accuracy.svg") == ["best 0.953201 @ 7.19 h", "best 0.745 @ 13.2 h"]
     assert "cifar10_zeropad_95.32" in svg and "cifar100_misc_caffe" in svg and "wall time (h)" in svg
     # fixed colours: run 0 is tab10 blue, run 1 tab10 orange, in every chart
     for f in ("both.test_accuracy.svg", "both.train-loss.svg"):
@@ -65,8 +66,110 @@ def test_plot_log_cli(caffe_logs_dir, tmp_path):
                     "--x", "epoch", "--dataset-size", "640", "--metric", "test_accuracy", "--format", "png")
     assert cp.returncode == 0, cp.stderr
     assert "best test accuracy 1 @ iteration 25" in cp.stdout
-    assert [p.name for p in tmp_path.iterdir()] == ["bookworm_glog06_tiny_train.test_accuracy.png"]
+    # and the lock file of the figure set (simplenet_caffe/atomic.py keeps it, hidden)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".bookworm_glog06_tiny_train.lock",
+                                                         "bookworm_glog06_tiny_train.test_accuracy.png"]
     cp = run_script("tools/plot_log.py", caffe_logs_dir / "bookworm_glog06_tiny_train.log", "--x", "epoch")
     assert cp.returncode == 2 and "--dataset-size" in cp.stderr and "Traceback" not in cp.stderr
     cp = run_script("tools/plot_log.py", tmp_path / "nothing.log")
     assert cp.returncode == 2 and "no such file" in cp.stderr
+
+
+# --- paper-ready figures (issue 15) -----------------------------------------------------------
+
+def _texts_inside(fig) -> list[str]:
+    """The drawn texts of a figure (titles, axis labels, tick labels in view, legend, notes and
+    annotations) whose extent leaves the figure."""
+    renderer = fig.canvas.get_renderer()
+    box = fig.bbox
+    out = []
+    for ax in fig.axes:
+        items = [("x tick labels", ax.xaxis.get_tightbbox(renderer)), ("y tick labels", ax.yaxis.get_tightbbox(renderer))]
+        texts = [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
+        if ax.get_legend():
+            texts += ax.get_legend().get_texts()
+        items += [(t.get_text(), t.get_window_extent(renderer)) for t in texts if t.get_visible() and t.get_text()]
+        for what, e in items:
+            if e.x0 < box.x0 - 0.5 or e.y0 < box.y0 - 0.5 or e.x1 > box.x1 + 0.5 or e.y1 > box.y1 + 0.5:
+                out.append(f"{what!r} at {e}")
+    return out
+
+
+@pytest.mark.parametrize("size", [(8, 5), (4, 3), (3.2, 2.4)])
+def test_labels_never_clipped(c10, caffe_logs_dir, size):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    misc = caffelog.parse(caffe_logs_dir / "cifar100_misc_caffe.log", caffe_logs_dir / "cifar100_misc_caffe_resumed1.log")
+    for metric in ("test_accuracy", "test_loss", "lr"):
+        fig = plotting.figure([c10, misc], metric, x="epoch", dataset_size=50000, size=size, dpi=100,
+                              paper=[("cifar10_a5m_zeropad_mirrortest", 95.32)], percent=True)
+        FigureCanvasAgg(fig).draw()
+        assert _texts_inside(fig) == [], (metric, size)
+        assert tuple(fig.get_size_inches()) == size
+
+
+def test_robust_y_range_leaves_out_iteration_0_and_says_so(c10, tmp_path):
+    fig = plotting.figure([c10], "test_loss", dpi=50)
+    ax = fig.axes[0]
+    lo, hi = ax.get_ylim()
+    # the log's test losses: 78.6029 at iteration 0, then between 0.16198 and 1.8 or so
+    assert hi < 5 and lo < 0.16198
+    notes = [t.get_text() for t in ax.texts if t.get_gid() == "note"]
+    assert notes == ["left out of the y range: the first point (78.6029 at iteration 0)"]
+    # accuracy's first point (0.1) is no outlier: nothing left out, no note
+    acc = plotting.figure([c10], "test_accuracy", dpi=50).axes[0]
+    assert [t for t in acc.texts if t.get_gid() == "note"] == [] and acc.get_ylim()[0] < 0.1
+    # an explicit --ylim wins, and log axes keep every point
+    assert plotting.figure([c10], "test_loss", ylim=(0, 2), dpi=50).axes[0].get_ylim() == (0, 2)
+    assert plotting.figure([c10], "test_loss", logy=True, dpi=50).axes[0].get_ylim()[1] > 78
+
+
+def test_paper_line_reference_run_percent_and_pdf(c10, caffe_logs_dir, tmp_path):
+    ref = caffelog.parse(caffe_logs_dir / "mnist_finetune_99.75.log")
+    written = plotting.plot_runs(c10, tmp_path, metrics=["test_accuracy"], references=[ref],
+                                 reference_labels=["authors"], paper_value=("cifar10_a5m_zeropad_mirrortest", 95.32),
+                                 percent=True, formats=["pdf", "svg", "png"], size=(4, 3))
+    assert sorted(p.suffix for p in written) == [".pdf", ".png", ".svg"]
+    assert (tmp_path / "cifar10_zeropad_95.32.test_accuracy.pdf").read_bytes().startswith(b"%PDF")
+    png = Image.open(tmp_path / "cifar10_zeropad_95.32.test_accuracy.png")
+    assert png.size == (1200, 900) and round(png.info["dpi"][0]) == 300     # 300 dpi by default
+    svg = (tmp_path / "cifar10_zeropad_95.32.test_accuracy.svg").read_text()
+    assert annotations(tmp_path / "cifar10_zeropad_95.32.test_accuracy.svg") == ["best 95.3201% @ 135500"]
+    assert "paper: 95.32% (cifar10_a5m_zeropad_mirrortest)" in svg and "authors" in svg
+    fig = plotting.figure([c10], "test_accuracy", references=[ref], paper=[("", 95.32)], dpi=50)
+    ax = fig.axes[0]
+    (line,) = [ln for ln in ax.lines if ln.get_gid() == "paper-0"]
+    assert line.get_ydata()[0] == pytest.approx(0.9532)                    # 0-1 without --percent
+    ref_line = [ln for ln in ax.lines if ln.get_label() == "reference: mnist_finetune_99.75"]
+    assert ref_line and ref_line[0].get_linestyle() == "--"
+    assert max(ref_line[0].get_ydata()) == 0.9975
+
+
+def test_annotations_in_the_x_unit(c10):
+    def best_text(fig):
+        return [t.get_text() for t in fig.axes[0].texts if (t.get_gid() or "").startswith("best")]
+    assert best_text(plotting.figure([c10], "test_accuracy", dpi=50)) == ["best 0.953201 @ 135500"]
+    # batch 100 (from the log), 50,000 images: iteration 135,500 is epoch 271
+    assert best_text(plotting.figure([c10], "test_accuracy", x="epoch", dataset_size=50000, dpi=50)) == \
+        ["best 0.953201 @ epoch 271"]
+    assert best_text(plotting.figure([c10], "test_accuracy", x="seconds", dpi=50)) == ["best 0.953201 @ 7.19 h"]
+
+
+def test_known_experiment_gets_its_paper_line(caffe_logs_dir, tmp_path):
+    assert plotting.reported_accuracy("cifar10_a5m_zeropad_mirrortest") == ("cifar10_a5m_zeropad_mirrortest", 95.32)
+    assert plotting.reported_accuracy("cifar10_a5m_zeropad_seed2") == ("cifar10_a5m_zeropad", 95.16)
+    assert plotting.reported_accuracy("cifar10_zeropad_95.32") is None
+    assert plotting.reported_accuracy("mnist_s300a_demo") is None          # its own entry: no paper number
+    assert plotting.reported_accuracy("mnist_s300a_seed3") == ("mnist_s300a", 99.72)
+    run_dir = tmp_path / "logs" / "mnist_a5m_nodrop_ft_fixed"
+    run_dir.mkdir(parents=True)
+    (run_dir / "caffe.log").write_bytes((caffe_logs_dir / "mnist_finetune_99.75.log").read_bytes())
+    cp = run_script("tools/plot_log.py", run_dir, "-o", tmp_path, "--metric", "test_accuracy", "--format", "svg",
+                    "--percent", "--xlim", "0:20000", "--ylim", "test_accuracy=99:100")
+    assert cp.returncode == 0, cp.stderr
+    svg = (tmp_path / "mnist_a5m_nodrop_ft_fixed.test_accuracy.svg").read_text()
+    assert "paper: 99.75% (mnist_a5m_nodrop_ft_fixed)" in svg
+    assert "year is a guess" in cp.stderr
+    for bad in (["--xlim", "5"], ["--ylim", "3:1"], ["--paper-value", "120"], ["--experiment", "nope"],
+                ["--format", "jpg"], ["--paper-value", "90", "--no-paper"], ["--ylim", "nope=0:1"]):
+        cp = run_script("tools/plot_log.py", run_dir, "-o", tmp_path, *bad)
+        assert cp.returncode == 2 and "Traceback" not in cp.stderr and "error" in cp.stderr, (bad, cp.stderr)

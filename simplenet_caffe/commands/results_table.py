@@ -37,6 +37,9 @@ def main(argv=None) -> int:
         runs, labels = caffelog.parse_run_specs(args.runs, year=args.year, need_test=True)
     except (OSError, ValueError) as e:
         raise UserError(str(e)) from e
+    for r in runs:
+        for n in r.notes:
+            print(f"warning: {n}", file=sys.stderr)
     nets: dict | str | None = None
     for n in args.net:
         if "=" in n and not Path(n).exists():
@@ -54,8 +57,12 @@ def main(argv=None) -> int:
         table = results.results_table(runs, labels, nets=nets, metric=args.metric, test_net=args.test_net)
     except RuntimeError as e:
         raise UserError(str(e)) from e
+    try:
+        written = table.write(args.out, args.name)
+    except OSError as e:
+        raise UserError(f"cannot write to {args.out}: {e.strerror or e}") from e
     sys.stdout.write(table.to_markdown())
-    for p in table.write(args.out, args.name):
+    for p in written:
         print(f"wrote {p}", file=sys.stderr)
     return 0
 

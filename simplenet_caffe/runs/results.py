@@ -20,8 +20,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..atomic import write_atomic
-from .caffelog import CaffeLog
+from ..atomic import output_lock, write_atomic
+from .caffelog import CaffeLog, run_stats
 
 # (key, Markdown header, kind) -- kind: "acc" (0-1, shown in %), "int", "hours", "float", "str"
 COLUMNS = [
@@ -34,24 +34,6 @@ COLUMNS = [
     ("seconds_per_100_iters", "s / 100 it", "float"),
     ("params", "params", "int"),
 ]
-
-
-def run_stats(run: CaffeLog, metric: str = "accuracy", test_net: int = 0) -> dict:
-    """Numbers for one run (None where the log has no such value)."""
-    best = run.best_test(metric, net=test_net, mode="max")
-    final = run.final_test(metric, net=test_net)
-    wall = run.wall_seconds
-    return {
-        "run": run.name,
-        "best_accuracy": best[metric] if best else None,
-        "best_iteration": best["iteration"] if best else None,
-        "final_accuracy": final[metric] if final else None,
-        "final_iteration": final["iteration"] if final else None,
-        "iterations": run.last_iteration,
-        "wall_hours": wall / 3600.0 if wall is not None else None,
-        "seconds_per_100_iters": run.seconds_per_100_iters(),
-        "device": run.device,
-    }
 
 
 def count_params(prototxt: str | os.PathLike) -> int:
@@ -93,10 +75,10 @@ class ResultsTable:
     def write(self, out_dir: str | os.PathLike, name: str = "results") -> list[Path]:
         """Write ``<out>/<name>.md`` and ``<out>/<name>.csv`` (atomically)."""
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         written = []
-        for suffix, text in ((".md", self.to_markdown()), (".csv", self.to_csv())):
-            written.append(write_atomic(out / f"{name}{suffix}", text))
+        with output_lock(out / name):          # .md and .csv from one writer
+            for suffix, text in ((".md", self.to_markdown()), (".csv", self.to_csv())):
+                written.append(write_atomic(out / f"{name}{suffix}", text))
         return written
 
 

@@ -28,13 +28,12 @@ from pathlib import Path
 from typing import Sequence
 
 from ..caffe_env import caffe_tool, tool_env
-from .caffelog import LogReader, expand_log_paths
+from .caffelog import LogReader, expand_log_paths, run_logs, session_log_name
 from ..errors import UserError
 from ..paths import LOGS_DIR, REPO_ROOT
 from ..protoio import read_solver, write_text
 from ..progress import enabled as progress_enabled, progress
 
-_LOG_RE = re.compile(r"caffe(?:\.(\d+))?\.log\Z")
 _STATE_RE = re.compile(r"_iter_(\d+)\.solverstate(?:\.h5)?\Z")
 
 
@@ -44,15 +43,6 @@ def default_run_name(solver: str | os.PathLike) -> str:
         if stem.endswith(suffix) and len(stem) > len(suffix):
             return stem[: -len(suffix)]
     return stem
-
-
-def run_logs(log_dir: str | os.PathLike) -> list[Path]:
-    """The run's log files in session order: caffe.log, caffe.1.log, caffe.2.log, ..."""
-    d = Path(log_dir)
-    if not d.is_dir():
-        return []
-    found = [(int(m.group(1) or 0), p) for p in d.iterdir() if (m := _LOG_RE.match(p.name))]
-    return [p for _, p in sorted(found)]
 
 
 def _state_iter(p: Path) -> int:
@@ -181,14 +171,14 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
             state = Path(resume)
             if not state.is_file():
                 raise UserError(f"solverstate not found: {state}")
-        log_path = log_dir / (f"caffe.{len(existing)}.log" if existing else "caffe.log")
+        log_path = log_dir / session_log_name(len(existing))
     else:
         if existing and not overwrite:
             raise UserError(f"{log_dir} already holds a run ({existing[0].name}); use --resume to continue it, "
                             f"--name for a new run, or --overwrite")
         for p in existing:
             p.unlink()
-        log_path = log_dir / "caffe.log"
+        log_path = log_dir / session_log_name(0)
     ws = [weights] if isinstance(weights, (str, os.PathLike)) else list(weights or [])
     for w in ws:
         if not Path(w).is_file() and not (cwd / w).is_file():
