@@ -242,6 +242,7 @@ def scratch(tmp_path_factory, mnist_dir, caffe) -> Scratch:
     logs = SHARED_DIR / "data" / "caffe_logs"
     for rel, src in [("logs/myrun/caffe.log", "mnist_finetune_99.75.log"), ("logs/run1/caffe.log", "mnist_finetune_99.75.log"),
                      ("logs/run2/caffe.log", "cifar10_zeropad_95.32.log"),
+                     ("logs/cifar10_a5m_zeropad/caffe.log", "cifar10_zeropad_95.32.log"),
                      ("logs/s300_seed1/caffe.log", "mnist_finetune_99.75.log"),
                      ("logs/s300_seed2/caffe.log", "mnist_finetune_99.75.log"),
                      ("caffe.log", "cifar100_misc_caffe.log"), ("caffe_resumed1.log", "cifar100_misc_caffe_resumed1.log"),

@@ -23,6 +23,8 @@ _PATH = re.compile(r"(?<![\w./-])((?:solvers|prototxt|tools|data_prep|docs|bench
                    r"/[\w.{},*/-]*[\w*}/])")
 #: Placeholders in example paths (<run>, X, N, ...) and outputs that commands generate.
 _PLACEHOLDER = re.compile(r"<|\bX\b|_N\b|NET\b|SOLVER\b|\.\.\.|…")
+#: Paths that are not this repository's files: generated benchmark results, Caffe's own source tree.
+_NOT_OURS = ("bench/results/", "tools/extra/")
 DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")), REPO_ROOT / "prototxt" / "README.md"]
 SCRIPTS = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 
@@ -38,7 +40,7 @@ def _missing(text: str) -> list[str]:
     bad = []
     for m in _PATH.finditer(text):
         path = m.group(1).rstrip(".")
-        if _PLACEHOLDER.search(text[m.start():m.end() + 1]) or path.startswith("bench/results/"):
+        if _PLACEHOLDER.search(text[m.start():m.end() + 1]) or path.startswith(_NOT_OURS):
             continue
         for p in _expand(path):
             if not (list(REPO_ROOT.glob(p)) if "*" in p else (REPO_ROOT / p).exists()):
