@@ -369,8 +369,8 @@ def test_solver_header_command_starts_caffe(scratch, caffe, solver):
     log, matched, _ = _caffe_until(scratch, cmd, re.compile(r"\] Solving "), signal.SIGKILL, 600)
     assert "Cannot use GPU in CPU-only Caffe" not in log, _NO_PATCH
     assert matched, f"{cmd}: Caffe did not get to Solving:\n{log[-3000:]}"
-    if "solver_mode: GPU" in path.read_text() and "Using GPUs" not in log:
-        assert f"solver_mode: GPU in solvers/{solver} ignored" in log, log[-3000:]
+    if "solver_mode: GPU" in named and "Using GPUs" not in log:
+        assert f"solver_mode: GPU in {cmd.split(' -solver ')[1]} ignored" in log, log[-3000:]
 
 
 def test_readme_caffe_train_literal(scratch):
