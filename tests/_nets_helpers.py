@@ -13,7 +13,7 @@ from simplenet_caffe.paths import REPO_ROOT
 #: experiments that own a net (solver-only experiments reuse another's)
 NET_EXPERIMENTS = [e for e in EXPERIMENTS.values() if e.net_from is None]
 
-#: Spatial size of named blobs (spec §1, §2, §9.3, §12 feature-map sequences, Caffe ceil pooling).
+#: Spatial size of named blobs (docs/spec.md §1, §2, §9.3, §12 feature-map sequences, Caffe ceil pooling).
 _CIFAR = {"conv1": 32, "pool2_1": 16, "pool4": 8, "pool4_2": 4, "poolcp5": 2, "poolcp6": 1}
 _MNIST = {"conv1": 28, "pool2_1": 14, "pool4": 7, "pool4_2": 4, "poolcp5": 2, "poolcp6": 1}
 _PT_M1 = {"conv1": 112, "conv1_0": 56, "conv2": 28, "conv2_1": 28, "pool3": 14, "pool4_0": 7, "cccp6": 7,

@@ -65,7 +65,9 @@ def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path):
 
 def test_protoio_round_trips_and_one_line_errors(tmp_path, caffe_pb2):
     net = caffe_pb2.NetParameter(name="n")
-    net.layer.add(name="ip", type="InnerProduct").blobs.add().data.extend([1.5, 2.5])
+    blob = net.layer.add(name="ip", type="InnerProduct").blobs.add()
+    blob.shape.dim.append(2)
+    blob.data.extend([1.5, 2.5])
     protoio.write_text(tmp_path / "n.prototxt", net, header="# generated\n")
     assert (tmp_path / "n.prototxt").read_text().startswith("# generated\nname: \"n\"\n")
     assert protoio.read_net(tmp_path / "n.prototxt").layer[0].name == "ip"

@@ -1,4 +1,4 @@
-"""The counter reproduces the facts sheet's check values (§1, §2, §9.3, §10.2, §12) exactly."""
+"""The counter reproduces the check values of docs/spec.md (§1, §2, §9.3, §10.2, §12) exactly."""
 from __future__ import annotations
 
 import csv
@@ -24,7 +24,7 @@ def _count(exp, phase="TRAIN"):
     return counting.count_prototxt(netbuilder.train_val_net(exp), phase=phase)
 
 
-# spec §12: full learnable, weights only, BN stored floats, .caffemodel floats, Netscope params (+ MACs from §1/§2)
+# docs/spec.md §12: full learnable, weights only, BN stored floats, .caffemodel floats, Netscope params (+ MACs from §1/§2)
 SECTION_12 = [
     ("A5M-DROP 3x32", _exp("cifar10_a5m_zeropad"), 5_493_258, 5_484_736, 3_978, 5_497_236, 652_151_296),
     ("A5M-NODROP 3x32", _exp("cifar10_a5m_zeropad", variant="a5m_nodrop"), 5_493_258, 5_484_736, 3_978, 5_497_236,
@@ -53,7 +53,7 @@ def test_section_12_parameter_conventions(label, exp, learnable, weights, bn, ca
             assert c.macs == macs
 
 
-# spec §9.3: PyTorch ImageNet family (params incl. BN affine = our Scale; GMACs at 224)
+# docs/spec.md §9.3: PyTorch ImageNet family (params incl. BN affine = our Scale; GMACs at 224)
 PT = [("imagenet_small_m1_05", 1_506_792, 0.341), ("imagenet_small_m2_05", 1_506_792, 0.428),
       ("imagenet_small_m1_075", 3_287_272, 0.759), ("imagenet_small_m2_075", 3_287_272, 0.954),
       ("imagenet_5m_m1", 5_752_808, 1.342), ("imagenet_5m_m2", 5_752_808, 1.689),
@@ -81,7 +81,7 @@ def test_readme_flops_row_is_the_6p4m_imagenet_net_at_227():
     assert shown == ["1.90G", "1.82M", "1.50M", "6.38M", "6.41M"]
 
 
-# spec §10.2 Netscope-method numbers at 1x3x32x32, TRAIN phase: MACC, COMP, ADD(=DIV), activations, params
+# docs/spec.md §10.2 Netscope-method numbers at 1x3x32x32, TRAIN phase: MACC, COMP, ADD(=DIV), activations, params
 HEAD_NETSCOPE = [
     ("NoDropout", _exp("cifar10_a5m_zeropad", variant="a5m_nodrop"), 652_732_928, 837_632, 581_642, 2_506_004),
     ("DropoutAll", _exp("cifar10_a5m_zeropad"), 652_732_928, 1_354_752, 581_642, 3_023_124),

@@ -30,7 +30,7 @@ def _db(root: Path, layout: str, split: str) -> Path:
 def test_mnist_recipe_real(tmp_path, mnist_dir):
     r = run_script("data_prep/mnist.py", "--mnist-dir", mnist_dir, "--root", tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "train mean 33.318421, std 78.567490" in r.stdout          # spec §6.4: ≈33.32 / ≈78.57
+    assert "train mean 33.318421, std 78.567490" in r.stdout          # docs/spec.md §6.4: ≈33.32 / ≈78.57
     rec = preprocess.load(tmp_path / "data" / "mnist_norm")
     assert rec.channel_order == "gray" and rec.dtype == "float" and rec.input_shape == (1, 28, 28)
     assert rec.splits["train"]["count"] == 60000 and rec.splits["test"]["count"] == 10000

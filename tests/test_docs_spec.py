@@ -1,10 +1,12 @@
-"""Every "spec §N[.M]" cited in the repository resolves to a heading of docs/spec.md.
+"""Every "docs/spec.md §N[.M]" cited in the repository resolves to a heading of docs/spec.md,
+and no citation points at a document outside the repository.
 
 Code comments, docstrings, tests, docs and the headers of the generated prototxt/solvers cite
-the project's reference document as "spec §N.M" (also "docs/spec.md §", "FACTS §", "facts sheet
-(§...)", "spec section N.M", or a bare "§N.M").  A section sign belongs to the last document
-named before it on the same line; one naming another document (TOOLS_ANCHORS, CAFFE_BUILD,
-another docs/*.md) is not checked here.  Ranges ("§9.1-9.3") are checked section by section,
+the project's reference document as "docs/spec.md §N.M" (a bare "§N.M" after it on the same line
+cites it too).  The extractor also reads the older forms ("spec §", "FACTS §", "facts sheet
+(§...)", "spec section N.M") so that :func:`test_no_citation_uses_an_old_form` can name them.
+A section sign belongs to the last document named before it on the same line; one naming
+another docs/*.md is not checked here.  Ranges ("§9.1-9.3") are checked section by section,
 a trailing item letter ("§11.8b") resolves to its section ("11.8").
 """
 from __future__ import annotations
@@ -110,3 +112,16 @@ def test_every_spec_citation_in_the_repo_has_a_heading_in_docs_spec_md():
     missing = {s: places for s, places in where.items() if s not in _spec_headings()}
     assert not missing, "cited but no heading in docs/spec.md: " + "; ".join(
         f"§{s} ({', '.join(p[:3])}{' ...' if len(p) > 3 else ''})" for s, p in sorted(missing.items()))
+
+
+#: Citation forms of the documents the spec replaced (they lived outside the repository).
+_OLD_FORM = re.compile(r"(?<!docs/)\bspec §|\bspec sections? \d|FACTS §|facts sheet|TOOLS_ANCHORS|CAFFE_BUILD|"
+                       r"SIMPLENET_FACTS|shared/spec")
+
+
+def test_no_citation_uses_an_old_form():
+    stale = [f"{path.relative_to(ROOT)}:{n}: {line.strip()[:80]}"
+             for path in _repo_files()
+             for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+             if _OLD_FORM.search(line)]
+    assert not stale, "cite docs/spec.md §N instead:\n" + "\n".join(stale)

@@ -1,4 +1,4 @@
-"""simplenet_caffe.runs.results and tools/results_table.py: numbers from the real logs (FACTS §7:
+"""simplenet_caffe.runs.results and tools/results_table.py: numbers from the real logs (docs/spec.md §7:
 95.32 @ 135,500, 13.1 h, 17.7 s/100 it on the GTX 980), seeds as mean ± std, params via the
 counter."""
 from __future__ import annotations
@@ -54,7 +54,7 @@ def test_params_from_the_net(runs):
     if not net.is_file():
         pytest.skip("generated prototxt not present")
     t = results.results_table([runs["c10"]], nets=net)
-    assert t.rows[0]["params"] == 5_493_258       # spec §12: A5M-DROP 3x32x32, full learnable
+    assert t.rows[0]["params"] == 5_493_258       # docs/spec.md §12: A5M-DROP 3x32x32, full learnable
     assert "5,493,258" in t.to_markdown()
 
 

@@ -1,4 +1,4 @@
-"""CIFAR-10 / CIFAR-100 for SimpleNet, in the authors' two setups (spec sections 4 and 6).
+"""CIFAR-10 / CIFAR-100 for SimpleNet, in the authors' two setups (docs/spec.md §4 and §6).
 
   plain    data/<ds>/{train,test}_lmdb uint8 + data/<ds>/mean.binaryproto (per-pixel train
            mean; the data layer subtracts it and mirrors): the CIFAR-10 "94.75" setup.

@@ -1,4 +1,4 @@
-"""ImageNet-style image folders for SimpleNet (spec section 6.6): data/imagenet/{train,val}_lmdb
+"""ImageNet-style image folders for SimpleNet (docs/spec.md §6.6): data/imagenet/{train,val}_lmdb
 (BGR uint8, SIZExSIZE) + data/imagenet/mean.binaryproto (per-pixel train mean, float64 sums).
 
 Input: a train folder with one subfolder per class (labels = sorted folder names, written to

@@ -2,7 +2,7 @@
 
 Writes data/mnist_norm/{train,test}_lmdb (or data/fashion_mnist_norm/...) and preprocess.json
 beside them: float Datums 1x28x28, (pixel - mean) / std with the mean and std of all training
-pixels on the 0-255 scale (the authors' mnist_*_lmdb_norm2; spec section 6.4). One channel,
+pixels on the 0-255 scale (the authors' mnist_*_lmdb_norm2; docs/spec.md §6.4). One channel,
 so no channel-order question. Keys keep the original order.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SVHN for SimpleNet (spec section 6.5): data/svhn/{train,test}_lmdb, uint8 3x32x32.
+"""SVHN for SimpleNet (docs/spec.md §6.5): data/svhn/{train,test}_lmdb, uint8 3x32x32.
 
 Training set = train + extra (604,388 images; the maintainer's instruction for reproducing
 the paper), test = the full 26,032-image test split. No mean or std: the nets scale by 1/255

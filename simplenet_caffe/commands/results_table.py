@@ -1,7 +1,7 @@
 """The paper's results table from Caffe logs: Markdown and CSV.
 
     tools/results_table.py logs/run1 logs/run2
-    tools/results_table.py c10=logs/c10_seed1 c10=logs/c10_seed2 --net c10=prototxt/simplenet_cifar10.prototxt
+    tools/results_table.py c10=logs/c10_seed1 c10=logs/c10_seed2 --net c10=prototxt/cifar10_a5m_zeropad_train_val.prototxt
     tools/results_table.py old=caffe.log,caffe_resumed1.log
 
 A run is [LABEL=]PATH[,PATH...]: a log, a run folder, or several files of one resumed run

@@ -1,10 +1,10 @@
 """Train with the real `caffe train`: log to logs/<run>/, live progress, resume, Ctrl-C snapshots.
 
-    tools/train.py solvers/mnist_solver.prototxt                 # -> logs/mnist/caffe.log
-    tools/train.py solvers/mnist_solver.prototxt --resume        # newest .solverstate of that run
-    tools/train.py solvers/x_solver.prototxt --resume snapshots/x/x_iter_5000.solverstate
-    tools/train.py solvers/ft_solver.prototxt --weights base.caffemodel --gpu 0
-    tools/train.py solvers/x_solver.prototxt -- -level 1         # extra caffe train flags after --
+    tools/train.py solvers/mnist_s300a_solver.prototxt            # -> logs/mnist_s300a/caffe.log
+    tools/train.py solvers/mnist_s300a_solver.prototxt --resume   # newest .solverstate of that run
+    tools/train.py solvers/mnist_s300a_solver.prototxt --resume snapshots/mnist_s300a/mnist_s300a_iter_5000.solverstate
+    tools/train.py solvers/mnist_a5m_nodrop_ft_poly_solver.prototxt --weights base.caffemodel --gpu 0
+    tools/train.py solvers/mnist_s300a_solver.prototxt -- -level 1   # extra caffe train flags after --
     tools/train.py solvers/mnist_s300a_solver.prototxt --name smoke --max-iter 200 --test-iter 5
 
 The smoke-test overrides (--max-iter, --test-interval, --test-iter, --snapshot) and CPU mode

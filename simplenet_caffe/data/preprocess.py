@@ -9,7 +9,7 @@ Conventions
 * The result is the **CHW float32** array the deploy net's input blob expects: the stored
   transform (channel order, resize, gray, per-channel ``(x - mean) / std``, zero ``pad``), then
   the data layer's TEST-phase transform (center ``crop_size``, ``mean_file`` subtraction,
-  ``scale``) as spec §4 gives it. Random mirroring is a training-time augmentation and is
+  ``scale``) as docs/spec.md §4 gives it. Random mirroring is a training-time augmentation and is
   not applied.
 * ``channel_order`` names the order of the stored channels: ``"gray"``, ``"BGR"`` (OpenCV,
   convert_imageset, the authors' ImageNet LMDBs) or ``"RGB"`` (CIFAR/SVHN as their files hold

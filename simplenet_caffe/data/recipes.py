@@ -1,4 +1,4 @@
-"""The paper's data preparation (spec §6), one function per experiment family.
+"""The paper's data preparation (docs/spec.md §6), one function per experiment family.
 
 Each recipe reads raw files through the readers, writes the LMDBs where the layout records
 (``layout.LAYOUTS``) say the generated prototxts expect them, writes ``preprocess.json`` (see
@@ -77,7 +77,7 @@ def _names(dataset: str, src, **opts) -> tuple[list[str] | None, dict]:
 
 def prepare_mnist(src: str | os.PathLike, dataset: str = "mnist", root=None, force: bool = False,
                   limit_train: int | None = None, limit_test: int | None = None, log: Log = print) -> Recipe:
-    """MNIST/Fashion-MNIST → float Datums standardised with one global train mean/std (spec §6.4).
+    """MNIST/Fashion-MNIST → float Datums standardised with one global train mean/std (docs/spec.md §6.4).
 
     Like the authors' ``create_mean_normalized_lmdb.py``: one scalar mean and one scalar std
     over every training pixel (0-255 scale), applied to train and test, no padding, keys in
@@ -121,7 +121,7 @@ def _mean_ref(path: Path, root) -> str:
 def prepare_cifar(src: str | os.PathLike, dataset: str = "cifar10", setup: str = "both", root=None,
                   force: bool = False, channel_order: str = "RGB", limit_train: int | None = None,
                   limit_test: int | None = None, log: Log = print) -> list[Recipe]:
-    """CIFAR-10/100 (fine labels) in the authors' two setups (spec §6.1-6.3).
+    """CIFAR-10/100 (fine labels) in the authors' two setups (docs/spec.md §6.1-6.3).
 
     * ``plain`` (94.75): uint8 LMDBs + per-pixel mean image ``mean.binaryproto`` of the train
       set; the data layer subtracts it (0-255 scale) and mirrors in TRAIN.
@@ -189,7 +189,7 @@ def prepare_cifar(src: str | os.PathLike, dataset: str = "cifar10", setup: str =
 
 def prepare_svhn(src: str | os.PathLike, root=None, force: bool = False, extra: bool = True, shuffle: bool = True,
                  seed: int = 0, channel_order: str = "RGB", limit: int | None = None, log: Log = print) -> Recipe:
-    """SVHN (spec §6.5): train(+extra) and test as uint8 (the nets scale by 1/255), label 10 → 0.
+    """SVHN (docs/spec.md §6.5): train(+extra) and test as uint8 (the nets scale by 1/255), label 10 → 0.
 
     The training set is train + extra (604,388 images), shuffled with a fixed seed by default
     because Caffe's data layer reads in key order and the two parts differ in difficulty.
@@ -228,7 +228,7 @@ def prepare_imagenet(train_src: str | os.PathLike, val_src: str | os.PathLike | 
                      size: int = 256, mode: str = "crop", shuffle: bool = True, seed: int = 0,
                      encode: str | None = None, limit: int | None = None, labels_file: str | None = None,
                      log: Log = print) -> Recipe:
-    """ImageNet-style data (spec §6.6): BGR uint8 LMDBs at size×size + train mean image.
+    """ImageNet-style data (docs/spec.md §6.6): BGR uint8 LMDBs at size×size + train mean image.
 
     ``mode`` ``crop`` (default) scales the shorter side to ``size`` and centre-crops a square;
     ``squash`` resizes to size×size like create_imagenet.sh. The data layer then takes 227

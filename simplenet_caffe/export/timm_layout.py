@@ -1,4 +1,4 @@
-"""The SimpleNet_Pytorch / timm ``simplenet.py`` key layout (spec §9.1-9.3; docs/export.md).
+"""The SimpleNet_Pytorch / timm ``simplenet.py`` key layout (docs/spec.md §9.1-9.3; docs/export.md).
 
 That builder emits one ``nn.Sequential`` ``features``: every conv entry is four modules
 (Conv2d, BatchNorm2d, ReLU, Dropout2d -- the ImageNet configs give every entry a dropout

@@ -1,15 +1,15 @@
 """Every SimpleNet variant the authors ran, as one table of data (timm style) and one expansion.
 
-Sources are the facts sheet (``shared/spec/SIMPLENET_FACTS.md``): §1 (A5M family), §2 (slim
-nets, C100-MISC, the two Caffe ImageNet nets) and §9.3 (the PyTorch ImageNet family, rebuilt
-as Caffe nets with BatchNorm+Scale after every conv and a global max pool).
+Sources are docs/spec.md: §1 (A5M family), §2 (slim nets, C100-MISC, the two Caffe ImageNet
+nets) and §9.3 (the PyTorch ImageNet family, rebuilt as Caffe nets with BatchNorm+Scale after
+every conv and a global max pool).
 
 A variant is a :class:`VariantCfg` row.  :func:`expand` turns it into a list of
 :class:`ConvLayer` -- the 13 convolutions (plus any extra conv) in Caffe's layer names, each
 with its in-order post-ops -- and :class:`Head`.  The net builder (``netbuilder.py``) turns that
 into ``caffe_pb2.LayerParameter`` messages; nothing here imports Caffe.
 
-Conventions (Caffe semantics, spec §0):
+Conventions (Caffe semantics, docs/spec.md §0):
 
 * layer names are the authors' (conv1, conv1_0, ..., cccp6, ip1; bnX/scaleX/reluX,
   relu_cccpN; pools pool2_1, pool4, pool4_2, poolcp5, poolcp6) so released caffemodels load by
@@ -36,7 +36,7 @@ CAFFE_POOLS = {"conv2_1": ("pool2_1", "post"), "conv4": ("pool4", "pre_bn"),
 #: PyTorch-family layout (cfg entries [6] and [11] are pools, then a global max pool).
 PYTORCH_POOLS = {"conv3": ("pool3", "post"), "conv4_0": ("pool4_0", "post"), "cccp6": ("poolcp6", "post")}
 
-#: DropoutAll placement (spec §1.1): 12 dropouts; "relu" = right after the ReLU (before a
+#: DropoutAll placement (docs/spec.md §1.1): 12 dropouts; "relu" = right after the ReLU (before a
 #: following pool), "pool" = after the pool.  conv2_1 and cccp5 drop after their pool,
 #: conv4_2 before its pool, cccp6 has none.
 DROPOUT_ALL = {n: "relu" for n in CONV_NAMES[:-1]} | {"conv2_1": "pool", "cccp5": "pool"}
@@ -48,7 +48,7 @@ S460_WIDTHS = (32, 32, 32, 64, 64, 64, 64, 64, 64, 96, 96, 96, 100)
 PT9M_WIDTHS = (128, 192, 192, 192, 192, 192, 320, 320, 320, 640, 2560, 320, 320)
 #: cccp kernels of the slim S300-A / S460 nets (3x3, 3x3, 1x1 -- the reverse of A5M's).
 SLIM_CCCP_K = {"cccp4": 3, "cccp5": 3, "cccp6": 1}
-#: Stride modes of the PyTorch builder (spec §9.1), as conv name -> stride.
+#: Stride modes of the PyTorch builder (docs/spec.md §9.1), as conv name -> stride.
 PT_STRIDE_MODES = {
     "m1": {"conv1": 2, "conv1_0": 2, "conv2": 2},
     "m2": {"conv1": 2, "conv1_0": 2, "conv2": 1, "conv2_1": 2},
@@ -60,7 +60,7 @@ class VariantCfg:
     """One row of the variant table.  Widths are the 13 conv widths in CONV_NAMES order."""
 
     name: str                       # table key, e.g. "a5m_drop"
-    spec_id: str                    # the facts sheet's ID, e.g. "A5M-DROP"
+    spec_id: str                    # docs/spec.md's ID, e.g. "A5M-DROP"
     widths: tuple[int, ...]
     source: str                     # where the authors' net comes from
     kernels: dict = field(default_factory=dict)   # conv name -> kernel (default 3 for convs, 1 for cccp4/5)

@@ -5,7 +5,7 @@ Shapes are inferred in Python with Caffe's own rules (no pycaffe needed): convol
 padded and the last window would start in the padding (Caffe's clip); global pooling -> 1x1.
 All counts are **per image** (batch 1); the batch of an Input layer is reported, not multiplied.
 
-Parameter conventions (spec §0):
+Parameter conventions (docs/spec.md §0):
 
 * ``learnable`` (a) -- conv W+b, InnerProduct W+b, Scale gamma(+beta): what a solver updates;
 * ``weights``   (b) -- conv W + InnerProduct W only (the README's "5.48M");
@@ -14,13 +14,14 @@ Parameter conventions (spec §0):
 * ``caffemodel`` (d) -- learnable + bn_stored: the floats a .caffemodel holds.
 
 ``macs`` = conv + InnerProduct multiply-accumulates (FLOPs ~ 2 x MACs).  The Netscope columns
-follow its analyzer (spec §10.2): MACC (conv, IP and Scale), COMP (ReLU/Dropout outputs, max-pool
+follow its analyzer (docs/spec.md §10.2): MACC (conv, IP and Scale), COMP (ReLU/Dropout outputs, max-pool
 window compares), ADD/DIV (BatchNorm H*W*C each, Softmax C), EXP (Softmax C), activations (every
 layer output, in-place layers included, and the data top of a Data/Input *layer* -- a legacy
 ``input:`` header is not counted; :attr:`NetCount.input_activations` gives the part to subtract)
 and SIZE = netscope params x 4 / 2^20 MB.  Netscope's default phase is TRAIN; so is ours.
 The README's 6.38M activations for the 6.4M ImageNet net include the 3x227x227 data top
-(6,381,611 = 6,227,024 + 154,587), although the facts sheet (§10.2) says "excluding".
+(6,381,611 = 6,227,024 + 154,587), as docs/spec.md §10.2 explains (an earlier reading said
+"excluding").
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from typing import NamedTuple
 
 from ..caffe_env import caffe_pb2
 from ..errors import UserError
-from ..protoio import read_net
+from ..protoio import in_phase, read_net
 
 INPUT_TYPES = ("Data", "ImageData", "HDF5Data", "WindowData", "Input")
 COUNT_FIELDS = ("learnable", "weights", "bn_stored", "netscope_params", "macs",
@@ -160,15 +161,6 @@ def _si(n: int) -> str:
         if abs(n) >= div:
             return f"{n / div:.2f}{suf}"
     return str(n)
-
-
-def in_phase(lp, phase: str) -> bool:
-    """Caffe's NetStateRule filter, for phase only (stage/level rules are not used by these nets)."""
-    pb2 = caffe_pb2()
-    ph = pb2.Phase.Value(phase)
-    if lp.include:
-        return any(not r.HasField("phase") or r.phase == ph for r in lp.include)
-    return not any(r.HasField("phase") and r.phase == ph for r in lp.exclude)
 
 
 def _rep(values, default, i=0):

@@ -1,7 +1,7 @@
 """Draw a Caffe net as a graph (Graphviz through pydot), with shapes and parameter counts.
 
 Like Caffe's ``python/draw_net.py`` (one node per layer, phase filter, rankdir), plus what it
-lacks (spec TOOLS_ANCHORS §1.10): every node shows the output shape and learnable params from
+lacks (docs/spec.md §A.5): every node shows the output shape and learnable params from
 ``counting.py``, and conv/pool nodes their kernel/stride/pad.  In-place layers (BN, Scale,
 ReLU, Dropout) are drawn as their own nodes in execution order.  Output format follows the file
 extension (png, svg, pdf, dot); the file is written to a temp name and renamed when complete.

@@ -60,7 +60,7 @@ def readme() -> str:
     rows = ["# Generated nets and solvers", "",
             "<!-- " + GENERATED_BY + " -->", "",
             "One row per experiment (`simplenet_caffe/nets/experiments.py`). Params = full learnable "
-            "(conv W+b, IP W+b, Scale gamma+beta; spec §0 convention (a)); weights = conv+IP weights only "
+            "(conv W+b, IP W+b, Scale gamma+beta; docs/spec.md §0 convention (a)); weights = conv+IP weights only "
             "(the README's '5.48M' convention); MACs = conv+InnerProduct multiply-accumulates per image. "
             "Counted by `tools/count_params.py` on the deploy net.", "",
             "| experiment | net | data (layout) | input | params | weights only | MACs | reported acc. (%) | "

@@ -1,8 +1,8 @@
 """Solver schedules as data, and their ``caffe_pb2.SolverParameter``.
 
 A :class:`Schedule` is one row: every field Caffe reads from a solver file, with the authors'
-values in ``experiments.py`` (spec §5: files at HEAD; §5.2: what the logs show was run).
-Caffe semantics worth remembering (spec §5.1):
+values in ``experiments.py`` (docs/spec.md §5: files at HEAD; §5.2: what the logs show was run).
+Caffe semantics worth remembering (docs/spec.md §5.1):
 
 * AdaDelta: ``momentum`` is the decay rho, ``delta`` is epsilon, and the step is multiplied by
   ``base_lr`` x lr_mult x the policy factor;

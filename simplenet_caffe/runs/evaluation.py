@@ -8,7 +8,7 @@ center crop, mean file / mean values, scale), then forwarded in batches through 
 
 Deterministic by default: no test-time mirroring even when the net's TEST layer says
 ``mirror: true``, unless ``mirror="random"`` (a seeded 50 % flip per image -- the authors'
-random-mirror test, spec §4) or ``mirror="all"`` is asked for.
+random-mirror test, docs/spec.md §4) or ``mirror="all"`` is asked for.
 
 Weights are checked against the net before loading (:func:`check_weights`): a layer whose
 blob shapes differ, or that has no weights in the file, is refused by name -- Caffe would abort,
@@ -31,7 +31,7 @@ from .. import caffe_env
 from ..atomic import write_atomic
 from ..errors import UserError
 from ..paths import REPO_ROOT
-from ..protoio import read_caffemodel, read_net, to_text
+from ..protoio import read_caffemodel, read_net, to_text, trial_build
 
 
 @dataclass
@@ -145,7 +145,7 @@ def load_eval_net(model: str | os.PathLike, weights: str | os.PathLike | None, b
 
     caffe = caffe_env.import_caffe()
     model = Path(model)
-    param = read_net(model)
+    param = read_net(model, for_caffe=True)
     dl = test_data_layer(param)
     if dl is not None:
         transform, source = _transform_dict(dl.transform_param), dl.data_param.source or None
@@ -169,6 +169,7 @@ def load_eval_net(model: str | os.PathLike, weights: str | os.PathLike | None, b
     with tempfile.NamedTemporaryFile("w", suffix=".prototxt") as tmp:
         tmp.write(to_text(param))
         tmp.flush()
+        trial_build(tmp.name, "TEST", where=model)      # a Caffe CHECK here would abort this process
         net = caffe.Net(tmp.name, caffe.TEST)
     notes = []
     if weights is not None:

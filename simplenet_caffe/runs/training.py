@@ -146,10 +146,10 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
     `progress_seconds`: how often Caffe reports progress (0: only its own log lines).
     """
     solver = Path(solver)
-    sp = read_solver(solver)
+    cwd = Path(cwd)
+    sp = read_solver(solver, net_root=cwd)
     run_name = run_name or default_run_name(solver)
     log_dir = Path(log_dir) if log_dir is not None else LOGS_DIR / run_name
-    cwd = Path(cwd)
     if resume and weights:
         raise UserError("--resume and --weights cannot be combined (caffe train takes -snapshot or -weights)")
     if cpu and gpu is not None:
