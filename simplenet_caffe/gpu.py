@@ -31,7 +31,7 @@ import numpy as np
 
 from .cli import UserError
 from .generate import write_atomic
-from .paths import PROTOTXT_DIR, REPO_ROOT
+from .paths import PROTOTXT_DIR, REPO_ROOT, SOLVERS_DIR
 
 # Left out of the bundle: the GPU machine's pip wheels (cuDNN, NCCL, cuBLAS, cuRAND) and driver
 # provide them; glibc's libraries and the C++ runtime come with its system. Debian 12's
@@ -139,6 +139,36 @@ def with_batch(net, batch: int):
     return out
 
 
+def with_dummy_data(net, pb2):
+    """A copy of a timing net whose Input layer is a DummyData layer of the same shapes (constant
+    images, label 0): ``caffe train`` on it measures training speed (update included) with no
+    data pipeline and no per-layer timers."""
+    out = type(net)()
+    out.CopyFrom(net)
+    inp = out.layer[0]
+    dummy = pb2.LayerParameter(name="data", type="DummyData", top=list(inp.top))
+    for shape, value in zip(inp.input_param.shape, (0.5, 0.0)):
+        dummy.dummy_data_param.shape.add().CopyFrom(shape)
+        dummy.dummy_data_param.data_filler.add(type="constant", value=value)
+    inp.CopyFrom(dummy)
+    return out
+
+
+def speed_solver(solver_path: Path, net_rel: str, iterations: int, pb2):
+    """The experiment's own solver (type, learning rate, momentum, decay) for ``iterations``
+    steps on ``net_rel``: no test net, no snapshot, display every third of the run."""
+    from google.protobuf import text_format
+    src = text_format.Parse(solver_path.read_text(), pb2.SolverParameter())
+    sp = pb2.SolverParameter(type=src.type, base_lr=src.base_lr, lr_policy="fixed", momentum=src.momentum,
+                             weight_decay=src.weight_decay, net=net_rel, max_iter=iterations,
+                             display=max(1, iterations // 3), snapshot=0, snapshot_after_train=False,
+                             random_seed=1701, solver_mode=pb2.SolverParameter.GPU)
+    for f in ("delta", "rms_decay", "momentum2"):
+        if src.HasField(f):
+            setattr(sp, f, getattr(src, f))
+    return sp
+
+
 def ldd(paths, env=None) -> dict[str, str | None]:
     """soname -> resolved path (None when not found) of every library the ELF files need."""
     found: dict[str, str | None] = {}
@@ -214,7 +244,9 @@ def make_bundle(out: Path, caffe_prefix: Path, mnist_dir: Path, timing_nets, dry
 
     ``caffe_prefix``: the Caffe install whose tools go in (a CUDA build; for a dry run the CPU
     build, whose tools are not copied). ``timing_nets``: ``[(title, stem, batch, iterations,
-    NetParameter)]`` (bench/bench_caffe.py's timing nets). Returns the manifest.
+    NetParameter)]`` (bench/bench_caffe.py's timing nets); each is also trained for
+    ``iterations`` steps on DummyData with its experiment's solver (solvers/<stem>_solver.prototxt).
+    Returns the manifest.
     """
     from google.protobuf import text_format
 
@@ -241,10 +273,16 @@ def make_bundle(out: Path, caffe_prefix: Path, mnist_dir: Path, timing_nets, dry
     for title, stem, batch, iterations, net in timing_nets:
         models = {}
         for kind, n in (("cudnn", net), ("caffe", with_engine_caffe(net, pb2)),
-                        ("cudnn_dry", with_batch(net, 2)), ("caffe_dry", with_batch(with_engine_caffe(net, pb2), 2))):
+                        ("cudnn_dry", with_batch(net, 2)), ("caffe_dry", with_batch(with_engine_caffe(net, pb2), 2)),
+                        ("train", with_dummy_data(net, pb2)), ("train_dry", with_dummy_data(with_batch(net, 2), pb2))):
             rel = f"nets/{stem}_{kind}.prototxt"
             (part / rel).write_text(text_format.MessageToString(n))
             models[kind] = rel
+        for kind, iters in (("train", iterations), ("train_dry", 3)):
+            rel = f"nets/{stem}_{kind}_solver.prototxt"
+            sp = speed_solver(SOLVERS_DIR / f"{stem}_solver.prototxt", models[kind], iters, pb2)
+            (part / rel).write_text(text_format.MessageToString(sp))
+            models[kind + "_solver"] = rel
         macs = count_prototxt(PROTOTXT_DIR / f"{stem}_deploy.prototxt").macs
         manifest["nets"].append({"title": title, "stem": stem, "batch": batch, "dry_batch": 2,
                                  "iterations": iterations, "models": models,

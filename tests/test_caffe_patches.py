@@ -50,7 +50,7 @@ def test_solver_mode_gpu_trains_on_the_cpu_with_one_warning(gpu_solver, tmp_path
     assert "Use CPU." in r.stderr
     losses = [float(l.rsplit("=", 1)[1]) for l in r.stderr.splitlines() if "solver.cpp" in l and "Iteration" in l
               and ", loss = " in l]
-    assert len(losses) == 4 and all(np.isfinite(losses))  # iterations 0..3 displayed: it trained
+    assert len(losses) == 5 and all(np.isfinite(losses))  # iterations 0..3 and the final 4: it trained
     assert "Optimization Done." in r.stderr
 
 

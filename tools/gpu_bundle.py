@@ -24,8 +24,19 @@ from simplenet_caffe import caffe_env, gpu  # noqa: E402
 from simplenet_caffe.cli import UserError, run  # noqa: E402
 from simplenet_caffe.paths import PROTOTXT_DIR, REPO_ROOT, SHARED_DIR  # noqa: E402
 
-# caffe time iterations on the GPU, per net (bench/bench_caffe.py's NETS order)
-GPU_ITERATIONS = {"cifar10_a5m_zeropad": 50, "mnist_s300a": 50, "imagenet_5m_m2": 20}
+# caffe time / caffe train iterations on the GPU, per net (bench/bench_caffe.py's NETS order)
+GPU_ITERATIONS = {"cifar10_a5m_zeropad": 50, "mnist_s300a": 50, "imagenet_5m_m2": 10}
+
+
+def train_batch(train_val: Path, pb2) -> int:
+    """batch_size of the TRAIN-phase data layer: the GPU check times each net at its own batch
+    (bench/bench_caffe.py's smaller CPU batches would leave a GPU idle)."""
+    from google.protobuf import text_format
+    net = text_format.Parse(train_val.read_text(), pb2.NetParameter())
+    for l in net.layer:
+        if l.type == "Data" and any(r.phase == pb2.TRAIN for r in l.include):
+            return l.data_param.batch_size
+    raise UserError(f"{train_val}: no TRAIN Data layer")
 
 
 def find_mnist(given: str | None) -> Path:
@@ -53,10 +64,11 @@ def main(argv=None):
         raise UserError(f"no Caffe build at {prefix}: run make setup")
     pb2 = caffe_env.caffe_pb2()
     nets = []
-    for title, stem, batch, _, _ in NETS:
+    for title, stem, _, _, _ in NETS:
         chw = input_chw(PROTOTXT_DIR / f"{stem}_deploy.prototxt", pb2)
-        nets.append((title, stem, batch, GPU_ITERATIONS[stem],
-                     timing_net(PROTOTXT_DIR / f"{stem}_train_val.prototxt", batch, chw, pb2)))
+        train_val = PROTOTXT_DIR / f"{stem}_train_val.prototxt"
+        batch = train_batch(train_val, pb2)
+        nets.append((title, stem, batch, GPU_ITERATIONS[stem], timing_net(train_val, batch, chw, pb2)))
     m = gpu.make_bundle(out, prefix, find_mnist(args.mnist), nets, dry_run=args.dry_run,
                         archive=not args.no_archive)
     print(f"gpu bundle: {out}" + (f" ({m['tree_bytes'] / 2 ** 20:.1f} MiB unpacked)" if "tree_bytes" in m else ""))
