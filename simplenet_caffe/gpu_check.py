@@ -51,6 +51,11 @@ class CheckFailed(Exception):
     pass
 
 
+def rate(x: float) -> str:
+    """Images/s for the report: thousands separated, one decimal below 100 (the dry run's CPU)."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
+
+
 def read_arrays(path: str | os.PathLike) -> dict[str, list[float]]:
     """``net_pass`` output: one line ``name count v1 v2 ...`` per array."""
     out = {}
@@ -215,7 +220,7 @@ class Check:
             f"`caffe train` of {t['net']} on the bundled MNIST subset ({t['train_images']} training images, "
             f"{t['test_images']} test images), batch {t['batch']}, {iters} iterations.", "",
             f"- loss at iteration {pts[0][0]}: {first:.4f}; mean of the last {len(tail)} displayed: {last:.4f}",
-            f"- {img_s:,.0f} images/s (solver update included, from Caffe's iter/s)",
+            f"- {rate(img_s)} images/s (solver update included, from Caffe's iter/s)",
             f"- test accuracy at the end: {acc[-1]:.4f}" if acc else "- no test pass"])
         if not last < (LOSS_FALL_DRY if self.dry else LOSS_FALL) * first:
             raise CheckFailed(f"train: loss did not fall ({first:.4f} at the start, {last:.4f} at the end)")
@@ -255,9 +260,9 @@ class Check:
                  "|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             tflops = r["train_img_s"] * r["gflop_img"] / 1e3
-            lines.append(f"| {r['net']} | {r['batch']} | {r['cudnn_ms']:.2f} | {r['cudnn_img_s']:,.0f} | "
-                         f"{r['caffe_ms']:.2f} | {r['caffe_img_s']:,.0f} | {r['caffe_ms'] / r['cudnn_ms']:.2f} | "
-                         f"{r['train_img_s']:,.0f} | {tflops:.2f} |")
+            lines.append(f"| {r['net']} | {r['batch']} | {r['cudnn_ms']:.2f} | {rate(r['cudnn_img_s'])} | "
+                         f"{r['caffe_ms']:.2f} | {rate(r['caffe_img_s'])} | {r['caffe_ms'] / r['cudnn_ms']:.2f} | "
+                         f"{rate(r['train_img_s'])} | {tflops:.2f} |")
         self.section("Caffe speed", lines)
 
     def step_torch(self) -> None:
@@ -327,7 +332,7 @@ class Check:
             return "dry run: not judged" if self.dry else ("MET" if ok else "MISSED")
         if a5m:
             lines.append(f"| A5M CIFAR-10 training >= {GOAL_A5M_IMG_S:,} img/s (20x GTX 980's 565) | "
-                         f"{a5m['train_img_s']:,.0f} img/s ({a5m['train_img_s'] / 565:.1f}x) | "
+                         f"{rate(a5m['train_img_s'])} img/s ({a5m['train_img_s'] / 565:.1f}x) | "
                          f"{verdict(a5m['train_img_s'] >= GOAL_A5M_IMG_S)} |")
         for r in t.values():
             ratio = r["caffe_ms"] / r["cudnn_ms"]
