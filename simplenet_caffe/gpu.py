@@ -76,6 +76,17 @@ def numerics_net(pb2):
     return net
 
 
+def fill_fixed_weights(net, rng) -> None:
+    """tests/test_numerics.py's fixed weights for a pycaffe net: uniform(-1, 1) / sqrt(fan-in), Scale
+    gammas around 1; BatchNorm's running statistics stay zero (TRAIN uses batch statistics)."""
+    for name, blobs in net.params.items():
+        if name.startswith("bn"):
+            continue
+        for i, b in enumerate(blobs):
+            fan_in = np.prod(b.data.shape[1:]) if b.data.ndim > 1 else 1
+            b.data[...] = rng.uniform(-1, 1, b.data.shape) / np.sqrt(fan_in) + (1.0 if name.startswith("scale") and i == 0 else 0)
+
+
 def write_numerics_case(folder: Path, caffe, pb2) -> dict:
     """Write the fixed case (model.prototxt, weights.caffemodel, inputs.binaryproto) into
     ``folder`` and return their paths plus pycaffe's arrays of the same pass, keyed as
@@ -89,12 +100,7 @@ def write_numerics_case(folder: Path, caffe, pb2) -> dict:
     caffe.set_random_seed(1701)
     net = caffe.Net(str(model), caffe.TRAIN)
     rng = np.random.RandomState(7)
-    for name, blobs in net.params.items():
-        if name.startswith("bn"):
-            continue  # running statistics start at zero; TRAIN uses batch statistics
-        for i, b in enumerate(blobs):
-            fan_in = np.prod(b.data.shape[1:]) if b.data.ndim > 1 else 1
-            b.data[...] = rng.uniform(-1, 1, b.data.shape) / np.sqrt(fan_in) + (1.0 if name.startswith("scale") and i == 0 else 0)
+    fill_fixed_weights(net, rng)
     net.save(str(weights))
     vec = pb2.BlobProtoVector()
     for name, arr in (("data", rng.standard_normal(net.blobs["data"].data.shape)),
