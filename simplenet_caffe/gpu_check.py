@@ -157,8 +157,27 @@ class Check:
             raise CheckFailed(f"libraries: the bundle needs glibc {need}, this machine has {have}")
         wheel_libs = [l.split("=>")[1].split()[0] for l in env_out.splitlines()
                       if "=>" in l and re.search(r"lib(cudnn|nccl|cublas|curand|cuda)\b", l)]
+        versions = []
+        for p in wheel_libs:
+            name = Path(p).name
+            fn = ("cudnnGetVersion" if name.startswith("libcudnn.so") else
+                  "ncclGetVersion" if name.startswith("libnccl.so") else None)
+            if fn:
+                try:
+                    import ctypes  # noqa: PLC0415
+                    lib = ctypes.CDLL(p)
+                    if fn == "cudnnGetVersion":
+                        lib.cudnnGetVersion.restype = ctypes.c_size_t
+                        versions.append(f"cuDNN {lib.cudnnGetVersion()}")
+                    else:
+                        v = ctypes.c_int()
+                        lib.ncclGetVersion(ctypes.byref(v))
+                        versions.append(f"NCCL {v.value}")
+                except OSError as e:
+                    versions.append(f"{name}: not loadable ({e})")
+        self.results["versions"] = ", ".join(versions)
         self.section("Libraries", [f"glibc {have} (bundle needs {need}, and GLIBCXX_{self.manifest.get('glibcxx_needed')} "
-                                   "of the system's libstdc++); from outside the bundle:", ""] +
+                                   f"of the system's libstdc++); {self.results['versions']}; from outside the bundle:", ""] +
                      [f"- `{p}`" for p in wheel_libs])
 
     def step_device(self) -> None:
@@ -349,7 +368,7 @@ class Check:
         head = [f"# GPU check: {status}", "",
                 f"- date (UTC): {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}; host {platform.node()}, "
                 f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
-                f"- GPU: {self.results.get('gpu_name', '?')}",
+                f"- GPU: {self.results.get('gpu_name', '?')}" + (f"; {self.results['versions']}" if self.results.get("versions") else ""),
                 f"- bundle: {m.get('caffe_build', '?')}" + (" (dry run: the CPU build's tools)" if self.dry else ""),
                 f"- command: `{' '.join(sys.argv)}`; wall time {time.monotonic() - self.t0:.1f} s", ""]
         text = "\n".join(head + self.md) + "\n"

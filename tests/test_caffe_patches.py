@@ -90,3 +90,14 @@ def test_net_pass_usage_error(cpu_only_build):
     r = caffe_env.run_tool("net_pass", check=False)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1].startswith("net_pass: need -model")
+
+
+def test_train_py_hands_multi_gpu_ids_to_caffe(gpu_solver, tmp_path):
+    """tools/train.py --gpu 0,1 (and make reproduce GPU=...) reach `caffe train -gpu` unchanged; this
+    CPU-only build then stops with Caffe's message, after logging the devices it was given."""
+    from conftest import run_script
+    r = run_script("tools/train.py", gpu_solver, "--gpu", "0,1", "--log-dir", tmp_path / "logs", timeout=120)
+    assert r.returncode != 0
+    log = (tmp_path / "logs" / "caffe.log").read_text()
+    assert "Using GPUs 0, 1" in log
+    assert "Cannot use GPU in CPU-only Caffe" in log
