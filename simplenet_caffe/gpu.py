@@ -37,7 +37,7 @@ from .paths import PROTOTXT_DIR, REPO_ROOT, SOLVERS_DIR
 # provide them; glibc's libraries and the C++ runtime come with its system. Debian 12's
 # libstdc++ needs glibc 2.36, newer than Ubuntu 22.04's 2.35, while Ubuntu 22.04's own libstdc++
 # (GCC 12) has every GLIBCXX version a GCC 12 build uses.
-FROM_WHEELS = re.compile(r"^lib(cudnn|nccl|cublas|cublasLt|curand|cuda|nvidia-)[\w.-]*\.so")
+FROM_WHEELS = re.compile(r"^(lib(cudnn|nccl|cublas|cublasLt|curand)[\w.-]*|libcuda|libnvidia-[\w.-]+)\.so")
 SYSTEM = re.compile(r"^(linux-vdso|ld-linux|libc|libm|libdl|libpthread|librt|libresolv|libutil|libstdc\+\+|libgcc_s)[.-]")
 NUMERICS_BATCH, NUMERICS_CHW = 8, (3, 16, 16)
 TRAIN_ITERS, TRAIN_DRY_ITERS = 200, 12
@@ -192,7 +192,7 @@ def symbol_version_needed(paths, tag: str = "GLIBC") -> str:
     best: tuple = (0,)
     for p in paths:
         out = subprocess.run(["objdump", "-T", str(p)], capture_output=True, text=True).stdout
-        for v in re.findall(tag + r"_(\d+(?:\.\d+)+)\s", out):
+        for v in re.findall(tag + r"_(\d+(?:\.\d+)+)[)\s]", out):
             best = max(best, tuple(map(int, v.split("."))))
     return ".".join(map(str, best))
 
