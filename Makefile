@@ -52,7 +52,7 @@ bench-lmdb:
 # wheels, its own cache entry) packed with nets and a MNIST subset. Needs nvcc; not part of `make test`.
 GPU_VENV ?= .venv-gpu
 gpu-bundle:
-	CUDA=1 BLAS=open MINIMAL=1 VENV=$(GPU_VENV) bash setup/setup.sh
+	env -u CAFFE_ROOT CUDA=1 BLAS=open MINIMAL=1 VENV=$(GPU_VENV) bash setup/setup.sh  # CAFFE_ROOT names the CPU Caffe
 	$(PY) -m pip install -q -e ".[gpu]"
 	$(PY) tools/gpu_bundle.py --caffe-prefix "$$(cat $(GPU_VENV)/.caffe-prefix)" $(BUNDLE_ARGS)
 

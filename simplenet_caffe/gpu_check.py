@@ -116,8 +116,11 @@ class Check:
         if timeout <= 1:
             raise CheckFailed(f"{step}: no time left of the {self.budget:.0f} s budget")
         env = dict(os.environ, GLOG_logtostderr="1")
-        proc = subprocess.Popen(cmd, cwd=cwd or self.bundle, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        try:
+            proc = subprocess.Popen(cmd, cwd=cwd or self.bundle, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        except OSError as e:
+            raise CheckFailed(f"{step}: cannot run {cmd[0]}: {e.strerror}") from None
         try:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -411,10 +414,14 @@ def main(argv=None) -> int:
     if args.dry_run and not args.tools_dir:
         print("gpu-check: --dry-run needs --tools-dir (the CPU build's caffe and net_pass)", file=sys.stderr)
         return 2
+    tools_dir = Path(args.tools_dir).resolve() if args.tools_dir else None
+    for t in ("caffe", "net_pass") if tools_dir else ():
+        if not os.access(tools_dir / t, os.X_OK):
+            print(f"gpu-check: no {t} in {tools_dir} (make setup builds it)", file=sys.stderr)
+            return 2
     out = Path(args.out) if args.out else bundle / "gpu_check_report.md"
     try:
-        return Check(bundle, args.dry_run, args.gpu, out, Path(args.tools_dir) if args.tools_dir else None,
-                     args.budget).main()
+        return Check(bundle, args.dry_run, args.gpu, out, tools_dir, args.budget).main()
     except KeyboardInterrupt:
         print("gpu-check: interrupted", file=sys.stderr)
         return 130
