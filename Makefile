@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 # Options passed to setup/setup.sh: CUDA=1, BLAS=mkl|openmp|open, CAFFE_ROOT=..., CAFFE_CACHE=...
 export CUDA BLAS CAFFE_ROOT CAFFE_CACHE CAFFE_APT_MIRROR CAFFE_SOURCE_TARBALL PYTHON SKIP_APT
 
-.PHONY: help setup test demo reproduce bench bench-lmdb bench-log bench-export prototxt clean-venv
+.PHONY: help setup test demo reproduce bench bench-lmdb bench-log bench-export prototxt clean-venv gpu-bundle gpu-check
 
 help:
 	@echo "make setup      install Debian packages, .venv, build Caffe (cached outside the repo)"
@@ -14,6 +14,8 @@ help:
 	@echo "make reproduce EXP=<experiment> [NAME=run] [RESUME=1] [OVERWRITE=1] [GPU=0] [ARGS=...]   a paper experiment, full schedule"
 	@echo "make prototxt   regenerate prototxt/ and solvers/ from the architecture spec"
 	@echo "make bench | bench-lmdb | bench-log | bench-export   benchmarks (speed against named baselines)"
+	@echo "make gpu-bundle build/gpu-bundle.tar.gz: CUDA Caffe + nets + MNIST subset for a GPU machine (docs/gpu.md)"
+	@echo "make gpu-check [DRY_RUN=1]   prove the bundle on a GPU (DRY_RUN=1: every step on this CPU build)"
 
 setup:
 	bash setup/setup.sh
@@ -52,6 +54,27 @@ bench-lmdb:
 # caffemodel -> safetensors / ONNX / back for the 6.4M ImageNet net, beside pycaffe loading the same files.
 bench-export:
 	$(PY) bench/bench_export.py
+
+# GPU bundle (docs/gpu.md): a minimal CUDA build (cuDNN 9, NCCL; its own venv GPU_VENV with the CUDA
+# wheels, its own cache entry) packed with nets and a MNIST subset. Needs nvcc; not part of `make test`.
+GPU_VENV ?= .venv-gpu
+gpu-bundle:
+	env -u CAFFE_ROOT CUDA=1 BLAS=open MINIMAL=1 VENV=$(GPU_VENV) bash setup/setup.sh  # CAFFE_ROOT names the CPU Caffe
+	$(PY) -m pip install -q -e ".[gpu]"
+	$(PY) tools/gpu_bundle.py --caffe-prefix "$$(cat $(GPU_VENV)/.caffe-prefix)" $(BUNDLE_ARGS)
+
+# On the GPU machine, from the repo with the bundle beside it (or run gpu_check.py in the unpacked
+# bundle). DRY_RUN=1: the same steps on this venv's CPU build, small batches (a test runs it).
+BUNDLE ?= build/gpu-bundle
+gpu-check:
+ifeq ($(DRY_RUN),1)
+	$(PY) tools/gpu_bundle.py --dry-run --out build/gpu-dry
+	$(PY) build/gpu-dry/gpu_check.py --dry-run --tools-dir $(VENV)/bin --out build/gpu-dry/gpu_check_report.md
+else
+	@test -f $(BUNDLE)/gpu_check.py || { test -f $(BUNDLE).tar.gz && tar -xzf $(BUNDLE).tar.gz -C $(dir $(BUNDLE)); } \
+	  || { echo "gpu-check: no bundle at $(BUNDLE) or $(BUNDLE).tar.gz (make gpu-bundle makes one)"; exit 2; }
+	python3 $(BUNDLE)/gpu_check.py $(CHECK_ARGS)
+endif
 
 clean-venv:
 	rm -rf $(VENV)

@@ -13,8 +13,11 @@
 #                          element-wise layers on OpenMP threads; docs/speed.md);
 #                          openmp: Debian OpenBLAS's OpenMP build + setup/patches/speed;
 #                          open: Debian OpenBLAS (pthreads), stock Caffe code
-#   CUDA_TOOLKIT_ROOT_DIR  (CUDA=1) toolkit with nvcc, cuBLAS, cuRAND; default: nvcc's toolkit
-#                          joined with PyPI's nvidia-cublas / nvidia-curand wheels in the cache
+#   CUDA_TOOLKIT_ROOT_DIR  (CUDA=1) toolkit with nvcc, cuBLAS, cuRAND, cuDNN 9, NCCL; default: nvcc's
+#                          toolkit joined with PyPI's nvidia-cublas / -curand / -cudnn-cu13 / -nccl-cu13
+#                          wheels (pinned) in the cache
+#   MINIMAL=1              only what the caffe tool needs: no pycaffe, OpenCV or LevelDB (the GPU
+#                          bundle's build: `make gpu-bundle`, docs/gpu.md)
 #   CAFFE_ROOT=DIR         use an existing Caffe install (DIR/bin/caffe, DIR/python) and build nothing
 #   CAFFE_CACHE=DIR        where built Caffes live (default ${XDG_CACHE_HOME:-~/.cache}/simplenet-caffe)
 #   CAFFE_APT_MIRROR=URL   Debian mirror for the source package (default: read from this machine's apt config)
@@ -131,8 +134,9 @@ if [ -n "${CAFFE_ROOT:-}" ]; then
   exit 0
 fi
 
-# A CUDA toolkit folder for CMake: nvcc's toolkit (cudart, headers) plus cuBLAS and cuRAND,
-# taken from the toolkit when it has them, else from PyPI's wheels (pinned) in the venv.
+# A CUDA toolkit folder for CMake: nvcc's toolkit (cudart, headers) plus cuBLAS, cuRAND, cuDNN and
+# NCCL, taken from the toolkit when it has them all, else from PyPI's wheels (pinned) in the venv.
+CUDA_WHEELS=(nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35 nvidia-cudnn-cu13==9.27.0.42 nvidia-nccl-cu13==2.32.3)
 assemble_cuda_toolkit() {
   STEP="CUDA toolkit"
   local nvcc home site dir f cand
@@ -148,11 +152,13 @@ assemble_cuda_toolkit() {
   done
   [ -n "$home" ] || die "CUDA=1 but no CUDA toolkit found (bin/nvcc + include/cuda_runtime.h)" \
     "install the CUDA toolkit, or set CUDA_HOME or CUDA_TOOLKIT_ROOT_DIR"
-  if ls "$home"/lib64/libcublas.so >/dev/null 2>&1 && ls "$home"/lib64/libcurand.so >/dev/null 2>&1; then
+  if ls "$home"/lib64/lib{cublas,curand,cudnn,nccl}.so >/dev/null 2>&1 && [ -f "$home/include/cudnn.h" ] \
+      && [ -f "$home/include/nccl.h" ]; then
     echo "$home"; return
   fi
-  "$VPY" -m pip install -q nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35 >&2 \
-    || die "pip install nvidia-cublas/nvidia-curand failed" "set CUDA_TOOLKIT_ROOT_DIR to a toolkit with cuBLAS and cuRAND"
+  say "installing ${CUDA_WHEELS[*]} into the venv (about 1 GB)" >&2
+  "$VPY" -m pip install -q "${CUDA_WHEELS[@]}" >&2 \
+    || die "pip install ${CUDA_WHEELS[*]} failed" "set CUDA_TOOLKIT_ROOT_DIR to a toolkit with cuBLAS, cuRAND, cuDNN 9 and NCCL"
   site=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
   # The folder links to this venv's wheels, so it is keyed by the venv too.
   dir=$CAFFE_CACHE/cuda-toolkit-$( { echo "$home"; echo "$site"; ls "$site"/nvidia; } | sha256sum | cut -c1-12)
@@ -160,10 +166,12 @@ assemble_cuda_toolkit() {
     rm -rf "$dir.part"; mkdir -p "$dir.part/lib64" "$dir.part/include"
     ln -s "$home/bin" "$dir.part/bin"; [ -d "$home/nvvm" ] && ln -s "$home/nvvm" "$dir.part/nvvm"
     for f in "$home"/lib64/* "$home"/include/*; do ln -sf "$f" "$dir.part/${f#"$home"/}"; done
-    for f in $(find "$site/nvidia" \( -name 'libcublas*.so*' -o -name 'libcurand*.so*' \)); do
+    for f in $(find "$site/nvidia" \( -name 'libcublas*.so*' -o -name 'libcurand*.so*' -o -name 'libcudnn*.so*' \
+        -o -name 'libnccl.so*' \)); do
       ln -sf "$f" "$dir.part/lib64/"; ln -sf "$f" "$dir.part/lib64/$(basename "$f" | sed -E 's/\.so\..*/.so/')"
     done
-    for f in $(find "$site/nvidia" -path '*include*' -type f \( -name 'cublas*.h' -o -name 'curand*.h' \)); do
+    for f in $(find "$site/nvidia" -path '*include*' -type f \( -name 'cublas*.h' -o -name 'curand*.h' \
+        -o -name 'cudnn*.h' -o -name 'nccl*.h' \)); do
       ln -sf "$f" "$dir.part/include/"
     done
     mv "$dir.part" "$dir"
@@ -243,10 +251,15 @@ case "$BLAS" in
     PATCHES+=(setup/patches/speed/*.patch) ;;
   *) die "unknown BLAS=$BLAS" "use BLAS=mkl, BLAS=openmp or BLAS=open" ;;
 esac
+if [ "${MINIMAL:-0}" = 1 ]; then  # later -D settings override the defaults above
+  CMAKE_FLAGS+=(-DBUILD_python=OFF -DBUILD_python_layer=OFF -DUSE_OPENCV=OFF -DUSE_LEVELDB=OFF)
+fi
 if [ "$CUDA" = 1 ]; then
-  CMAKE_FLAGS+=(-DCPU_ONLY=OFF -DUSE_CUDNN=OFF -DCUDA_ARCH_NAME=Manual "-DCUDA_ARCH_BIN=$CUDA_ARCH_BIN" "-DCUDA_ARCH_PTX=$CUDA_ARCH_BIN")
+  CMAKE_FLAGS+=(-DCPU_ONLY=OFF -DUSE_CUDNN=ON -DUSE_NCCL=ON -DCUDA_ARCH_NAME=Manual "-DCUDA_ARCH_BIN=$CUDA_ARCH_BIN" "-DCUDA_ARCH_PTX=$CUDA_ARCH_BIN")
   [ -n "${CUDA_TOOLKIT_ROOT_DIR:-}" ] || CUDA_TOOLKIT_ROOT_DIR=$(assemble_cuda_toolkit)
-  CMAKE_FLAGS+=("-DCUDA_TOOLKIT_ROOT_DIR=$CUDA_TOOLKIT_ROOT_DIR")
+  # Caffe's FindNCCL searches only /usr and NCCL_DIR; cuDNN is found in the toolkit folder.
+  CMAKE_FLAGS+=("-DCUDA_TOOLKIT_ROOT_DIR=$CUDA_TOOLKIT_ROOT_DIR" "-DNCCL_INCLUDE_DIR=$CUDA_TOOLKIT_ROOT_DIR/include"
+    "-DNCCL_LIBRARIES=$CUDA_TOOLKIT_ROOT_DIR/lib64/libnccl.so")
   PATCHES+=(setup/patches/cuda/*.patch)
 else
   CMAKE_FLAGS+=(-DCPU_ONLY=ON)
@@ -254,7 +267,7 @@ fi
 # Bump INSTALL_LAYOUT when what setup puts into an install prefix changes.
 INSTALL_LAYOUT=2
 KEY=$( { echo "$SRC_SHA256 layout$INSTALL_LAYOUT"; cat "${PATCHES[@]}"; printf '%s\n' "${CMAKE_FLAGS[@]}"; echo "$PY_BASE numpy$NUMPY_MAJOR"; } | sha256sum | cut -c1-16)
-VARIANT=$([ "$CUDA" = 1 ] && echo gpu || echo cpu)-$BLAS
+VARIANT=$([ "$CUDA" = 1 ] && echo gpu || echo cpu)-$BLAS$([ "${MINIMAL:-0}" = 1 ] && echo -minimal || true)
 PREFIX=$CAFFE_CACHE/caffe-$VARIANT-$KEY
 
 if [ -f "$PREFIX/.complete" ]; then
@@ -314,6 +327,10 @@ cmake -S "$SRC" -B "$WORK/build" "${CMAKE_FLAGS[@]}" -DCMAKE_INSTALL_PREFIX="$PR
 if [ "$CUDA" = 1 ] && grep -q "CUDA is not detected" "$WORK/cmake.log"; then
   grep -i cuda "$WORK/cmake.log" | tail -10 >&2
   die "CUDA=1 but CMake did not find CUDA (it would build a CPU-only Caffe)" "set CUDA_TOOLKIT_ROOT_DIR to a toolkit with nvcc, cuBLAS and cuRAND"
+fi
+if [ "$CUDA" = 1 ] && ! grep -qE "cuDNN +: +Yes" "$WORK/cmake.log"; then
+  grep -i cudnn "$WORK/cmake.log" | tail -5 >&2
+  die "CUDA=1 but CMake did not find cuDNN (it would build without it)" "set CUDA_TOOLKIT_ROOT_DIR to a toolkit with cudnn.h and libcudnn.so"
 fi
 STEP="build"
 say "building Caffe with $(nproc) jobs (about 3 minutes on 2 cores)"

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from simplenet_caffe.gpu import fill_fixed_weights  # shared with the GPU check's numerics case
+
 FIXTURE = Path(__file__).parent / "fixtures" / "numerics_stock.npz"
 BATCH, CHW = 8, (3, 16, 16)
 
@@ -53,12 +55,7 @@ def run_net(caffe, tmp: Path) -> dict[str, np.ndarray]:
     caffe.set_random_seed(1701)
     net = build_net(caffe, tmp)
     rng = np.random.RandomState(7)
-    for name, blobs in net.params.items():
-        if name.startswith("bn"):
-            continue  # running statistics start at zero; TRAIN uses batch statistics
-        for i, b in enumerate(blobs):
-            fan_in = np.prod(b.data.shape[1:]) if b.data.ndim > 1 else 1
-            b.data[...] = rng.uniform(-1, 1, b.data.shape) / np.sqrt(fan_in) + (1.0 if name.startswith("scale") and i == 0 else 0)
+    fill_fixed_weights(net, rng)
     net.blobs["data"].data[...] = rng.standard_normal(net.blobs["data"].data.shape)
     net.blobs["label"].data[...] = rng.randint(0, 10, BATCH)
     out = {"loss": np.array(net.forward()["loss"]), "ip1": net.blobs["ip1"].data.copy()}
