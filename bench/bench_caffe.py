@@ -11,7 +11,8 @@ Beside it: numpy's float32 GEMM rate measured in this job, and PyTorch CPU (NCHW
 channels_last, forward + backward, no optimizer step) on the same architecture when torch is
 installed. ``--baseline-caffe`` times a second Caffe build in the same job (before/after). Each timing
 runs in its own process (PyTorch too), whose peak resident memory (RSS, MiB) is reported beside
-its speed. ``--demo VENV`` (repeatable; slow: the whole demo) also times ``tools/demo.py`` with
+its speed, and ``caffe time``'s per-layer averages are summed by layer type (Convolution,
+BatchNorm, Scale...) for every net and build. ``--demo VENV`` (repeatable; slow: the whole demo) also times ``tools/demo.py`` with
 that venv's build, wall clock, after the table. The CPU's model name heads the output.
 Results: bench/results/bench_caffe.{csv,md}.
 """
@@ -41,6 +42,7 @@ NETS = [
     ("ImageNet 5m_m2 @224", "imagenet_5m_m2", 8, 2, 2),
 ]
 RESULTS = REPO_ROOT / "bench" / "results"
+TYPES_SHOWN = ("Convolution", "BatchNorm", "Scale", "ReLU", "Dropout", "Pooling", "InnerProduct")
 
 
 def sgemm_gflops(n: int = 2048, seconds: float = 3.0) -> float:
@@ -117,7 +119,9 @@ def caffe_time(caffe: str, model: Path, iterations: int) -> dict[str, float]:
     rc, _, err, rss = measured([caffe, "time", "-model", str(model), "-iterations", str(iterations)], env)
     if rc != 0:
         raise UserError(f"{caffe} time failed on {model.name}: {err.strip()[-600:]}")
-    out = {"rss": rss}
+    out = {"rss": rss, "layers": {}}
+    for name, ms in re.findall(r"\]\s+(\S+)\s+(?:forward|backward): ([\d.]+) ms", err):
+        out["layers"][name] = out["layers"].get(name, 0.0) + float(ms)
     for key, pat in (("fwd", "Average Forward pass"), ("bwd", "Average Backward pass"),
                      ("fwdbwd", "Average Forward-Backward")):
         m = re.search(pat + r": ([\d.]+) ms", err)
@@ -221,6 +225,7 @@ def main(argv=None):
                                                        if have_torch else [])
     res: dict = {}
     rss: dict = {}
+    by_type: dict = {}  # (stem, build, layer type) -> ms forward + backward per batch
     with tempfile.TemporaryDirectory() as tmp:
         for (title, stem, batch, cit, tit), what in progress(steps, total=len(steps), desc="bench", unit="run"):
             train_val, deploy = PROTOTXT_DIR / f"{stem}_train_val.prototxt", PROTOTXT_DIR / f"{stem}_deploy.prototxt"
@@ -231,6 +236,10 @@ def main(argv=None):
                 model.write_text(text_format.MessageToString(net))
                 t = caffe_time(what[1], model, max(1, round(cit * args.scale)))
                 res[stem, what[0]], rss[stem, what[0]] = t["fwdbwd"], t["rss"]
+                kinds = {l.name: l.type for l in net.layer}
+                for name, ms in t["layers"].items():
+                    key = (stem, what[0], kinds.get(name, "?"))
+                    by_type[key] = by_type.get(key, 0.0) + ms
             else:
                 res[stem, what], rss[stem, what] = torch_time_process(stem, batch, max(1, round(tit * args.scale)), what)
     for title, stem, batch, _, _ in nets:
@@ -278,6 +287,18 @@ def main(argv=None):
             line += (f" | torch NCHW {r['torch_nchw_ms']:.0f} ms ({r['caffe_vs_torch_nchw']:.2f}x),"
                      f" channels_last {r['torch_cl_ms']:.0f} ms ({r['caffe_vs_torch_cl']:.2f}x), {r['torch_cl_rss_MiB']} MiB")
         print(line)
+    type_md = ["", "ms per batch by layer type (forward + backward, `caffe time`):", "",
+               "| net | build | " + " | ".join(TYPES_SHOWN) + " | other |", "|---|---|" + "---|" * (len(TYPES_SHOWN) + 1)]
+    for title, stem, *_ in nets:
+        for b, _ in builds:
+            ms = {t: v for (st, bb, t), v in by_type.items() if st == stem and bb == b}
+            cells = [f"{ms.get(t, 0):.0f}" for t in TYPES_SHOWN]
+            other = sum(v for t, v in ms.items() if t not in TYPES_SHOWN)
+            type_md.append(f"| {title} | {b} | " + " | ".join(cells) + f" | {other:.0f} |")
+            print(f"{title:22s} {b:8s} ms by layer type: " + ", ".join(
+                f"{t} {c}" for t, c in zip(TYPES_SHOWN, cells)) + f", other {other:.0f}")
+    with open(RESULTS / "bench_caffe.md", "a") as f:
+        f.write("\n".join(type_md) + "\n")
     demo_md = []
     for venv in args.demo:
         print(f"\ndemo with {venv} (tools/demo.py, minutes)...", flush=True)
