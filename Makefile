@@ -2,8 +2,8 @@
 SHELL := /bin/bash
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
-# Options passed to setup/setup.sh: CUDA=1, BLAS=mkl|openmp|open, CAFFE_ROOT=..., CAFFE_CACHE=...
-export CUDA BLAS CAFFE_ROOT CAFFE_CACHE CAFFE_APT_MIRROR CAFFE_SOURCE_TARBALL PYTHON SKIP_APT
+# Options passed to setup/setup.sh: CUDA=1, BLAS=mkl|openmp|open, DNN=onednn|none, CAFFE_ROOT=..., CAFFE_CACHE=...
+export CUDA BLAS DNN CAFFE_ROOT CAFFE_CACHE CAFFE_APT_MIRROR CAFFE_SOURCE_TARBALL PYTHON SKIP_APT
 
 .PHONY: help setup test demo reproduce bench bench-lmdb bench-log bench-export prototxt clean-venv gpu-bundle gpu-check
 
@@ -39,7 +39,9 @@ reproduce:
 prototxt:
 	$(PY) tools/gen_prototxt.py
 
-# caffe time of three nets -> images/s, GFLOP/s, share of numpy's SGEMM, PyTorch CPU if installed (docs/speed.md).
+# caffe time of three nets -> images/s, GFLOP/s, share of numpy's SGEMM, peak RSS, PyTorch CPU if installed
+# (docs/speed.md). BENCH_ARGS="--baseline-caffe <other build>/bin/caffe --demo .venv" adds a second build
+# and the demo's wall time (minutes).
 bench:
 	$(PY) bench/bench_caffe.py $(BENCH_ARGS)
 
