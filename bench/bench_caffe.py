@@ -32,14 +32,10 @@ from simplenet_caffe import caffe_env, protoio
 from simplenet_caffe.errors import UserError
 from simplenet_caffe.progress import progress
 from simplenet_caffe.cli import run
+from simplenet_caffe.nets.timing import BENCH_NETS, input_chw, timing_net
 from simplenet_caffe.paths import PROTOTXT_DIR, REPO_ROOT
 
-# name, prototxt stem, batch, caffe iterations, torch iterations
-NETS = [
-    ("A5M CIFAR-10", "cifar10_a5m_zeropad", 100, 3, 3),
-    ("S300-A MNIST", "mnist_s300a", 100, 5, 5),
-    ("ImageNet 5m_m2 @224", "imagenet_5m_m2", 8, 2, 2),
-]
+NETS = BENCH_NETS
 RESULTS = REPO_ROOT / "bench" / "results"
 TYPES_SHOWN = ("Convolution", "BatchNorm", "Scale", "ReLU", "Dropout", "Pooling", "InnerProduct")
 
@@ -84,30 +80,6 @@ def measured(cmd: list[str], env=None) -> tuple[int, str, str, float]:
         fe.seek(0)
         return (p.returncode, fo.read().decode(errors="replace"), fe.read().decode(errors="replace"),
                 usage.ru_maxrss / 1024)  # Linux: KiB
-
-
-def input_chw(deploy: Path, pb2) -> tuple[int, int, int]:
-    net = protoio.read_net(deploy)
-    for l in net.layer:
-        if l.type == "Input":
-            return tuple(l.input_param.shape[0].dim[1:4])
-    raise UserError(f"{deploy}: no Input layer")
-
-
-def timing_net(train_val: Path, batch: int, chw, pb2):
-    """TRAIN-phase layers of ``train_val`` with the Data layer replaced by Input (data, label)."""
-    src = protoio.read_net(train_val)
-    net = pb2.NetParameter(name=src.name)
-    data = net.layer.add(name="data", type="Input", top=["data", "label"])
-    data.input_param.shape.add(dim=[batch, *chw])
-    data.input_param.shape.add(dim=[batch])
-    for l in src.layer:
-        if l.type in ("Data", "ImageData", "Input"):
-            continue
-        if any(r.HasField("phase") and r.phase != pb2.TRAIN for r in l.include):
-            continue
-        net.layer.add().CopyFrom(l)
-    return net
 
 
 def caffe_time(caffe: str, model: Path, iterations: int) -> dict[str, float]:

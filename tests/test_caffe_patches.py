@@ -71,7 +71,8 @@ def test_pycaffe_solver_ignores_solver_mode(gpu_solver, caffe, tmp_path, monkeyp
 
 
 def test_net_pass_matches_pycaffe(caffe, caffe_pb2, tmp_path, cpu_only_build):
-    from simplenet_caffe import gpu, gpu_check
+    from simplenet_caffe.gpu import bundle as gpu
+    from simplenet_caffe.gpu import check as gpu_check
     files = gpu.write_numerics_case(tmp_path, caffe, caffe_pb2)
     r = caffe_env.run_tool("net_pass", f"-model={files['model']}", f"-weights={files['weights']}",
                            f"-inputs={files['inputs']}", f"-out={tmp_path / 'pass.txt'}", check=False)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from simplenet_caffe import caffe_env, gpu_check
+from simplenet_caffe import caffe_env
+from simplenet_caffe.gpu import check as gpu_check
 from simplenet_caffe.paths import REPO_ROOT
 
 from conftest import need, run_script
@@ -94,7 +95,7 @@ def test_time_budget_stops_it(staged, tmp_path):
 
 
 def test_not_a_bundle(tmp_path):
-    r = subprocess.run([sys.executable, str(REPO_ROOT / "simplenet_caffe" / "gpu_check.py"), "--bundle", str(tmp_path)],
+    r = subprocess.run([sys.executable, str(REPO_ROOT / "simplenet_caffe" / "gpu" / "check.py"), "--bundle", str(tmp_path)],
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip() == f"gpu-check: {tmp_path} is not a GPU bundle (no bundle.json); make gpu-bundle makes one"

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import need
-from simplenet_caffe.gpu import fill_fixed_weights  # shared with the GPU check's numerics case
+from simplenet_caffe.gpu.bundle import fill_fixed_weights  # shared with the GPU check's numerics case
 
 FIXTURE = Path(__file__).parent / "fixtures" / "numerics_stock.npz"
 BATCH, CHW = 8, (3, 16, 16)

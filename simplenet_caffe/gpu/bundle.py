@@ -7,7 +7,7 @@ Layout of a bundle folder::
     bin/, lib/           the CUDA build's caffe, net_pass, libcaffe and every non-system library they
                          need (RUNPATH $ORIGIN/../lib, $ORIGIN); cuDNN, NCCL, cuBLAS, cuRAND and the
                          driver are left out and found at run time from the machine's pip wheels
-    gpu_check.py         the check (standard library only; simplenet_caffe/gpu_check.py)
+    gpu_check.py         the check (standard library only; simplenet_caffe/gpu/check.py)
     py/                  what the check's PyTorch step imports: torch_net.py, caffe_pb2.py, the
                          pure-Python protobuf runtime, simplenet_caffe
     nets/                timing nets (A5M CIFAR-10, S300-A MNIST, 5m_m2), cuDNN and engine: CAFFE
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import UserError
-from .generate import write_atomic
-from .paths import PROTOTXT_DIR, REPO_ROOT, SOLVERS_DIR
+from ..atomic import write_atomic
+from ..errors import UserError
+from ..paths import PROTOTXT_DIR, REPO_ROOT, SOLVERS_DIR
 
 # Left out of the bundle: the GPU machine's pip wheels (cuDNN, NCCL, cuBLAS, cuRAND) and driver
 # provide them; glibc's libraries and the C++ runtime come with its system. Debian 12's
@@ -202,13 +202,13 @@ def _copy_py(py: Path) -> None:
     """The PyTorch step's imports: the twin builder, caffe_pb2, pure-Python protobuf, this package."""
     from google import protobuf
 
-    from . import caffe_env
+    from .. import caffe_env
     pb2 = caffe_env.caffe_pb2()
     ignore = shutil.ignore_patterns("__pycache__", "*.so", "*.pyc")
     shutil.copytree(Path(protobuf.__file__).parent, py / "google" / "protobuf", ignore=ignore)
     (py / "google" / "__init__.py").write_text("")
     shutil.copy2(pb2.__file__, py / "caffe_pb2.py")
-    shutil.copytree(Path(__file__).resolve().parent, py / "simplenet_caffe", ignore=ignore)
+    shutil.copytree(Path(__file__).resolve().parent.parent, py / "simplenet_caffe", ignore=ignore)
     shutil.copy2(REPO_ROOT / "bench" / "torch_net.py", py / "torch_net.py")
 
 
@@ -257,8 +257,9 @@ def make_bundle(out: Path, caffe_prefix: Path, mnist_dir: Path, timing_nets, dry
     """
     from google.protobuf import text_format
 
-    from . import caffe_env, recipes
-    from .counting import count_prototxt
+    from .. import caffe_env
+    from ..data import recipes
+    from ..nets.counting import count_prototxt
 
     pb2 = caffe_env.caffe_pb2()
     tools = [caffe_prefix / "bin" / "caffe", caffe_prefix / "bin" / "net_pass"]
@@ -322,7 +323,7 @@ def make_bundle(out: Path, caffe_prefix: Path, mnist_dir: Path, timing_nets, dry
                          "iters": TRAIN_ITERS, "dry_iters": TRAIN_DRY_ITERS,
                          "train_images": MNIST_TRAIN, "test_images": MNIST_TEST}
 
-    gpu_check = Path(__file__).resolve().parent / "gpu_check.py"
+    gpu_check = Path(__file__).resolve().parent / "check.py"
     shutil.copy2(gpu_check, part / "gpu_check.py")
     _copy_py(part / "py")
 
