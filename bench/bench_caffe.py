@@ -119,8 +119,6 @@ def torch_worker(stem: str, batch: int, iterations: int, layout: str) -> None:
 def demo_wall_time(venv: Path) -> tuple[float, str]:
     """(seconds, last lines of its output) of ``tools/demo.py`` run with ``venv``'s Python and Caffe build."""
     py = venv / "bin" / "python"
-    if not py.is_file():
-        raise UserError(f"--demo: no {py}")
     env = dict(os.environ, SIMPLENET_VENV=str(venv.resolve()))
     t = time.perf_counter()
     rc, out, err, _ = measured([str(py), str(REPO_ROOT / "tools" / "demo.py")], env)
@@ -167,6 +165,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.rounds < 1:
         raise UserError("--rounds must be at least 1")
+    for venv in args.demo:
+        if not (Path(venv) / "bin" / "python").is_file():
+            raise UserError(f"--demo: no {Path(venv) / 'bin' / 'python'}")
     if args.torch_worker:
         stem, batch, iterations, layout = args.torch_worker
         return torch_worker(stem, int(batch), int(iterations), layout)
