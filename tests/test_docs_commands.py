@@ -99,7 +99,7 @@ HOW: list[tuple[str, How]] = [
     (r"make test", How("skip", "this test suite")),
     (r"(time )?make demo( DATASET=fashion-mnist)?", How("skip", "3-9 min of training; tests/test_end_to_end.py runs "
                                                           "the same pipeline on a shortened schedule")),
-    (r"make bench(-lmdb|-log)?", How("skip", "benchmarks take minutes; run by hand (docs/speed.md)")),
+    (r"make bench(-[a-z]+)?", How("skip", "benchmarks take minutes; run by hand (docs/speed.md)")),
     (r"(\.venv/bin/)?pip install .*", How("skip", "downloads from PyPI")),
     (r"make reproduce EXP=\S+", How("reproduce", append=f' OVERWRITE=1 ARGS="{_SMOKE}"')),
     (r"make reproduce EXP=\S+ RESUME=1", How("reproduce", append=f' ARGS="{_RESUMED}"')),
