@@ -2,18 +2,20 @@
 SHELL := /bin/bash
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
-# Options passed to setup/setup.sh: CUDA=1, BLAS=mkl|openmp|open, CAFFE_ROOT=..., CAFFE_CACHE=...
-export CUDA BLAS CAFFE_ROOT CAFFE_CACHE CAFFE_APT_MIRROR CAFFE_SOURCE_TARBALL PYTHON SKIP_APT
+# Options passed to setup/setup.sh: CUDA=1, BLAS=mkl|openmp|open, DNN=onednn|none, CAFFE_ROOT=..., CAFFE_CACHE=...
+export CUDA BLAS DNN CAFFE_ROOT CAFFE_CACHE CAFFE_APT_MIRROR CAFFE_SOURCE_TARBALL PYTHON SKIP_APT
 
-.PHONY: help setup test demo reproduce bench bench-lmdb bench-log bench-export prototxt clean-venv
+.PHONY: help setup test demo reproduce bench bench-lmdb bench-log bench-export prototxt clean-venv gpu-bundle gpu-check
 
 help:
 	@echo "make setup      install Debian packages, .venv, build Caffe (cached outside the repo)"
 	@echo "make test       run the test suite (real caffe, real MNIST)"
 	@echo "make demo       MNIST end to end: LMDB -> caffe train -> log -> plots -> table"
-	@echo "make reproduce EXP=<experiment> [RESUME=1] [GPU=0]   a paper experiment, full schedule"
+	@echo "make reproduce EXP=<experiment> [NAME=run] [RESUME=1] [OVERWRITE=1] [GPU=0] [ARGS=...]   a paper experiment, full schedule"
 	@echo "make prototxt   regenerate prototxt/ and solvers/ from the architecture spec"
 	@echo "make bench | bench-lmdb | bench-log | bench-export   benchmarks (speed against named baselines)"
+	@echo "make gpu-bundle build/gpu-bundle.tar.gz: CUDA Caffe + nets + MNIST subset for a GPU machine (docs/gpu.md)"
+	@echo "make gpu-check [DRY_RUN=1]   prove the bundle on a GPU (DRY_RUN=1: every step on this CPU build)"
 
 setup:
 	bash setup/setup.sh
@@ -26,15 +28,20 @@ DATASET ?= mnist
 demo:
 	$(PY) tools/demo.py --dataset $(DATASET)
 
-# Any experiment's full schedule (see `$(PY) tools/reproduce.py --list`); RESUME=1 continues.
+# Any experiment's full schedule (see `$(PY) tools/reproduce.py --list`); RESUME=1 continues,
+# NAME= names the run (own logs and snapshots), OVERWRITE=1 starts it again, ARGS= passes more
+# options (e.g. ARGS="--max-iter 100 --test-iter 4" for a smoke test).
 reproduce:
-	@test -n "$(EXP)" || { echo "usage: make reproduce EXP=<experiment> [RESUME=1] [GPU=0]"; exit 2; }
-	$(PY) tools/reproduce.py $(EXP) $(if $(RESUME),--resume) $(if $(GPU),--gpu $(GPU))
+	@test -n "$(EXP)" || { echo "usage: make reproduce EXP=<experiment> [NAME=run] [RESUME=1] [OVERWRITE=1] [GPU=0] [ARGS=...]"; exit 2; }
+	$(PY) tools/reproduce.py $(EXP) $(if $(NAME),--name $(NAME)) $(if $(RESUME),--resume) \
+	  $(if $(OVERWRITE),--overwrite) $(if $(GPU),--gpu $(GPU)) $(ARGS)
 
 prototxt:
 	$(PY) tools/gen_prototxt.py
 
-# caffe time of three nets -> images/s, GFLOP/s, share of numpy's SGEMM, PyTorch CPU if installed (docs/speed.md).
+# caffe time of three nets -> images/s, GFLOP/s, share of numpy's SGEMM, peak RSS, PyTorch CPU if installed
+# (docs/speed.md). BENCH_ARGS="--baseline-caffe <other build>/bin/caffe --demo .venv" adds a second build
+# and the demo's wall time (minutes).
 bench:
 	$(PY) bench/bench_caffe.py $(BENCH_ARGS)
 
@@ -49,6 +56,27 @@ bench-lmdb:
 # caffemodel -> safetensors / ONNX / back for the 6.4M ImageNet net, beside pycaffe loading the same files.
 bench-export:
 	$(PY) bench/bench_export.py
+
+# GPU bundle (docs/gpu.md): a minimal CUDA build (cuDNN 9, NCCL; its own venv GPU_VENV with the CUDA
+# wheels, its own cache entry) packed with nets and a MNIST subset. Needs nvcc; not part of `make test`.
+GPU_VENV ?= .venv-gpu
+gpu-bundle:
+	env -u CAFFE_ROOT CUDA=1 BLAS=open MINIMAL=1 VENV=$(GPU_VENV) bash setup/setup.sh  # CAFFE_ROOT names the CPU Caffe
+	$(PY) -m pip install -q -e ".[gpu]"
+	$(PY) tools/gpu_bundle.py --caffe-prefix "$$(cat $(GPU_VENV)/.caffe-prefix)" $(BUNDLE_ARGS)
+
+# On the GPU machine, from the repo with the bundle beside it (or run gpu_check.py in the unpacked
+# bundle). DRY_RUN=1: the same steps on this venv's CPU build, small batches (a test runs it).
+BUNDLE ?= build/gpu-bundle
+gpu-check:
+ifeq ($(DRY_RUN),1)
+	$(PY) tools/gpu_bundle.py --dry-run --out build/gpu-dry
+	$(PY) build/gpu-dry/gpu_check.py --dry-run --tools-dir $(VENV)/bin --out build/gpu-dry/gpu_check_report.md
+else
+	@test -f $(BUNDLE)/gpu_check.py || { test -f $(BUNDLE).tar.gz && tar -xzf $(BUNDLE).tar.gz -C $(dir $(BUNDLE)); } \
+	  || { echo "gpu-check: no bundle at $(BUNDLE) or $(BUNDLE).tar.gz (make gpu-bundle makes one)"; exit 2; }
+	python3 $(BUNDLE)/gpu_check.py $(CHECK_ARGS)
+endif
 
 clean-venv:
 	rm -rf $(VENV)

@@ -9,7 +9,11 @@ images/s and effective GFLOP/s, with training FLOPs per image = 3 x 2 x MACs (fo
 backward to data and to weights; MACs from simplenet_caffe.nets.counting, conv + InnerProduct).
 Beside it: numpy's float32 GEMM rate measured in this job, and PyTorch CPU (NCHW and
 channels_last, forward + backward, no optimizer step) on the same architecture when torch is
-installed. ``--baseline-caffe`` times a second Caffe build in the same job (before/after).
+installed. ``--baseline-caffe`` times a second Caffe build in the same job (before/after). Each timing
+runs in its own process (PyTorch too), whose peak resident memory (RSS, MiB) is reported beside
+its speed, and ``caffe time``'s per-layer averages are summed by layer type (Convolution,
+BatchNorm, Scale...) for every net and build. ``--demo VENV`` (repeatable; slow: the whole demo) also times ``tools/demo.py`` with
+that venv's build, wall clock, after the table. The CPU's model name heads the output.
 Results: bench/results/bench_caffe.{csv,md}.
 """
 from __future__ import annotations
@@ -28,15 +32,12 @@ from simplenet_caffe import caffe_env, protoio
 from simplenet_caffe.errors import UserError
 from simplenet_caffe.progress import progress
 from simplenet_caffe.cli import run
+from simplenet_caffe.nets.timing import BENCH_NETS, input_chw, timing_net
 from simplenet_caffe.paths import PROTOTXT_DIR, REPO_ROOT
 
-# name, prototxt stem, batch, caffe iterations, torch iterations
-NETS = [
-    ("A5M CIFAR-10", "cifar10_a5m_zeropad", 100, 3, 3),
-    ("S300-A MNIST", "mnist_s300a", 100, 5, 5),
-    ("ImageNet 5m_m2 @224", "imagenet_5m_m2", 8, 2, 2),
-]
+NETS = BENCH_NETS
 RESULTS = REPO_ROOT / "bench" / "results"
+TYPES_SHOWN = ("Convolution", "BatchNorm", "Scale", "ReLU", "Dropout", "Pooling", "InnerProduct")
 
 
 def sgemm_gflops(n: int = 2048, seconds: float = 3.0) -> float:
@@ -52,46 +53,80 @@ def sgemm_gflops(n: int = 2048, seconds: float = 3.0) -> float:
     return best
 
 
-def input_chw(deploy: Path, pb2) -> tuple[int, int, int]:
-    net = protoio.read_net(deploy)
-    for l in net.layer:
-        if l.type == "Input":
-            return tuple(l.input_param.shape[0].dim[1:4])
-    raise UserError(f"{deploy}: no Input layer")
+def cpu_name() -> str:
+    """'<model name>, <n> cores, AVX-512|AVX2' from /proc/cpuinfo (Linux), else the platform's word."""
+    import platform
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
+    flags = re.search(r"^flags\s*:\s*(.+)$", info, re.M)
+    isa = ""
+    if flags:
+        f = flags.group(1).split()
+        isa = ", AVX-512" if "avx512f" in f else ", AVX2" if "avx2" in f else ""
+    return f"{model.group(1).strip() if model else platform.machine()}, {os.cpu_count()} cores{isa}"
 
 
-def timing_net(train_val: Path, batch: int, chw, pb2):
-    """TRAIN-phase layers of ``train_val`` with the Data layer replaced by Input (data, label)."""
-    src = protoio.read_net(train_val)
-    net = pb2.NetParameter(name=src.name)
-    data = net.layer.add(name="data", type="Input", top=["data", "label"])
-    data.input_param.shape.add(dim=[batch, *chw])
-    data.input_param.shape.add(dim=[batch])
-    for l in src.layer:
-        if l.type in ("Data", "ImageData", "Input"):
-            continue
-        if any(r.HasField("phase") and r.phase != pb2.TRAIN for r in l.include):
-            continue
-        net.layer.add().CopyFrom(l)
-    return net
+def measured(cmd: list[str], env=None) -> tuple[int, str, str, float]:
+    """Run ``cmd``: (exit code, stdout, stderr, peak RSS in MiB of that process)."""
+    import subprocess
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=env)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        fo.seek(0)
+        fe.seek(0)
+        return (p.returncode, fo.read().decode(errors="replace"), fe.read().decode(errors="replace"),
+                usage.ru_maxrss / 1024)  # Linux: KiB
 
 
 def caffe_time(caffe: str, model: Path, iterations: int) -> dict[str, float]:
-    """Average forward / backward / forward-backward ms per batch from ``caffe time``."""
-    import subprocess
+    """Average forward / backward / forward-backward ms per batch from ``caffe time``, and its peak RSS (MiB)."""
     env = caffe_env.tool_env()  # each build's binary finds its own libcaffe through its RUNPATH
-    p = subprocess.run([caffe, "time", "-model", str(model), "-iterations", str(iterations)],
-                       capture_output=True, text=True, env=env)
-    if p.returncode != 0:
-        raise UserError(f"{caffe} time failed on {model.name}: {p.stderr.strip()[-600:]}")
-    out = {}
+    rc, _, err, rss = measured([caffe, "time", "-model", str(model), "-iterations", str(iterations)], env)
+    if rc != 0:
+        raise UserError(f"{caffe} time failed on {model.name}: {err.strip()[-600:]}")
+    out = {"rss": rss, "layers": {}}
+    for name, ms in re.findall(r"\]\s+(\S+)\s+(?:forward|backward): ([\d.]+) ms", err):
+        out["layers"][name] = out["layers"].get(name, 0.0) + float(ms)
     for key, pat in (("fwd", "Average Forward pass"), ("bwd", "Average Backward pass"),
                      ("fwdbwd", "Average Forward-Backward")):
-        m = re.search(pat + r": ([\d.]+) ms", p.stderr)
+        m = re.search(pat + r": ([\d.]+) ms", err)
         if not m:
             raise UserError(f"could not read '{pat}' from caffe time output")
         out[key] = float(m.group(1))
     return out
+
+
+def torch_time_process(stem: str, batch: int, iterations: int, layout: str) -> tuple[float, float]:
+    """(ms per batch, peak RSS MiB) of :func:`torch_time` run in a fresh process (``--torch-worker``)."""
+    rc, out, err, rss = measured([sys.executable, __file__, "--torch-worker", stem, str(batch), str(iterations), layout])
+    m = re.search(r"^torch_ms=([\d.]+)$", out, re.M)
+    if rc != 0 or not m:
+        raise UserError(f"PyTorch timing of {stem} ({layout}) failed: {err.strip()[-600:]}")
+    return float(m.group(1)), rss
+
+
+def torch_worker(stem: str, batch: int, iterations: int, layout: str) -> None:
+    pb2 = caffe_env.caffe_pb2()
+    chw = input_chw(PROTOTXT_DIR / f"{stem}_deploy.prototxt", pb2)
+    net = timing_net(PROTOTXT_DIR / f"{stem}_train_val.prototxt", batch, chw, pb2)
+    print(f"torch_ms={torch_time(net, chw, batch, iterations, layout == 'cl'):.3f}")
+
+
+def demo_wall_time(venv: Path) -> tuple[float, str]:
+    """(seconds, last lines of its output) of ``tools/demo.py`` run with ``venv``'s Python and Caffe build."""
+    py = venv / "bin" / "python"
+    if not py.is_file():
+        raise UserError(f"--demo: no {py}")
+    env = dict(os.environ, SIMPLENET_VENV=str(venv.resolve()))
+    t = time.perf_counter()
+    rc, out, err, _ = measured([str(py), str(REPO_ROOT / "tools" / "demo.py")], env)
+    if rc != 0:
+        raise UserError(f"demo with {venv} failed: {err.strip()[-600:]}")
+    return time.perf_counter() - t, out.strip()
 
 
 def torch_time(net, chw, batch: int, iterations: int, channels_last: bool) -> float:
@@ -124,7 +159,17 @@ def main(argv=None):
     ap.add_argument("--baseline-caffe", default=None,
                     help="a second caffe binary timed in the same job (e.g. the stock build)")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat every run this many times and keep the fastest (a shared machine)")
+    ap.add_argument("--demo", action="append", default=[], metavar="VENV",
+                    help="also time `tools/demo.py` (minutes) with this venv's build; repeatable (e.g. --demo .venv)")
+    ap.add_argument("--torch-worker", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.rounds < 1:
+        raise UserError("--rounds must be at least 1")
+    if args.torch_worker:
+        stem, batch, iterations, layout = args.torch_worker
+        return torch_worker(stem, int(batch), int(iterations), layout)
     caffe = args.caffe or str(caffe_env.caffe_tool("caffe"))
     builds = [("caffe", caffe)] + ([("baseline", args.baseline_caffe)] if args.baseline_caffe else [])
     for _, b in builds:
@@ -143,12 +188,18 @@ def main(argv=None):
     from simplenet_caffe.nets.counting import count_prototxt
     pb2 = caffe_env.caffe_pb2()
 
+    cpu = cpu_name()
+    print(f"CPU: {cpu}")
     gemm = sgemm_gflops()
     print(f"numpy SGEMM (2048^3, float32, {os.cpu_count()} cores): {gemm:.0f} GFLOP/s")
     rows = []
-    steps = [(n, b) for n in nets for b in builds] + ([(n, t) for n in nets for t in ("nchw", "cl")]
-                                                       if have_torch else [])
+    # Each net's Caffe and PyTorch runs back to back, so that both sides see the same load on a
+    # shared machine; with --rounds N every run is repeated N times and the fastest kept.
+    steps = [(n, w) for _ in range(args.rounds) for n in nets
+             for w in builds + (["nchw", "cl"] if have_torch else [])]
     res: dict = {}
+    rss: dict = {}
+    by_type: dict = {}  # (stem, build, layer type) -> ms forward + backward per batch
     with tempfile.TemporaryDirectory() as tmp:
         for (title, stem, batch, cit, tit), what in progress(steps, total=len(steps), desc="bench", unit="run"):
             train_val, deploy = PROTOTXT_DIR / f"{stem}_train_val.prototxt", PROTOTXT_DIR / f"{stem}_deploy.prototxt"
@@ -157,9 +208,20 @@ def main(argv=None):
             if isinstance(what, tuple):
                 model = Path(tmp) / f"{stem}_time.prototxt"
                 protoio.write_text(model, net)
-                res[stem, what[0]] = caffe_time(what[1], model, max(1, round(cit * args.scale)))["fwdbwd"]
+                t = caffe_time(what[1], model, max(1, round(cit * args.scale)))
+                if (stem, what[0]) in res and res[stem, what[0]] <= t["fwdbwd"]:
+                    continue
+                res[stem, what[0]], rss[stem, what[0]] = t["fwdbwd"], t["rss"]
+                kinds = {l.name: l.type for l in net.layer}
+                for k in [k for k in by_type if k[:2] == (stem, what[0])]:
+                    del by_type[k]
+                for name, ms in t["layers"].items():
+                    key = (stem, what[0], kinds.get(name, "?"))
+                    by_type[key] = by_type.get(key, 0.0) + ms
             else:
-                res[stem, what] = torch_time(net, chw, batch, max(1, round(tit * args.scale)), what == "cl")
+                ms, mem = torch_time_process(stem, batch, max(1, round(tit * args.scale)), what)
+                if (stem, what) not in res or ms < res[stem, what]:
+                    res[stem, what], rss[stem, what] = ms, mem
     for title, stem, batch, _, _ in nets:
         macs = count_prototxt(PROTOTXT_DIR / f"{stem}_deploy.prototxt").macs
         flop_img = 6 * macs
@@ -167,14 +229,16 @@ def main(argv=None):
         row = {"net": title, "batch": batch, "train_GFLOP_per_image": round(flop_img / 1e9, 3),
                "caffe_ms": round(ms, 1), "caffe_img_s": round(batch / ms * 1e3, 1),
                "caffe_GFLOP_s": round(flop_img * batch / ms / 1e6, 1), "sgemm_GFLOP_s": round(gemm, 1),
-               "caffe_pct_sgemm": round(100 * flop_img * batch / ms / 1e6 / gemm, 1)}
+               "caffe_pct_sgemm": round(100 * flop_img * batch / ms / 1e6 / gemm, 1),
+               "caffe_rss_MiB": round(rss[stem, "caffe"])}
         if ("baseline", args.baseline_caffe) in builds:
             b = res[stem, "baseline"]
             row.update(baseline_ms=round(b, 1), baseline_img_s=round(batch / b * 1e3, 1),
-                       speedup_vs_baseline=round(b / ms, 2))
+                       baseline_rss_MiB=round(rss[stem, "baseline"]), speedup_vs_baseline=round(b / ms, 2))
         if have_torch:
             for t in ("nchw", "cl"):
                 row[f"torch_{t}_ms"] = round(res[stem, t], 1)
+                row[f"torch_{t}_rss_MiB"] = round(rss[stem, t])
                 row[f"caffe_vs_torch_{t}"] = round(res[stem, t] / ms, 2)
         rows.append(row)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -187,20 +251,44 @@ def main(argv=None):
     tmpcsv.replace(RESULTS / "bench_caffe.csv")
     md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     md += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
-    header = (f"caffe: {caffe}\n\nnumpy SGEMM {gemm:.0f} GFLOP/s; training FLOPs/image = 6 x MACs; "
-              f"ms = forward+backward per batch (no update); ratios > 1 mean Caffe is faster.\n\n")
+    header = (f"CPU: {cpu}\n\ncaffe: {caffe}\n\nnumpy SGEMM {gemm:.0f} GFLOP/s; training FLOPs/image = 6 x MACs; "
+              f"ms = forward+backward per batch (no update); ratios > 1 mean Caffe is faster; "
+              f"rss = peak resident memory of the timing process.\n\n")
     (RESULTS / "bench_caffe.md.part").write_text(header + "\n".join(md) + "\n")
     (RESULTS / "bench_caffe.md.part").replace(RESULTS / "bench_caffe.md")
     print()
     for r in rows:
         line = (f"{r['net']:22s} batch {r['batch']:3d}: caffe {r['caffe_ms']:8.1f} ms = {r['caffe_img_s']:6.1f} img/s"
-                f" = {r['caffe_GFLOP_s']:6.1f} GFLOP/s = {r['caffe_pct_sgemm']:5.1f}% of SGEMM")
+                f" = {r['caffe_GFLOP_s']:6.1f} GFLOP/s = {r['caffe_pct_sgemm']:5.1f}% of SGEMM, {r['caffe_rss_MiB']} MiB")
         if "baseline_ms" in r:
-            line += f" | baseline {r['baseline_img_s']:6.1f} img/s, speedup {r['speedup_vs_baseline']:.2f}x"
+            line += (f" | baseline {r['baseline_img_s']:6.1f} img/s, {r['baseline_rss_MiB']} MiB,"
+                     f" speedup {r['speedup_vs_baseline']:.2f}x")
         if have_torch:
             line += (f" | torch NCHW {r['torch_nchw_ms']:.0f} ms ({r['caffe_vs_torch_nchw']:.2f}x),"
-                     f" channels_last {r['torch_cl_ms']:.0f} ms ({r['caffe_vs_torch_cl']:.2f}x)")
+                     f" channels_last {r['torch_cl_ms']:.0f} ms ({r['caffe_vs_torch_cl']:.2f}x), {r['torch_cl_rss_MiB']} MiB")
         print(line)
+    type_md = ["", "ms per batch by layer type (forward + backward, `caffe time`):", "",
+               "| net | build | " + " | ".join(TYPES_SHOWN) + " | other |", "|---|---|" + "---|" * (len(TYPES_SHOWN) + 1)]
+    for title, stem, *_ in nets:
+        for b, _ in builds:
+            ms = {t: v for (st, bb, t), v in by_type.items() if st == stem and bb == b}
+            cells = [f"{ms.get(t, 0):.0f}" for t in TYPES_SHOWN]
+            other = sum(v for t, v in ms.items() if t not in TYPES_SHOWN)
+            type_md.append(f"| {title} | {b} | " + " | ".join(cells) + f" | {other:.0f} |")
+            print(f"{title:22s} {b:8s} ms by layer type: " + ", ".join(
+                f"{t} {c}" for t, c in zip(TYPES_SHOWN, cells)) + f", other {other:.0f}")
+    with open(RESULTS / "bench_caffe.md", "a") as f:
+        f.write("\n".join(type_md) + "\n")
+    demo_md = []
+    for venv in args.demo:
+        print(f"\ndemo with {venv} (tools/demo.py, minutes)...", flush=True)
+        secs, out = demo_wall_time(Path(venv))
+        prefix = (Path(venv) / ".caffe-prefix").read_text().strip() if (Path(venv) / ".caffe-prefix").is_file() else venv
+        print(f"demo with {venv}: {secs:.0f} s wall ({prefix})\n" + "\n".join(out.splitlines()[-3:]))
+        demo_md.append(f"| {prefix} | {secs:.0f} s |")
+    if demo_md:
+        with open(RESULTS / "bench_caffe.md", "a") as f:
+            f.write("\n| demo build (tools/demo.py) | wall time |\n|---|---|\n" + "\n".join(demo_md) + "\n")
     print(f"\nwrote {RESULTS / 'bench_caffe.csv'} and {RESULTS / 'bench_caffe.md'}")
 
 

@@ -13,8 +13,14 @@
 #                          element-wise layers on OpenMP threads; docs/speed.md);
 #                          openmp: Debian OpenBLAS's OpenMP build + setup/patches/speed;
 #                          open: Debian OpenBLAS (pthreads), stock Caffe code
-#   CUDA_TOOLKIT_ROOT_DIR  (CUDA=1) toolkit with nvcc, cuBLAS, cuRAND; default: nvcc's toolkit
-#                          joined with PyPI's nvidia-cublas / nvidia-curand wheels in the cache
+#   DNN=onednn|none        oneDNN engine for Caffe's CPU convolutions (setup/patches/onednn; default onednn
+#                          with BLAS=mkl|openmp, none with BLAS=open or CUDA=1): PyPI's pinned oneDNN
+#                          GNU OpenMP build, unpacked into the cache; engine: CAFFE in a prototxt keeps stock code
+#   CUDA_TOOLKIT_ROOT_DIR  (CUDA=1) toolkit with nvcc, cuBLAS, cuRAND, cuDNN 9, NCCL; default: nvcc's
+#                          toolkit joined with PyPI's nvidia-cublas / -curand / -cudnn-cu13 / -nccl-cu13
+#                          wheels (pinned) in the cache
+#   MINIMAL=1              only what the caffe tool needs: no pycaffe, OpenCV or LevelDB (the GPU
+#                          bundle's build: `make gpu-bundle`, docs/gpu.md)
 #   CAFFE_ROOT=DIR         use an existing Caffe install (DIR/bin/caffe, DIR/python) and build nothing
 #   CAFFE_CACHE=DIR        where built Caffes live (default ${XDG_CACHE_HOME:-~/.cache}/simplenet-caffe)
 #   CAFFE_APT_MIRROR=URL   Debian mirror for the source package (default: read from this machine's apt config)
@@ -30,6 +36,8 @@ CUDA=${CUDA:-0}
 # CPU builds default to MKL (fastest measured); GPU builds to OpenMP OpenBLAS, the compile-checked
 # GPU combination (the CPU BLAS hardly matters when the GPU trains).
 BLAS=${BLAS:-$([ "$CUDA" = 1 ] && echo openmp || echo mkl)}
+# oneDNN layers for CPU builds on the speed patch (mkl, openmp); none for the stock and GPU builds.
+DNN=${DNN:-$([ "$CUDA" = 1 ] || [ "$BLAS" = open ] && echo none || echo onednn)}
 CUDA_ARCH_BIN=${CUDA_ARCH_BIN:-90}
 CAFFE_CACHE=${CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/simplenet-caffe}
 SRC_VERSION=1.0.0+git20180821.99bd997
@@ -131,8 +139,9 @@ if [ -n "${CAFFE_ROOT:-}" ]; then
   exit 0
 fi
 
-# A CUDA toolkit folder for CMake: nvcc's toolkit (cudart, headers) plus cuBLAS and cuRAND,
-# taken from the toolkit when it has them, else from PyPI's wheels (pinned) in the venv.
+# A CUDA toolkit folder for CMake: nvcc's toolkit (cudart, headers) plus cuBLAS, cuRAND, cuDNN and
+# NCCL, taken from the toolkit when it has them all, else from PyPI's wheels (pinned) in the venv.
+CUDA_WHEELS=(nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35 nvidia-cudnn-cu13==9.27.0.42 nvidia-nccl-cu13==2.32.3)
 assemble_cuda_toolkit() {
   STEP="CUDA toolkit"
   local nvcc home site dir f cand
@@ -148,11 +157,13 @@ assemble_cuda_toolkit() {
   done
   [ -n "$home" ] || die "CUDA=1 but no CUDA toolkit found (bin/nvcc + include/cuda_runtime.h)" \
     "install the CUDA toolkit, or set CUDA_HOME or CUDA_TOOLKIT_ROOT_DIR"
-  if ls "$home"/lib64/libcublas.so >/dev/null 2>&1 && ls "$home"/lib64/libcurand.so >/dev/null 2>&1; then
+  if ls "$home"/lib64/lib{cublas,curand,cudnn,nccl}.so >/dev/null 2>&1 && [ -f "$home/include/cudnn.h" ] \
+      && [ -f "$home/include/nccl.h" ]; then
     echo "$home"; return
   fi
-  "$VPY" -m pip install -q nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35 >&2 \
-    || die "pip install nvidia-cublas/nvidia-curand failed" "set CUDA_TOOLKIT_ROOT_DIR to a toolkit with cuBLAS and cuRAND"
+  say "installing ${CUDA_WHEELS[*]} into the venv (about 1 GB)" >&2
+  "$VPY" -m pip install -q "${CUDA_WHEELS[@]}" >&2 \
+    || die "pip install ${CUDA_WHEELS[*]} failed" "set CUDA_TOOLKIT_ROOT_DIR to a toolkit with cuBLAS, cuRAND, cuDNN 9 and NCCL"
   site=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
   # The folder links to this venv's wheels, so it is keyed by the venv too.
   dir=$CAFFE_CACHE/cuda-toolkit-$( { echo "$home"; echo "$site"; ls "$site"/nvidia; } | sha256sum | cut -c1-12)
@@ -160,10 +171,12 @@ assemble_cuda_toolkit() {
     rm -rf "$dir.part"; mkdir -p "$dir.part/lib64" "$dir.part/include"
     ln -s "$home/bin" "$dir.part/bin"; [ -d "$home/nvvm" ] && ln -s "$home/nvvm" "$dir.part/nvvm"
     for f in "$home"/lib64/* "$home"/include/*; do ln -sf "$f" "$dir.part/${f#"$home"/}"; done
-    for f in $(find "$site/nvidia" \( -name 'libcublas*.so*' -o -name 'libcurand*.so*' \)); do
+    for f in $(find "$site/nvidia" \( -name 'libcublas*.so*' -o -name 'libcurand*.so*' -o -name 'libcudnn*.so*' \
+        -o -name 'libnccl.so*' \)); do
       ln -sf "$f" "$dir.part/lib64/"; ln -sf "$f" "$dir.part/lib64/$(basename "$f" | sed -E 's/\.so\..*/.so/')"
     done
-    for f in $(find "$site/nvidia" -path '*include*' -type f \( -name 'cublas*.h' -o -name 'curand*.h' \)); do
+    for f in $(find "$site/nvidia" -path '*include*' -type f \( -name 'cublas*.h' -o -name 'curand*.h' \
+        -o -name 'cudnn*.h' -o -name 'nccl*.h' \)); do
       ln -sf "$f" "$dir.part/include/"
     done
     mv "$dir.part" "$dir"
@@ -171,23 +184,17 @@ assemble_cuda_toolkit() {
   echo "$dir"
 }
 
-# An MKL root for Caffe's FindMKL, kept in the cache and owned by no venv: the lib/ and include/
-# of PyPI's pinned mkl / mkl-include wheels (downloaded, not installed; their intel-openmp and tbb
-# dependencies are not needed with the GNU threading layer), plus the unversioned .so names the
-# wheels lack. libmkl_core loads its CPU kernels (libmkl_avx512.so.3, ...) from its own folder.
-MKL_WHEELS=(mkl==2026.2.0 mkl-include==2026.2.0)
-assemble_mkl() {
-  STEP="MKL"
-  local dir dl f
-  mkdir -p "$CAFFE_CACHE" || die "cannot create $CAFFE_CACHE" "set CAFFE_CACHE to a writable folder"
-  dir=$CAFFE_CACHE/mkl-$(printf '%s\n' "${MKL_WHEELS[@]}" | sha256sum | cut -c1-12)
-  if [ ! -f "$dir/.complete" ]; then
-    say "fetching ${MKL_WHEELS[*]} from PyPI (about 220 MB) into $dir" >&2
-    dl=$(mktemp -d "$CAFFE_CACHE/mkl-download.XXXX")
-    "$VPY" -m pip download -q --no-deps --only-binary=:all: -d "$dl" "${MKL_WHEELS[@]}" >&2 \
-      || { rm -rf "$dl"; die "pip download ${MKL_WHEELS[*]} failed" "check access to PyPI, or use BLAS=openmp"; }
-    rm -rf "$dir.part"
-    "$VPY" - "$dl" "$dir.part" <<'PY' || { rm -rf "$dl" "$dir.part"; die "unpacking the MKL wheels failed" "use BLAS=openmp"; }
+# Unpack the lib/ and include/ of PyPI wheels (downloaded, not installed: no venv owns them) into
+# a cache folder. $1 = what (for messages), $2 = folder, $3 = approximate download size, rest = pins.
+# The caller checks the folder and then marks it complete; an interrupted run leaves only *.part.
+fetch_wheels() {
+  local what=$1 dir=$2 size=$3 dl; shift 3
+  say "fetching $* from PyPI (about $size) into $dir" >&2
+  dl=$(mktemp -d "$CAFFE_CACHE/$what-download.XXXX")
+  "$VPY" -m pip download -q --no-deps --only-binary=:all: -d "$dl" "$@" >&2 \
+    || { rm -rf "$dl"; die "pip download $* failed" "check access to PyPI, or choose another BLAS= / DNN="; }
+  rm -rf "$dir.part"
+  "$VPY" - "$dl" "$dir.part" <<'PY' || { rm -rf "$dl" "$dir.part"; die "unpacking the $what wheels failed" "choose another BLAS= / DNN="; }
 import pathlib, shutil, sys, zipfile
 src, dst = map(pathlib.Path, sys.argv[1:])
 for whl in sorted(src.glob("*.whl")):
@@ -201,12 +208,48 @@ for whl in sorted(src.glob("*.whl")):
                 with z.open(info) as fin, open(target, "wb") as fout:
                     shutil.copyfileobj(fin, fout)
 PY
-    rm -rf "$dl"
+  rm -rf "$dl"
+}
+
+# An MKL root for Caffe's FindMKL, kept in the cache and owned by no venv: the lib/ and include/
+# of PyPI's pinned mkl / mkl-include wheels (their intel-openmp and tbb dependencies are not
+# needed with the GNU threading layer), plus the unversioned .so names the wheels lack.
+# libmkl_core loads its CPU kernels (libmkl_avx512.so.3, ...) from its own folder.
+MKL_WHEELS=(mkl==2026.2.0 mkl-include==2026.2.0)
+assemble_mkl() {
+  STEP="MKL"
+  local dir f
+  mkdir -p "$CAFFE_CACHE" || die "cannot create $CAFFE_CACHE" "set CAFFE_CACHE to a writable folder"
+  dir=$CAFFE_CACHE/mkl-$(printf '%s\n' "${MKL_WHEELS[@]}" | sha256sum | cut -c1-12)
+  if [ ! -f "$dir/.complete" ]; then
+    fetch_wheels mkl "$dir" "220 MB" "${MKL_WHEELS[@]}"
     [ -f "$dir.part/include/mkl.h" ] && ls "$dir.part"/lib/libmkl_core.so.* >/dev/null 2>&1 \
       || { rm -rf "$dir.part"; die "the MKL wheels did not hold include/mkl.h and lib/libmkl_core.so.*" "use BLAS=openmp"; }
     for f in "$dir.part"/lib/libmkl_*.so.*; do
       ln -sf "$(basename "$f")" "$dir.part/lib/$(basename "$f" | sed -E 's/\.so\..*/.so/')"
     done
+    touch "$dir.part/.complete"
+    rm -rf "$dir"; mv "$dir.part" "$dir"
+  fi
+  echo "$dir"
+}
+
+# A oneDNN root (include/oneapi/dnnl, lib/libdnnl.so) in the cache, from PyPI's pinned GNU OpenMP
+# build: it shares libgomp with MKL's GNU threading layer and Caffe's OpenMP loops (docs/speed.md
+# says why not Debian's libdnnl 2.6 or PyPI's SYCL/TBB onednn 2026). The wheel stores libdnnl.so,
+# .so.3 and .so.3.2 as three copies; the soname's is kept and libdnnl.so links to it.
+ONEDNN_WHEELS=(onednn-cpu-gomp==2023.2.0 onednn-devel-cpu-gomp==2023.2.0)
+assemble_onednn() {
+  STEP="oneDNN"
+  local dir
+  mkdir -p "$CAFFE_CACHE" || die "cannot create $CAFFE_CACHE" "set CAFFE_CACHE to a writable folder"
+  dir=$CAFFE_CACHE/onednn-$(printf '%s\n' "${ONEDNN_WHEELS[@]}" | sha256sum | cut -c1-12)
+  if [ ! -f "$dir/.complete" ]; then
+    fetch_wheels onednn "$dir" "40 MB" "${ONEDNN_WHEELS[@]}"
+    [ -f "$dir.part/include/oneapi/dnnl/dnnl.hpp" ] && [ -f "$dir.part/lib/libdnnl.so.3" ] \
+      || { rm -rf "$dir.part"; die "the oneDNN wheels did not hold include/oneapi/dnnl/dnnl.hpp and lib/libdnnl.so.3" "use DNN=none"; }
+    rm -f "$dir.part"/lib/libdnnl.so "$dir.part"/lib/libdnnl.so.3.*
+    ln -s libdnnl.so.3 "$dir.part/lib/libdnnl.so"
     touch "$dir.part/.complete"
     rm -rf "$dir"; mv "$dir.part" "$dir"
   fi
@@ -243,10 +286,24 @@ case "$BLAS" in
     PATCHES+=(setup/patches/speed/*.patch) ;;
   *) die "unknown BLAS=$BLAS" "use BLAS=mkl, BLAS=openmp or BLAS=open" ;;
 esac
+case "$DNN" in
+  none) ;;
+  onednn)
+    [ "$BLAS" != open ] || die "DNN=onednn builds on the speed patch: use it with BLAS=mkl or BLAS=openmp" "BLAS=mkl DNN=onednn, or DNN=none for the stock build"
+    ONEDNN_DIR=$(assemble_onednn)
+    CMAKE_FLAGS+=("-DONEDNN_ROOT=$ONEDNN_DIR")
+    PATCHES+=(setup/patches/onednn/*.patch) ;;
+  *) die "unknown DNN=$DNN" "use DNN=onednn or DNN=none" ;;
+esac
+if [ "${MINIMAL:-0}" = 1 ]; then  # later -D settings override the defaults above
+  CMAKE_FLAGS+=(-DBUILD_python=OFF -DBUILD_python_layer=OFF -DUSE_OPENCV=OFF -DUSE_LEVELDB=OFF)
+fi
 if [ "$CUDA" = 1 ]; then
-  CMAKE_FLAGS+=(-DCPU_ONLY=OFF -DUSE_CUDNN=OFF -DCUDA_ARCH_NAME=Manual "-DCUDA_ARCH_BIN=$CUDA_ARCH_BIN" "-DCUDA_ARCH_PTX=$CUDA_ARCH_BIN")
+  CMAKE_FLAGS+=(-DCPU_ONLY=OFF -DUSE_CUDNN=ON -DUSE_NCCL=ON -DCUDA_ARCH_NAME=Manual "-DCUDA_ARCH_BIN=$CUDA_ARCH_BIN" "-DCUDA_ARCH_PTX=$CUDA_ARCH_BIN")
   [ -n "${CUDA_TOOLKIT_ROOT_DIR:-}" ] || CUDA_TOOLKIT_ROOT_DIR=$(assemble_cuda_toolkit)
-  CMAKE_FLAGS+=("-DCUDA_TOOLKIT_ROOT_DIR=$CUDA_TOOLKIT_ROOT_DIR")
+  # Caffe's FindNCCL searches only /usr and NCCL_DIR; cuDNN is found in the toolkit folder.
+  CMAKE_FLAGS+=("-DCUDA_TOOLKIT_ROOT_DIR=$CUDA_TOOLKIT_ROOT_DIR" "-DNCCL_INCLUDE_DIR=$CUDA_TOOLKIT_ROOT_DIR/include"
+    "-DNCCL_LIBRARIES=$CUDA_TOOLKIT_ROOT_DIR/lib64/libnccl.so")
   PATCHES+=(setup/patches/cuda/*.patch)
 else
   CMAKE_FLAGS+=(-DCPU_ONLY=ON)
@@ -254,7 +311,7 @@ fi
 # Bump INSTALL_LAYOUT when what setup puts into an install prefix changes.
 INSTALL_LAYOUT=2
 KEY=$( { echo "$SRC_SHA256 layout$INSTALL_LAYOUT"; cat "${PATCHES[@]}"; printf '%s\n' "${CMAKE_FLAGS[@]}"; echo "$PY_BASE numpy$NUMPY_MAJOR"; } | sha256sum | cut -c1-16)
-VARIANT=$([ "$CUDA" = 1 ] && echo gpu || echo cpu)-$BLAS
+VARIANT=$([ "$CUDA" = 1 ] && echo gpu || echo cpu)-$BLAS$([ "$DNN" = none ] || echo "-$DNN")$([ "${MINIMAL:-0}" = 1 ] && echo -minimal || true)
 PREFIX=$CAFFE_CACHE/caffe-$VARIANT-$KEY
 
 if [ -f "$PREFIX/.complete" ]; then
@@ -314,6 +371,10 @@ cmake -S "$SRC" -B "$WORK/build" "${CMAKE_FLAGS[@]}" -DCMAKE_INSTALL_PREFIX="$PR
 if [ "$CUDA" = 1 ] && grep -q "CUDA is not detected" "$WORK/cmake.log"; then
   grep -i cuda "$WORK/cmake.log" | tail -10 >&2
   die "CUDA=1 but CMake did not find CUDA (it would build a CPU-only Caffe)" "set CUDA_TOOLKIT_ROOT_DIR to a toolkit with nvcc, cuBLAS and cuRAND"
+fi
+if [ "$CUDA" = 1 ] && ! grep -qE "cuDNN +: +Yes" "$WORK/cmake.log"; then
+  grep -i cudnn "$WORK/cmake.log" | tail -5 >&2
+  die "CUDA=1 but CMake did not find cuDNN (it would build without it)" "set CUDA_TOOLKIT_ROOT_DIR to a toolkit with cudnn.h and libcudnn.so"
 fi
 STEP="build"
 say "building Caffe with $(nproc) jobs (about 3 minutes on 2 cores)"

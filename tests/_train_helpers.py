@@ -57,6 +57,17 @@ def tiny_solver(pb2, net_path: str, snapshot_prefix: str, max_iter: int, display
     return s
 
 
+def require_caffe() -> None:
+    """Skip (fail in CI) when the caffe binary is not built."""
+    from conftest import need
+    from simplenet_caffe import caffe_env
+
+    try:
+        caffe_env.caffe_tool("caffe")
+    except Exception as e:  # noqa: BLE001
+        need(False, f"caffe binary not available ({e})")
+
+
 def make_tiny_experiment(root: Path, pb2, max_iters=(40,), **solver_kw) -> dict:
     """Write LMDBs, the net and one solver per max_iter under `root`; absolute paths inside."""
     from google.protobuf import text_format

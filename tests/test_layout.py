@@ -14,7 +14,8 @@ PKG = REPO_ROOT / "simplenet_caffe"
 # layer -> the layers it may import ("" = the top-level modules)
 ALLOWED = {"": {""}, "data": {"", "data"}, "nets": {"", "data", "nets"},
            "runs": {"", "data", "nets", "runs"}, "export": {"", "data", "nets", "runs", "export"},
-           "commands": {"", "data", "nets", "runs", "export", "commands"}}
+           "gpu": {"", "data", "nets", "runs", "gpu"},
+           "commands": {"", "data", "nets", "runs", "export", "gpu", "commands"}}
 
 
 def _layer_of(path: Path) -> str:

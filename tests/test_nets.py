@@ -168,7 +168,13 @@ def test_solvers_follow_the_logs(caffe_pb2):
         return s
 
     default, z = solver("cifar10"), solver("cifar10_a5m_zeropad")
+    # the same schedule, but its own snapshots: RESUME of one run must never pick up the other's
+    assert default.snapshot_prefix == "snapshots/cifar10/cifar10"
+    default.snapshot_prefix = z.snapshot_prefix
     assert default == z
+    prefixes = [solver(p.name[:-len("_solver.prototxt")]).snapshot_prefix
+                for p in (REPO_ROOT / "solvers").glob("*_solver.prototxt")]
+    assert len(set(prefixes)) == len(prefixes)
     assert (z.type, z.base_lr, z.momentum, z.delta, z.weight_decay) == ("AdaDelta", pytest.approx(0.1),
                                                                           pytest.approx(0.9), pytest.approx(1e-3),
                                                                           pytest.approx(0.005))

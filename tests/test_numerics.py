@@ -7,6 +7,8 @@ backward pass in TRAIN phase. Its outputs, loss, data gradient and parameter gra
 compared with tests/fixtures/numerics_stock.npz, written by the STOCK build (Debian
 OpenBLAS, no speed patch) with ``python tests/test_numerics.py --write-fixture``.
 Tolerance: float32 reassociation (a different BLAS or summation order), not a different formula.
+The same test covers the mkl/openmp builds and the oneDNN build (setup's DNN=onednn), whose
+convolutions run through oneDNN.
 Run it against another build with SIMPLENET_VENV=<that venv> <that venv>/bin/python -m pytest ...
 """
 from __future__ import annotations
@@ -16,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import need
+from simplenet_caffe.gpu.bundle import fill_fixed_weights  # shared with the GPU check's numerics case
 
 FIXTURE = Path(__file__).parent / "fixtures" / "numerics_stock.npz"
 BATCH, CHW = 8, (3, 16, 16)
@@ -53,12 +58,7 @@ def run_net(caffe, tmp: Path) -> dict[str, np.ndarray]:
     caffe.set_random_seed(1701)
     net = build_net(caffe, tmp)
     rng = np.random.RandomState(7)
-    for name, blobs in net.params.items():
-        if name.startswith("bn"):
-            continue  # running statistics start at zero; TRAIN uses batch statistics
-        for i, b in enumerate(blobs):
-            fan_in = np.prod(b.data.shape[1:]) if b.data.ndim > 1 else 1
-            b.data[...] = rng.uniform(-1, 1, b.data.shape) / np.sqrt(fan_in) + (1.0 if name.startswith("scale") and i == 0 else 0)
+    fill_fixed_weights(net, rng)
     net.blobs["data"].data[...] = rng.standard_normal(net.blobs["data"].data.shape)
     net.blobs["label"].data[...] = rng.randint(0, 10, BATCH)
     out = {"loss": np.array(net.forward()["loss"]), "ip1": net.blobs["ip1"].data.copy()}
@@ -93,6 +93,30 @@ def test_fixed_pass_is_deterministic(caffe, tmp_path):
     a, b = run_net(caffe, tmp_path), run_net(caffe, tmp_path)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_engine_field_selects_the_convolution(caffe, tmp_path):
+    """engine DEFAULT runs oneDNN's convolution exactly when setup built Caffe with DNN=onednn;
+    engine: CAFFE always runs the stock layer (the layer logs which primitives it made)."""
+    from simplenet_caffe import caffe_env
+    prefix = caffe_env.caffe_prefix()
+    info = prefix / "BUILD_INFO" if prefix is not None else None
+    need(info is not None and info.is_file(), "no BUILD_INFO beside the Caffe build (not built by setup)")
+    has_onednn = any(l.startswith("flag=-DONEDNN_ROOT=") for l in info.read_text().splitlines())
+    pb2 = caffe.proto.caffe_pb2
+    net = pb2.NetParameter(name="engines", force_backward=True)
+    net.layer.add(name="data", type="Input", top=["data"]).input_param.shape.add(dim=[2, 3, 8, 8])
+    for name, engine in (("conv_default", pb2.ConvolutionParameter.DEFAULT),
+                         ("conv_caffe", pb2.ConvolutionParameter.CAFFE)):
+        l = net.layer.add(name=name, type="Convolution", bottom=["data"], top=[name])
+        l.convolution_param.num_output, l.convolution_param.engine = 4, engine
+        l.convolution_param.kernel_size.append(3)
+    path = tmp_path / "engines.prototxt"
+    path.write_text(str(net))
+    log = caffe_env.run_tool("caffe", "time", "-model", str(path), "-iterations", "1").stderr
+    assert "Average Forward-Backward" in log
+    assert ("oneDNN convolution (conv_default)" in log) == has_onednn, log[-2000:]
+    assert "oneDNN convolution (conv_caffe)" not in log
 
 
 if __name__ == "__main__" and "--write-fixture" in sys.argv:

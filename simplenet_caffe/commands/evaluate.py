@@ -15,7 +15,11 @@ mirror: true. --mirror random flips each image with probability 1/2 from --seed,
 reproduces the authors' random-mirror test (the CIFAR-10 "95.32" result); --mirror all flips all.
 
 Works with caffemodels trained by this toolkit and with the authors' released caffemodels of the
-same variants (layer names match). A layer whose blob shapes differ is reported by name.
+same variants (layer names match). Weights that do not fit the net -- a layer whose blob shapes
+differ, or layers with no weights in the file (a caffemodel of another net) -- are refused by
+name (exit 2) unless --allow-partial (then a warning). Top-1/top-5 are computed as Caffe's
+Accuracy layer does (ties with the label count against it; ignore_label honoured). Class names
+in per_class.csv and on the confusion matrix come from the dataset's preprocess.json.
 """
 from __future__ import annotations
 
@@ -41,6 +45,8 @@ def main(argv=None):
     ap.add_argument("--out", help="folder for confusion.csv/.png, per_class.csv, summary.json "
                     "(default plots/eval/<model name>)")
     ap.add_argument("--gpu", type=int, help="GPU id (default CPU)")
+    ap.add_argument("--allow-partial", action="store_true",
+                    help="accept weights that cover only some of the net's layers (the others keep random fillers)")
     a = ap.parse_args(argv)
     if a.batch < 1:
         raise UserError("--batch must be at least 1")
@@ -48,6 +54,7 @@ def main(argv=None):
     from simplenet_caffe import caffe_env
     from simplenet_caffe.runs import evaluation
     from simplenet_caffe.paths import PLOTS_DIR
+    from simplenet_caffe.data.preprocess import class_names_for
 
     model = Path(a.model)
     if not model.is_file():
@@ -58,12 +65,9 @@ def main(argv=None):
         caffe.set_device(a.gpu)
     else:
         caffe.set_mode_cpu()
-    en = evaluation.load_eval_net(model, a.weights, batch=a.batch)
-    transform_src = a.transform_from
-    if transform_src is None and en.label_blob is None and model.name.endswith("_deploy.prototxt"):
-        sibling = model.with_name(model.name.replace("_deploy.prototxt", "_train_val.prototxt"))
-        transform_src = sibling if sibling.is_file() else None
-    if transform_src is not None:
+    en = evaluation.load_eval_net(model, a.weights, batch=a.batch, allow_partial=a.allow_partial)
+    transform_src = evaluation.transform_net(model, a.transform_from)
+    if transform_src is not None and transform_src != model:
         transform, source = evaluation.test_transform(transform_src)
         en.transform, en.source = transform, en.source or source
         print(f"transform from {transform_src}: {en.transform or 'none'}", file=sys.stderr)
@@ -73,16 +77,20 @@ def main(argv=None):
     if not evaluation.data_path(data).exists():
         raise UserError(f"LMDB not found: {data}")
     for note in en.notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"{'warning' if note.startswith('--allow-partial') else 'note'}: {note}", file=sys.stderr)
+    names = class_names_for(evaluation.data_path(data))
+    if names is not None and len(names) != en.num_classes:
+        raise UserError(f"the dataset of {data} names {len(names)} classes, the net has {en.num_classes}")
     res = evaluation.evaluate(en, data, limit=a.limit, mirror=a.mirror, seed=a.seed)
     out = Path(a.out) if a.out else PLOTS_DIR / "eval" / model.stem
-    paths = evaluation.write_reports(res, out, title=model.stem)
-    print(f"records   {len(res.labels)}")
+    paths = evaluation.write_reports(res, out, title=model.stem, class_names=names)
+    label = (lambda i: names[i]) if names else str
+    print(f"records   {len(res.labels)}" + (f" ({res.ignored} with the ignore_label left out)" if res.ignored else ""))
     print(f"top-1     {res.topk(1):.6f}")
     if res.num_classes > 5:
         print(f"top-5     {res.topk(5):.6f}")
     worst = sorted(range(res.num_classes), key=lambda i: res.per_class()[i])[:3]
-    print("lowest per-class accuracy: " + ", ".join(f"{i}: {res.per_class()[i]:.4f}" for i in worst))
+    print("lowest per-class accuracy: " + ", ".join(f"{label(i)}: {res.per_class()[i]:.4f}" for i in worst))
     for k, p in paths.items():
         print(f"{k:14s}{p}")
     return 0

@@ -5,10 +5,21 @@
     tools/train.py solvers/mnist_s300a_solver.prototxt --resume snapshots/mnist_s300a/mnist_s300a_iter_5000.solverstate
     tools/train.py solvers/mnist_a5m_nodrop_ft_poly_solver.prototxt --weights base.caffemodel --gpu 0
     tools/train.py solvers/mnist_s300a_solver.prototxt -- -level 1   # extra caffe train flags after --
+    tools/train.py solvers/mnist_s300a_solver.prototxt --name smoke --max-iter 200 --test-iter 5
+
+The smoke-test overrides (--max-iter, --test-interval, --test-iter, --snapshot) and CPU mode
+write the changed solver to logs/<run>/solver.prototxt (its header and the log's first lines
+say what changed). A run named other than its solver (--name) snapshots into its own folder
+(<prefix folder>/<run>/), so two runs never share snapshots; --resume only considers the
+solverstates the run's own logs name, newest first, skipping (with a warning) any that is
+damaged or does not fit the net.
 
 The whole Caffe log is written to logs/<run>/caffe.log (a resumed session to caffe.1.log,
-caffe.2.log, ...; tools/parse_log.py logs/<run> stitches them). Ctrl-C is passed to Caffe,
-which snapshots and stops. The exit status is Caffe's.
+caffe.2.log, ...; tools/parse_log.py logs/<run> stitches them). Progress (iterations/s, ETA,
+loss, test accuracy, and the batch of a running test pass) moves every few seconds; TensorBoard
+scalars go to the same folder (tensorboard --logdir logs/). Ctrl-C, SIGTERM and SIGHUP make
+Caffe snapshot and stop (exit status 128 + the signal number; continue with --resume); a
+failed start can simply be rerun. Otherwise the exit status is Caffe's.
 """
 from __future__ import annotations
 
@@ -17,6 +28,17 @@ import sys
 
 from simplenet_caffe.runs import training
 from simplenet_caffe.cli import run
+
+
+def add_override_args(ap: argparse.ArgumentParser) -> None:
+    """The smoke-test solver overrides, shared with tools/reproduce.py."""
+    g = ap.add_argument_group("smoke-test overrides (the changed solver is written to the run's log folder)")
+    for key in training.OVERRIDES:
+        g.add_argument("--" + key.replace("_", "-"), type=int, metavar="N", help=f"solver {key}")
+
+
+def overrides_of(args) -> dict:
+    return {k: getattr(args, k) for k in training.OVERRIDES if getattr(args, k) is not None}
 
 
 def main(argv=None) -> int:
@@ -37,13 +59,18 @@ def main(argv=None) -> int:
                     help="continue from the run's newest .solverstate, or from the one given")
     ap.add_argument("--weights", help="caffemodel(s) to fine-tune from, comma-separated (not with --resume)")
     ap.add_argument("--overwrite", action="store_true", help="delete the run's earlier logs and start again")
+    add_override_args(ap)
+    ap.add_argument("--progress-seconds", type=float, default=2.0, metavar="S",
+                    help="how often Caffe reports progress while it trains and tests (default 2; 0: off)")
+    ap.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard event file")
     ap.add_argument("-v", "--verbose", action="store_true", help="also echo Caffe's output to stderr")
     ap.add_argument("--no-progress", action="store_true", help="no progress line")
     args = ap.parse_args(argv)
     weights = args.weights.split(",") if args.weights else None
     return training.train(args.solver, run_name=args.name, gpu=args.gpu, resume=args.resume, weights=weights,
                           extra_args=extra, log_dir=args.log_dir, cpu=args.cpu, overwrite=args.overwrite,
-                          show_progress=not args.no_progress, echo=args.verbose)
+                          show_progress=not args.no_progress, echo=args.verbose, overrides=overrides_of(args),
+                          progress_seconds=args.progress_seconds, tensorboard=not args.no_tensorboard)
 
 
 def entry() -> None:

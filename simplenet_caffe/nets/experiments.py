@@ -115,7 +115,19 @@ class Experiment:
 
     @property
     def snapshot_prefix(self) -> str:
-        return f"snapshots/{self.name}/{self.name}"
+        return snapshot_prefix(self.name)
+
+    @property
+    def solvers(self) -> dict[str, str]:
+        """run name -> solver path: the experiment's solver and its aliases, each with its own
+        snapshot prefix (:func:`snapshot_prefix`), so no two solvers share snapshots."""
+        return {self.name: self.solver_path,
+                **{a.removesuffix("_solver"): f"solvers/{a}.prototxt" for a in self.solver_aliases}}
+
+
+def snapshot_prefix(run: str) -> str:
+    """Where the solver of run ``run`` snapshots: ``snapshots/<run>/<run>`` (relative to the repo root)."""
+    return f"snapshots/{run}/{run}"
 
 
 # --- solver rows (docs/spec.md §5) ---------------------------------------------------------------------

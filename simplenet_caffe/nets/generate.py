@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import arch, counting, netbuilder, solverspec
-from .experiments import EXPERIMENTS, Experiment
+from .experiments import EXPERIMENTS, Experiment, snapshot_prefix
 from ..atomic import write_atomic
 from ..paths import REPO_ROOT
 from ..protoio import to_text
@@ -37,14 +37,15 @@ def render(exp_names=None) -> dict[str, str]:
             out[exp.train_val_path] = _header(exp, "train/test net") + to_text(netbuilder.train_val_net(exp))
             out[exp.deploy_path] = _header(exp, "deploy net (Input batch 1, Softmax `prob`)") + to_text(
                 netbuilder.deploy_net(exp))
-        sp = solverspec.solver_param(exp.schedule, net=exp.train_val_path, snapshot_prefix=exp.snapshot_prefix,
-                                     weights=exp.weights)
-        head = _header(exp, "solver") + f"# Run from the repo root: mkdir -p snapshots/{exp.name} && " \
-                                        f"caffe train -solver {exp.solver_path}\n"
-        out[exp.solver_path] = head + to_text(sp)
-        for alias in exp.solver_aliases:
-            out[f"solvers/{alias}.prototxt"] = (head + f"# Default entry point: same as {exp.solver_path}.\n"
-                                                + to_text(sp))
+        for run, path in exp.solvers.items():
+            prefix = snapshot_prefix(run)
+            sp = solverspec.solver_param(exp.schedule, net=exp.train_val_path, snapshot_prefix=prefix,
+                                         weights=exp.weights)
+            head = _header(exp, "solver") + f"# Run from the repo root: mkdir -p {Path(prefix).parent} && " \
+                                            f"caffe train -solver {path}\n"
+            if path != exp.solver_path:
+                head += f"# Default entry point: same as {exp.solver_path}, snapshots in {Path(prefix).parent}/.\n"
+            out[path] = head + to_text(sp)
     if not exp_names:
         out[README_PATH] = readme()
     return out

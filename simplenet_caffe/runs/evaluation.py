@@ -10,8 +10,13 @@ Deterministic by default: no test-time mirroring even when the net's TEST layer 
 ``mirror: true``, unless ``mirror="random"`` (a seeded 50 % flip per image -- the authors'
 random-mirror test, docs/spec.md §4) or ``mirror="all"`` is asked for.
 
-Weights are checked against the net before loading: a layer whose blob shapes differ is
-reported by name (Caffe itself would abort with a CHECK failure).
+Weights are checked against the net before loading (:func:`check_weights`): a layer whose
+blob shapes differ, or that has no weights in the file, is refused by name -- Caffe would abort,
+or silently keep random fillers and print accuracies of random weights.
+
+Top-k accuracy is Caffe's Accuracy layer's (this Caffe's ``accuracy_layer.cpp``): a record
+counts when fewer than k OTHER classes score at least as high as its label (``>=``: a class
+tied with the label counts against it); records whose label is ``ignore_label`` are left out.
 """
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ class EvalNet:
     num_classes: int
     model_path: Path
     notes: list[str] = field(default_factory=list)
+    ignore_label: int | None = None  # the TEST Accuracy layer's ignore_label: such records are left out
 
 
 def _transform_dict(tp) -> dict:
@@ -58,32 +64,43 @@ def _transform_dict(tp) -> dict:
     return out
 
 
-def check_weights(net, weights: Path) -> list[str]:
-    """Compare a .caffemodel's blob shapes with ``net``'s, layer by layer (by name).
+def check_weights(net, weights: Path, allow_partial: bool = False) -> list[str]:
+    """Check that a .caffemodel holds weights for ``net``: every layer with parameters, by name,
+    with the same blob shapes.
 
-    Raises UserError naming every layer whose shapes differ; returns notes about layers that
-    are only on one side (Caffe ignores weights of unknown layers and keeps fillers for
-    missing ones).
+    Raises UserError (one line) naming the layers whose blob shapes differ (Caffe would abort
+    with a CHECK failure) and the layers without weights in the file (Caffe would silently keep
+    their random fillers) -- the latter only a note with ``allow_partial``.  Returns notes:
+    layers only in the file (ignored, as Caffe does) and, with ``allow_partial``, the layers
+    left at their fillers.
     """
     model = read_caffemodel(weights)
     layers = list(model.layer) or list(model.layers)  # V2 or the V1 `layers` field
     saved = {lp.name: [tuple(b.shape.dim) if b.HasField("shape") else (b.num, b.channels, b.height, b.width)
                        for b in lp.blobs] for lp in layers if len(lp.blobs)}
-    mismatched, notes = [], []
+    mismatched, missing, notes = [], [], []
+    squeeze = lambda s: tuple(d for d in s if d != 1)  # noqa: E731 - V1 blobs are 4-D padded with 1s
     for name, blobs in net.params.items():
         if name not in saved:
-            notes.append(f"layer {name!r} has no weights in {weights.name}: keeps its filler values")
+            missing.append(name)
             continue
         want = [tuple(b.data.shape) for b in blobs]
         got = saved[name]
-        squeeze = lambda s: tuple(d for d in s if d != 1)  # noqa: E731 - V1 blobs are 4-D padded with 1s
         if len(want) != len(got) or any(squeeze(w) != squeeze(g) for w, g in zip(want, got)):
-            mismatched.append(f"{name}: net expects {want}, weights have {got}")
+            mismatched.append(f"{name} (net {want}, file {got})")
     unused = sorted(set(saved) - set(net.params))
     if unused:
         notes.append(f"weights of layers not in the net are ignored: {', '.join(unused)}")
     if mismatched:
-        raise UserError(f"{weights} does not fit {len(mismatched)} layer(s) of the net:\n  " + "\n  ".join(mismatched))
+        raise UserError(f"{weights} does not fit the net: blob shapes differ in {len(mismatched)} layer(s): "
+                        + "; ".join(mismatched))
+    if missing:
+        where = (f"{len(missing)} of the net's {len(net.params)} layers with weights" if len(missing) < len(net.params)
+                 else f"any of the net's {len(net.params)} layers with weights")
+        if not allow_partial:
+            raise UserError(f"{weights} has no weights for {where}: {', '.join(missing)} (a caffemodel of "
+                            f"another net? --allow-partial keeps their random fillers)")
+        notes.append(f"--allow-partial: {len(missing)} layer(s) keep their random fillers: {', '.join(missing)}")
     return notes
 
 
@@ -103,8 +120,26 @@ def test_transform(model: str | os.PathLike) -> tuple[dict, str | None]:
     return _transform_dict(dl.transform_param), dl.data_param.source or None
 
 
-def load_eval_net(model: str | os.PathLike, weights: str | os.PathLike | None, batch: int = 100) -> EvalNet:
-    """Build the TEST-phase pycaffe net of a deploy or train_val prototxt and load ``weights``."""
+def transform_net(model: str | os.PathLike, transform_from: str | os.PathLike | None = None) -> Path | None:
+    """The train_val net whose TEST data layer gives ``model``'s input transform: ``transform_from``
+    when given, the model itself when it has a TEST data layer, the generated sibling
+    ``<experiment>_train_val.prototxt`` of an ``<experiment>_deploy.prototxt``; else None."""
+    if transform_from is not None:
+        return Path(transform_from)
+    model = Path(model)
+    if test_data_layer(read_net(model)) is not None:
+        return model
+    if model.name.endswith("_deploy.prototxt"):
+        sibling = model.with_name(model.name.replace("_deploy.prototxt", "_train_val.prototxt"))
+        if sibling.is_file():
+            return sibling
+    return None
+
+
+def load_eval_net(model: str | os.PathLike, weights: str | os.PathLike | None, batch: int = 100,
+                  allow_partial: bool = False) -> EvalNet:
+    """Build the TEST-phase pycaffe net of a deploy or train_val prototxt and load ``weights``
+    (checked by :func:`check_weights`; ``allow_partial`` lets layers without weights keep their fillers)."""
     from ..nets.counting import in_phase
     from ..nets.netbuilder import train_val_to_inputs
 
@@ -120,6 +155,8 @@ def load_eval_net(model: str | os.PathLike, weights: str | os.PathLike | None, b
         if not acc:
             raise UserError(f"{model}: train_val net without a TEST Accuracy layer; cannot tell the score blob")
         output, output_is_prob = acc[0].bottom[0], False
+        ap = acc[0].accuracy_param
+        ignore = int(ap.ignore_label) if ap.HasField("ignore_label") else None
     else:
         inputs = [lp for lp in param.layer if lp.type == "Input"]
         if not inputs:
@@ -128,6 +165,7 @@ def load_eval_net(model: str | os.PathLike, weights: str | os.PathLike | None, b
         image_blob, label_blob = inputs[0].top[0], None
         transform, source = {}, None
         output, output_is_prob = param.layer[-1].top[0], param.layer[-1].type == "Softmax"
+        ignore = None
     with tempfile.NamedTemporaryFile("w", suffix=".prototxt") as tmp:
         tmp.write(to_text(param))
         tmp.flush()
@@ -138,10 +176,10 @@ def load_eval_net(model: str | os.PathLike, weights: str | os.PathLike | None, b
         weights = Path(weights)
         if not weights.is_file():
             raise UserError(f"weights file not found: {weights}")
-        notes = check_weights(net, weights)
+        notes = check_weights(net, weights, allow_partial=allow_partial)
         net.copy_from(str(weights))
     return EvalNet(net, image_blob, label_blob, output, output_is_prob, transform, source,
-                   int(net.blobs[output].data.shape[1]), model, notes)
+                   int(net.blobs[output].data.shape[1]), model, notes, ignore)
 
 
 def data_path(source: str | os.PathLike) -> Path:
@@ -154,17 +192,23 @@ class EvalResult:
     labels: np.ndarray          # (N,) int
     scores: np.ndarray          # (N, K) float32 output of the net
     num_classes: int
+    ignored: int = 0            # records left out: their label is the Accuracy layer's ignore_label
 
     @property
     def predictions(self) -> np.ndarray:
         return self.scores.argmax(axis=1)
 
-    def topk(self, k: int) -> float:
-        """Fraction of records whose label is among the k highest scores (Caffe's Accuracy top_k:
-        ties count against, as in Caffe, which counts scores strictly greater than the label's)."""
-        true = self.scores[np.arange(len(self.labels)), self.labels]
-        rank = (self.scores > true[:, None]).sum(axis=1)
-        return float((rank < k).mean())
+    def topk(self, k: int, ignore_label: int | None = None) -> float:
+        """Fraction of records (those whose label is not ``ignore_label``) whose label is among
+        the k best scores, exactly as Caffe's Accuracy layer counts: fewer than k other classes
+        score ``>=`` the label's score (ties count against, as in Caffe; 0.0 when no record counts)."""
+        keep = np.ones(len(self.labels), bool) if ignore_label is None else self.labels != ignore_label
+        labels, scores = self.labels[keep], self.scores[keep]
+        if not len(labels):
+            return 0.0
+        true = scores[np.arange(len(labels)), labels]
+        others = (scores >= true[:, None]).sum(axis=1) - 1
+        return float((others < k).mean())
 
     def confusion(self) -> np.ndarray:
         """(K, K) counts: row = true label, column = predicted."""
@@ -183,7 +227,8 @@ def evaluate(en: EvalNet, source: str | os.PathLike, limit: int | None = None, m
     """Forward every record of ``source`` (an LMDB) through ``en`` and collect the scores.
 
     ``mirror``: "none" (deterministic), "random" (seeded 50 % horizontal flip per image, like
-    Caffe's TEST ``mirror: true``), "all" (every image flipped).
+    Caffe's TEST ``mirror: true``), "all" (every image flipped). Records labelled with the net's
+    ``ignore_label`` are forwarded but left out of the result, as Caffe's Accuracy layer does.
     """
     from ..progress import progress
     from ..data.lmdbio import count_lmdb, read_lmdb
@@ -202,6 +247,7 @@ def evaluate(en: EvalNet, source: str | os.PathLike, limit: int | None = None, m
     batch = blob.data.shape[0]
     scores = np.zeros((n, en.num_classes), np.float32)
     labels = np.zeros(n, np.int64)
+    ignored = np.zeros(n, bool)
     images: list[np.ndarray] = []
     done = 0
 
@@ -223,14 +269,18 @@ def evaluate(en: EvalNet, source: str | os.PathLike, limit: int | None = None, m
     for i, (_, arr, label) in enumerate(progress(read_lmdb(path, limit=n), total=n, desc=progress_desc, unit="img")):
         flip = mirror == "all" or (mirror == "random" and rng.random() < 0.5)
         images.append(caffe_transform(arr, en.transform, mirror=flip))
-        if not 0 <= label < en.num_classes:
+        if en.ignore_label is not None and label == en.ignore_label:
+            label = 0                       # forwarded in its batch, dropped from the result below
+            ignored[i] = True
+        elif not 0 <= label < en.num_classes:
             raise UserError(f"record {i} of {path} has label {label}, the net has {en.num_classes} classes")
         labels[i] = label
         if len(images) == batch:
             flush()
     if images:
         flush()
-    return EvalResult(labels, scores, en.num_classes)
+    keep = ~ignored
+    return EvalResult(labels[keep], scores[keep], en.num_classes, int(ignored.sum()))
 
 
 def write_reports(res: EvalResult, out_dir: str | os.PathLike, title: str, class_names=None) -> dict[str, Path]:

@@ -7,7 +7,8 @@ of the project's own tools (``training.train``, ``caffelog.parse``, ``plotting.p
 ones a user gets by running them by hand.
 
 Outputs, relative to the repo root: ``logs/<run>/caffe.log`` (and ``caffe.N.log`` after a
-resume), ``snapshots/<experiment>/`` (caffemodels/solverstates, from the solver),
+resume), ``snapshots/<experiment>/`` (caffemodels/solverstates, from the solver; a run named otherwise
+gets ``snapshots/<experiment>/<run>/``),
 ``plots/<run>/`` (curves as PNG+SVG, ``results.md``/``results.csv``, evaluation reports).
 """
 from __future__ import annotations
@@ -33,6 +34,20 @@ class Outcome:
     best_iteration: int | None
     evaluated_accuracy: float | None
     files: list[Path]
+    overrides: dict | None = None
+
+    def summary(self) -> str:
+        """``final test accuracy 0.9912 (iteration 200), best 0.9920 at 150`` -- or what is known."""
+        if self.final_accuracy is None:
+            return "no test pass in the log, so no accuracy"
+        s = f"final test accuracy {self.final_accuracy:.4f}"
+        if self.best_accuracy is not None:
+            s += f", best {self.best_accuracy:.4f} at iteration {self.best_iteration}"
+        if self.evaluated_accuracy is not None:
+            s += f", evaluated top-1 {self.evaluated_accuracy:.4f}"
+        if self.overrides:
+            s += " (smoke test: " + ", ".join(f"{k} {v}" for k, v in self.overrides.items()) + ")"
+        return s
 
 
 def say(msg: str) -> None:
@@ -50,18 +65,20 @@ def ensure_data(exp) -> None:
         raise UserError(f"experiment {exp.name} needs {', '.join(missing)}: build it with `{cmd}`")
 
 
-def latest_caffemodel(exp) -> Path | None:
-    prefix = REPO_ROOT / exp.snapshot_prefix
-    models = sorted(prefix.parent.glob(prefix.name + "_iter_*.caffemodel"),
-                    key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+def latest_caffemodel(run_name: str) -> Path | None:
+    """The newest caffemodel the run's own logs name (None before its first snapshot)."""
+    from . import snapshots, training
+
+    models = [s.caffemodel for s in snapshots.logged_snapshots(training.run_log_paths(run_name)) if s.caffemodel]
     return models[-1] if models else None
 
 
-def report(exp, run_name: str, reported: tuple[str, str] | None = None) -> tuple[list[Path], dict]:
+def report(exp, run_name: str, reported: tuple[str, str] | None = None,
+           overrides: dict | None = None) -> tuple[list[Path], dict]:
     """Parse the run's logs; write curves and the results table into plots/<run>/.
 
     `reported`: (the authors' accuracy in %, where it comes from), compared with the run's final
-    test accuracy in results.md.
+    test accuracy in results.md. `overrides`: the smoke-test solver overrides, noted there.
     """
     from . import caffelog, plotting, results, training
 
@@ -82,13 +99,19 @@ def report(exp, run_name: str, reported: tuple[str, str] | None = None) -> tuple
         write_atomic(md, md.read_text() + f"\n| | test accuracy (%) |\n|---|---:|\n| this run, final (iteration "
                      f"{stats['final_iteration']}) | {got:.2f} |\n| the authors ({source}) | {value} |\n"
                      f"| difference | {got - float(value):+.2f} |\n")
+    if overrides:
+        md = out / "results.md"
+        write_atomic(md, md.read_text() + "\nSmoke test, not the experiment's schedule: solver overrides "
+                     + ", ".join(f"`{k}: {v}`" for k, v in overrides.items())
+                     + f" (solver used: logs/{run_name}/{training.DERIVED_SOLVER}).\n")
     for part, tab in (("train", run.train), ("test", run.test)):
         files.append(tab.to_csv(out / f"{run_name}.{part}.csv"))
     return files, stats
 
 
 def run_experiment(exp_name: str, run_name: str | None = None, resume: bool = False, gpu=None,
-                   overwrite: bool = False, evaluate_final: bool = True, compare_with: str | None = None) -> Outcome:
+                   overwrite: bool = False, evaluate_final: bool = True, compare_with: str | None = None,
+                   overrides: dict | None = None) -> Outcome:
     """Train ``exp_name`` with its generated solver, then parse, plot, tabulate and evaluate.
 
     The results table compares the run with the authors' accuracy of ``compare_with`` (an
@@ -105,21 +128,36 @@ def run_experiment(exp_name: str, run_name: str | None = None, resume: bool = Fa
     solver = REPO_ROOT / exp.solver_path
     say(f"training {exp_name} with {exp.solver_path} (log: logs/{run_name}/)")
     t0 = time.time()
-    rc = training.train(solver, run_name=run_name, gpu=gpu, resume=resume or None, overwrite=overwrite)
+    rc = training.train(solver, run_name=run_name, gpu=gpu, resume=resume or None, overwrite=overwrite,
+                        overrides=overrides)
     seconds = time.time() - t0
     if rc != 0:
-        raise UserError(f"caffe train exited with status {rc}; see logs/{run_name}/ (resume with --resume)")
+        logs = training.run_log_paths(run_name)
+        if rc > 128 and training.run_started(logs):
+            err = UserError(f"training of {run_name} stopped (status {rc}); continue it with --resume "
+                            f"(make reproduce ... RESUME=1)")
+            err.exit_code = rc
+            raise err
+        if training.run_started(logs):
+            raise UserError(f"caffe train exited with status {rc}; see logs/{run_name}/ (continue with --resume, "
+                            f"or start again with --overwrite)")
+        raise UserError(f"caffe train exited with status {rc} before its first iteration; see logs/{run_name}/ "
+                        f"for why, then rerun the same command")
     ref = EXPERIMENTS[compare_with or exp_name]
     files, stats = report(exp, run_name, (ref.reported, f"{ref.name}: {ref.reported_note}")
-                          if ref.reported_acc is not None else None)
+                          if ref.reported_acc is not None else None, overrides=overrides)
     evaluated = None
-    model = latest_caffemodel(exp)
+    model = latest_caffemodel(run_name)
     if evaluate_final and model is not None:
         say(f"evaluating {model.relative_to(REPO_ROOT)} on {exp.layout.test_lmdb} (deterministic)")
         en = evaluation.load_eval_net(REPO_ROOT / exp.train_val_path, model, batch=exp.data.test_batch)
         res = evaluation.evaluate(en, en.source)
         evaluated = res.topk(1)
-        paths = evaluation.write_reports(res, PLOTS_DIR / run_name / "eval", title=f"{exp_name} test")
+        from ..data.preprocess import class_names_for
+
+        paths = evaluation.write_reports(res, PLOTS_DIR / run_name / "eval", title=f"{exp_name} test",
+                                         class_names=class_names_for(REPO_ROOT / exp.layout.test_lmdb))
         files += list(paths.values())
     return Outcome(run_name, LOGS_DIR / run_name, PLOTS_DIR / run_name, rc, seconds,
-                   stats["final_accuracy"], stats["best_accuracy"], stats["best_iteration"], evaluated, files)
+                   stats["final_accuracy"], stats["best_accuracy"], stats["best_iteration"], evaluated, files,
+                   overrides or None)

@@ -1,16 +1,26 @@
-"""Run the real ``caffe train`` for one run: whole log to ``logs/<run>/``, a progress line, resume.
+"""Run the real ``caffe train`` for one run: whole log to ``logs/<run>/``, live progress, resume.
 
 * The log: everything Caffe prints goes to ``logs/<run>/caffe.log``; a resumed session writes
   ``caffe.1.log``, ``caffe.2.log``... beside it, and :func:`simplenet_caffe.runs.caffelog.parse`
-  of the folder stitches them into one run with no gap. The first line of each file records
-  the command (``# simplenet-caffe: caffe train ...``; not a glog line, so parsers skip it).
-* Progress: iteration / max_iter, smoothed loss, last test accuracy and ETA on stderr (a tqdm
-  bar on a terminal; otherwise one line per test pass).
-* Ctrl-C: Caffe runs in its own process group and gets SIGINT forwarded, with
-  ``-sigint_effect stop``: it finishes the iteration, snapshots (``snapshot_after_train``)
-  and exits. A second Ctrl-C is forwarded too; the third kills Caffe.
-* ``resume=True`` takes the newest ``.solverstate`` of the run: the snapshots named in the
-  run's earlier logs and those matching the solver's ``snapshot_prefix``.
+  of the folder stitches them into one run with no gap. The first lines of each file record
+  the command and any derived solver (``# simplenet-caffe: ...``; not glog lines, so parsers
+  skip them).
+* The solver Caffe runs is the user's file unless something had to change; then the changed
+  copy is written to ``logs/<run>/solver.prototxt`` (its header says what changed) and used:
+  smoke-test ``overrides`` (``max_iter``, ``test_interval``, ``test_iter``, ``snapshot``), CPU
+  mode, and the snapshot prefix of a run named other than its solver
+  (``<prefix folder>/<run>/<prefix name>``), so two runs never share snapshot files.
+* Live progress and TensorBoard scalars: :mod:`simplenet_caffe.runs.live` (Caffe prints
+  ``@@progress`` lines every ``progress_seconds`` through the project's Caffe patch).
+* Ctrl-C, SIGTERM and SIGHUP (a closed terminal, a scheduler's pre-emption): Caffe runs in its
+  own process group and gets SIGINT, with ``-sigint_effect stop``: it finishes the iteration,
+  snapshots (``snapshot_after_train``) and exits; ``train`` then returns 128 + the signal's
+  number. A second signal is forwarded too; the third kills Caffe.
+* ``resume=True`` takes the newest ``.solverstate`` named in the run's own logs that passes
+  :func:`simplenet_caffe.runs.snapshots.check_state` (older ones are tried, with a warning, when
+  the newest is damaged).
+* A start that fails before the first iteration leaves nothing in the way: the next fresh
+  start of the same run replaces its log.
 * Paths in solvers are relative to the repo root, so Caffe runs there (``cwd``). The folder of
   ``snapshot_prefix`` is created (Caffe does not create it and only fails at the first snapshot).
 """
@@ -23,7 +33,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -32,9 +41,13 @@ from .caffelog import LogReader, expand_log_paths, run_logs, session_log_name
 from ..errors import UserError
 from ..paths import LOGS_DIR, REPO_ROOT
 from ..protoio import read_solver, write_text
-from ..progress import enabled as progress_enabled, progress
+from . import live, snapshots
 
-_STATE_RE = re.compile(r"_iter_(\d+)\.solverstate(?:\.h5)?\Z")
+_STARTED_RE = re.compile(r"\] Iteration \d+")
+DERIVED_SOLVER = "solver.prototxt"
+#: smoke-test overrides: solver field -> smallest allowed value
+OVERRIDES = {"max_iter": 1, "test_interval": 0, "test_iter": 1, "snapshot": 0}
+_STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s)
 
 
 def default_run_name(solver: str | os.PathLike) -> str:
@@ -45,103 +58,92 @@ def default_run_name(solver: str | os.PathLike) -> str:
     return stem
 
 
-def _state_iter(p: Path) -> int:
-    m = _STATE_RE.search(p.name)
-    return int(m.group(1)) if m else -1
-
-
-def find_solverstates(solver_param, log_dir: str | os.PathLike, cwd: str | os.PathLike = REPO_ROOT) -> list[Path]:
-    """Existing .solverstate files of this run, oldest iteration first."""
-    cwd = Path(cwd)
-    cands: set[Path] = set()
-    prefix = solver_param.snapshot_prefix
-    if prefix:
-        pp = Path(prefix) if Path(prefix).is_absolute() else cwd / prefix
-        if pp.parent.is_dir():
-            for q in pp.parent.glob(pp.name + "_iter_*.solverstate*"):
-                cands.add(q.resolve())
-    logs = run_logs(log_dir)
+def run_started(logs: Sequence[Path]) -> bool:
+    """Whether any of the logs shows Caffe reaching its first iteration (training or a test pass)."""
     for log in logs:
-        for ln in log.read_text(errors="replace").splitlines():
-            i = ln.find("Snapshotting solver state to ")
-            if i >= 0:
-                q = Path(ln.rsplit(" ", 1)[-1].strip())
-                q = q if q.is_absolute() else cwd / q
-                if q.is_file():
-                    cands.add(q.resolve())
-    d = Path(log_dir)
-    if d.is_dir():
-        cands.update(q.resolve() for q in d.glob("*.solverstate*"))
-    states = [q for q in cands if q.is_file() and _STATE_RE.search(q.name)]
-    return sorted(states, key=lambda q: (_state_iter(q), q.stat().st_mtime))
+        try:
+            if _STARTED_RE.search(Path(log).read_text(errors="replace")):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def find_solverstates(log_dir: str | os.PathLike, cwd: str | os.PathLike = REPO_ROOT) -> list[Path]:
+    """The existing .solverstate files the run's own logs name, oldest iteration first."""
+    return [s.solverstate for s in snapshots.logged_snapshots(run_logs(log_dir), cwd) if s.solverstate]
 
 
 def _has_gpu() -> bool:
     return any(Path(p).exists() for p in ("/dev/nvidia0", "/dev/nvidiactl"))
 
 
-class _TrainStatus:
-    """The live line: iteration, loss, last test accuracy, ETA -- a :func:`progress` bar on a
-    terminal, otherwise one line per test pass."""
+def derive_solver(sp, overrides: dict | None = None, cpu: bool = False,
+                  snapshot_prefix: str | None = None) -> list[str]:
+    """Apply smoke-test ``overrides`` (see :data:`OVERRIDES`), CPU mode and a new snapshot
+    prefix to the SolverParameter ``sp`` in place; return one ``field value (was old)`` per change."""
+    changes = []
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in OVERRIDES:
+            raise UserError(f"cannot override solver field {key!r} (only {', '.join(OVERRIDES)})")
+        if not isinstance(value, int) or value < OVERRIDES[key]:
+            raise UserError(f"--{key.replace('_', '-')} must be an integer >= {OVERRIDES[key]}, not {value!r}")
+        if key == "test_iter":
+            old = ",".join(map(str, sp.test_iter)) or "none"
+            if not len(sp.test_iter):
+                raise UserError("the solver has no test nets (no test_iter) to override")
+            sp.test_iter[:] = [value] * len(sp.test_iter)
+        else:
+            old = getattr(sp, key)
+            setattr(sp, key, value)
+        changes.append(f"{key} {value} (was {old})")
+    if cpu and sp.solver_mode != sp.CPU:
+        sp.solver_mode = sp.CPU
+        changes.append("solver_mode CPU (was GPU)")
+    if snapshot_prefix is not None and snapshot_prefix != sp.snapshot_prefix:
+        changes.append(f"snapshot_prefix {snapshot_prefix} (was {sp.snapshot_prefix})")
+        sp.snapshot_prefix = snapshot_prefix
+    return changes
 
-    def __init__(self, run: str, max_iter: int, enabled: bool):
-        self.run, self.max_iter, self.enabled = run, max_iter, enabled
-        self.tty = progress_enabled()
-        self.bar = None
-        self.start_iter: int | None = None
-        self.t0 = time.monotonic()
-        self.t_first: float | None = None
-        self.last_iter = None
-        self.last_test_iter = None
 
-    def _eta(self, it: int) -> str:
-        if self.start_iter is None or self.t_first is None or it <= self.start_iter:
-            return "?"
-        rate = (time.monotonic() - self.t_first) / (it - self.start_iter)
-        left = max(0.0, (self.max_iter - it) * rate)
-        h, rem = divmod(int(left), 3600)
-        return f"{h}:{rem // 60:02d}:{rem % 60:02d}"
+def run_snapshot_prefix(sp, solver: str | os.PathLike, run_name: str) -> str | None:
+    """The snapshot prefix of run ``run_name``: the solver's own for the solver's default run
+    name, else ``<prefix folder>/<run>/<prefix name>``; None when the solver sets no prefix."""
+    if not sp.snapshot_prefix or run_name == default_run_name(solver):
+        return None
+    pp = Path(sp.snapshot_prefix)
+    return str(pp.parent / run_name / pp.name)
 
-    def update(self, reader: LogReader) -> None:
-        if not self.enabled or reader.iteration is None:
-            return
-        it = reader.iteration
-        if self.start_iter is None:
-            self.start_iter, self.t_first = it, time.monotonic()
-        acc = reader.last_test.get("accuracy")
-        acc_s = f"{acc:.4f}@{reader.last_test_iteration}" if acc is not None else "-"
-        loss_s = f"{reader.smoothed_loss:.4g}" if reader.smoothed_loss is not None else "-"
-        if self.tty:
-            if self.bar is None:
-                self.bar = progress(total=self.max_iter, initial=it, desc=self.run, unit="it")
-            if it != self.last_iter:
-                self.bar.update(max(0, it - self.bar.n))
-                self.bar.set_postfix_str(f"loss {loss_s}, test acc {acc_s}")
-        elif reader.last_test_iteration is not None and reader.last_test_iteration != self.last_test_iter \
-                and reader.iteration >= reader.last_test_iteration:
-            self.last_test_iter = reader.last_test_iteration
-            print(f"{self.run}: iteration {it}/{self.max_iter}, loss {loss_s}, test acc {acc_s}, "
-                  f"ETA {self._eta(it)}", file=sys.stderr, flush=True)
-        self.last_iter = it
 
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+def _closing_line(reader: LogReader, log_path: Path) -> str:
+    """``iteration N, last test accuracy A (iteration M); log L`` -- or what is known instead."""
+    known = [i for i in (reader.iteration, reader.last_test_iteration) if i is not None]
+    known += [it for seg in reader.segments for it, _, _ in seg.snapshots if it is not None]
+    it = f"iteration {max(known)}" if known else "before any logged iteration"
+    acc = reader.last_test.get("accuracy")
+    test = (f"last test accuracy {acc:.4f} (iteration {reader.last_test_iteration})" if acc is not None
+            else "no test pass yet")
+    return f"{it}, {test}; log {log_path}"
 
 
 def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int | None = None,
           resume: bool | str | os.PathLike | None = None, weights: str | Sequence[str] | None = None,
           extra_args: Sequence[str] = (), log_dir: str | os.PathLike | None = None, cpu: bool = False,
           overwrite: bool = False, cwd: str | os.PathLike = REPO_ROOT, show_progress: bool = True,
-          echo: bool = False) -> int:
-    """Run ``caffe train`` and return Caffe's exit status (128+N when killed by signal N).
+          echo: bool = False, overrides: dict | None = None, progress_seconds: float = 2.0,
+          tensorboard: bool = True) -> int:
+    """Run ``caffe train`` and return Caffe's exit status (128+N when killed by signal N, or
+    when stopped early by signal N that was forwarded to it).
 
     `gpu`: device id(s) for ``-gpu`` ("0", "0,1", "all"); None runs as the solver says, except
     that a GPU solver falls back to CPU on a machine without an NVIDIA device. `cpu=True`
-    forces CPU (a copy of the solver with ``solver_mode: CPU`` is written to the log folder).
-    `resume`: True for the run's newest .solverstate, or a path. `weights`: caffemodel(s) to
-    fine-tune from (not with `resume`). `log_dir` defaults to ``logs/<run>``; a fresh run into a
-    folder that already has logs is refused unless `overwrite` (which deletes them).
+    forces CPU. `overrides`: smoke-test solver fields (:data:`OVERRIDES`). `resume`: True for
+    the run's newest good .solverstate, or a path. `weights`: caffemodel(s) to fine-tune from
+    (not with `resume`). `log_dir` defaults to ``logs/<run>``; a fresh run into a folder whose
+    logs show a started run is refused unless `overwrite` (which deletes them).
+    `progress_seconds`: how often Caffe reports progress (0: only its own log lines).
     """
     solver = Path(solver)
     cwd = Path(cwd)
@@ -152,37 +154,52 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
         raise UserError("--resume and --weights cannot be combined (caffe train takes -snapshot or -weights)")
     if cpu and gpu is not None:
         raise UserError("choose either --cpu or --gpu")
+    if progress_seconds < 0:
+        raise UserError(f"progress interval must be >= 0 seconds, not {progress_seconds}")
     if not sp.net and not sp.train_net and not sp.HasField("net_param") and not sp.HasField("train_net_param"):
         raise UserError(f"{solver}: the solver names no net")
     net_path = sp.net or sp.train_net
-    if net_path and not (Path(net_path) if Path(net_path).is_absolute() else cwd / net_path).is_file():
+    net_file = (Path(net_path) if Path(net_path).is_absolute() else cwd / net_path) if net_path else None
+    if net_file is not None and not net_file.is_file():
         raise UserError(f"{solver}: net {net_path} not found (paths are relative to {cwd})")
-    log_dir.mkdir(parents=True, exist_ok=True)
-    existing = run_logs(log_dir)
-
-    state: Path | None = None
-    if resume:
-        if resume is True or resume == "latest":
-            states = find_solverstates(sp, log_dir, cwd)
-            if not states:
-                raise UserError(f"no .solverstate found for run {run_name} (prefix {sp.snapshot_prefix!r}, logs in {log_dir})")
-            state = states[-1]
-        else:
-            state = Path(resume)
-            if not state.is_file():
-                raise UserError(f"solverstate not found: {state}")
-        log_path = log_dir / session_log_name(len(existing))
-    else:
-        if existing and not overwrite:
-            raise UserError(f"{log_dir} already holds a run ({existing[0].name}); use --resume to continue it, "
-                            f"--name for a new run, or --overwrite")
-        for p in existing:
-            p.unlink()
-        log_path = log_dir / session_log_name(0)
     ws = [weights] if isinstance(weights, (str, os.PathLike)) else list(weights or [])
     for w in ws:
         if not Path(w).is_file() and not (cwd / w).is_file():
             raise UserError(f"weights not found: {w}")
+    use_cpu = cpu or (gpu is None and sp.solver_mode == sp.GPU and not _has_gpu())
+    if use_cpu and not cpu and sp.solver_mode != sp.CPU:
+        print(f"train: no NVIDIA GPU here; running {solver} in CPU mode", file=sys.stderr)
+    changes = derive_solver(sp, overrides, cpu=use_cpu, snapshot_prefix=run_snapshot_prefix(sp, solver, run_name))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    existing = run_logs(log_dir)
+
+    def warn(msg: str) -> None:
+        print(f"train: warning: {msg}", file=sys.stderr, flush=True)
+
+    state: Path | None = None
+    if resume:
+        if resume is True or resume == "latest":
+            states = find_solverstates(log_dir, cwd)
+            if not states:
+                raise UserError(f"no .solverstate found for run {run_name} (none named in its logs in {log_dir}); "
+                                f"pass --resume PATH to continue from a given one")
+            state = snapshots.pick_resume_state(states, net_file, cwd, warn=warn)
+        else:
+            state = Path(resume)
+            if not state.is_file():
+                raise UserError(f"solverstate not found: {state}")
+            if net_file is not None:
+                snapshots.check_state(state, snapshots.train_net(net_file), cwd)
+        log_path = log_dir / session_log_name(len(existing))
+    else:
+        if existing and not overwrite:
+            if run_started(existing):
+                raise UserError(f"{log_dir} already holds a run ({existing[0].name}); use --resume to continue it, "
+                                f"--name for a new run, or --overwrite to start it again")
+            warn(f"replacing the log of a start of {run_name} that failed before its first iteration")
+        for p in [*existing, *log_dir.glob("events.out.tfevents.*"), *log_dir.glob(DERIVED_SOLVER)]:
+            p.unlink()
+        log_path = log_dir / session_log_name(0)
 
     # Caffe does not create the snapshot folder; create it (relative to cwd, like Caffe reads it)
     if sp.snapshot_prefix:
@@ -190,15 +207,13 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
         (pp if pp.is_absolute() else cwd / pp).parent.mkdir(parents=True, exist_ok=True)
 
     solver_used = solver
-    use_cpu = cpu or (gpu is None and sp.solver_mode == sp.GPU and not _has_gpu())
-    if use_cpu and sp.solver_mode != sp.CPU:
-        sp.solver_mode = sp.CPU
-        solver_used = log_dir / "solver.cpu.prototxt"
-        write_text(solver_used, sp)
-        if not cpu:
-            print(f"train: no NVIDIA GPU here; running {solver} in CPU mode ({solver_used})", file=sys.stderr)
+    if changes:
+        solver_used = log_dir / DERIVED_SOLVER
+        write_text(solver_used, sp, header=f"# Derived by tools/train.py from {solver} for run {run_name}:\n"
+                   + "".join(f"#   {c}\n" for c in changes))
 
-    cmd = [str(caffe_tool("caffe")), "train", f"-solver={Path(solver_used).resolve()}", "-sigint_effect=stop"]
+    cmd = [str(caffe_tool("caffe")), "train", f"-solver={Path(solver_used).resolve()}", "-sigint_effect=stop",
+           "-sighup_effect=stop"]
     if state is not None:
         cmd.append(f"-snapshot={state}")
     if ws:
@@ -208,67 +223,106 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
     cmd += list(extra_args)
 
     reader = LogReader(str(log_path))
-    prog = _TrainStatus(run_name, sp.max_iter, show_progress)
+    status = live.Status(run_name, sp.max_iter, show_progress, line_every=5 * progress_seconds)
+    board = live.TensorBoard(log_dir, enabled=tensorboard)
     env = tool_env()
     env["GLOG_logtostderr"] = "1"
     env.pop("GLOG_minloglevel", None)
-    interrupts = 0
+    if progress_seconds > 0:
+        env[live.PROGRESS_ENV] = str(progress_seconds)
+    else:
+        env.pop(live.PROGRESS_ENV, None)
+    signals_seen: list[int] = []
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
 
-    def on_sigint(signum, frame):  # noqa: ARG001
-        nonlocal interrupts
-        interrupts += 1
+    def on_signal(signum, frame):  # noqa: ARG001
+        signals_seen.append(signum)
         if proc.poll() is not None:
             return
-        if interrupts <= 2:
-            print(f"\ntrain: Ctrl-C sent to caffe: it snapshots and stops"
-                  f"{' (press Ctrl-C twice more to kill it)' if interrupts == 1 else ''}", file=sys.stderr, flush=True)
+        if len(signals_seen) <= 2:
+            name = signal.Signals(signum).name
+            try:
+                print(f"\ntrain: {name}: caffe snapshots and stops"
+                      f"{' (a third signal kills it)' if len(signals_seen) == 1 else ''}", file=sys.stderr, flush=True)
+            except (OSError, ValueError):
+                pass                      # stderr is gone (a closed terminal): stop quietly anyway
             proc.send_signal(signal.SIGINT)
         else:
             proc.kill()
 
     main_thread = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
+    handled = (signal.SIGINT, *_STOP_SIGNALS)
+    old = {s: signal.signal(s, on_signal) for s in handled} if main_thread else {}
     tail: list[str] = []
     try:
         with open(log_path, "ab") as log:
             log.write(("# simplenet-caffe: " + shlex.join(cmd) + f"  (cwd {cwd})\n").encode())
+            if changes:
+                log.write((f"# simplenet-caffe: solver {solver_used} derived from {solver}: "
+                           + "; ".join(changes) + "\n").encode())
             log.flush()
             assert proc.stdout is not None
             for raw in proc.stdout:
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                if line.startswith(live.PROGRESS_PREFIX):
+                    status.update(reader, line)
+                    board.progress(line, status.rate())
+                    continue
                 log.write(raw)
                 log.flush()
-                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
                 reader.feed(line)
-                prog.update(reader)
+                status.update(reader, line)
+                board.update(reader)
                 tail.append(line)
                 if len(tail) > 30:
                     del tail[0]
-                if echo:
-                    print(line, file=sys.stderr)
+                if echo and not status.broken:
+                    try:
+                        print(line, file=sys.stderr)
+                    except (OSError, ValueError):
+                        status.broken = True      # stderr is gone (a closed terminal): keep training
         rc = proc.wait()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        prog.close()
-        if main_thread:
-            signal.signal(signal.SIGINT, old)
+        status.close()
+        board.close(reader)
+        for s, h in old.items():
+            signal.signal(s, h)
     if rc < 0:
         rc = 128 - rc
-    if rc != 0 and not echo:
+    try:
+        _report(rc, signals_seen, run_name, reader, log_path, tail, existing if resume else [], echo, show_progress)
+    except (OSError, ValueError):
+        pass
+    if rc == 0 and signals_seen:
+        rc = 128 + signals_seen[0]
+    return rc
+
+
+def _report(rc, signals_seen, run_name, reader, log_path, tail, earlier_logs, echo, show_progress) -> None:
+    """The closing lines on stderr: done / stopped (how to continue) / failed (why, what to do)."""
+    if rc == 0 and signals_seen:
+        print(f"train: {run_name} stopped by {signal.Signals(signals_seen[0]).name} at "
+              + _closing_line(reader, log_path) + "; continue with --resume", file=sys.stderr)
+        return
+    if rc == 0:
+        if show_progress:
+            print(f"train: {run_name} done at " + _closing_line(reader, log_path), file=sys.stderr)
+        return
+    if not echo:
         lines = [t for t in tail if t[:1] in "EF" or "Check failed" in t or "rror" in t] or tail[-10:]
         print(f"train: caffe exited with status {rc}; log {log_path}; last messages:", file=sys.stderr)
         for t in lines[-12:]:
             print("  " + t, file=sys.stderr)
-    elif rc == 0 and show_progress:
-        best = reader.last_test.get("accuracy")
-        msg = f"train: {run_name} done at iteration {reader.iteration}"
-        if best is not None:
-            msg += f", last test accuracy {best:.4f}"
-        print(msg + f"; log {log_path}", file=sys.stderr)
-    return rc
+    if not run_started([log_path, *earlier_logs]):
+        print("train: the run failed before its first iteration: fix the cause and rerun the same command "
+              "(the failed start's log is replaced)", file=sys.stderr)
+    else:
+        print("train: continue from the last snapshot with --resume, or start again with --overwrite",
+              file=sys.stderr)
 
 
 def run_log_paths(run_name: str, log_dir: str | os.PathLike | None = None) -> list[Path]:
