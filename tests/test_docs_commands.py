@@ -99,7 +99,10 @@ HOW: list[tuple[str, How]] = [
     (r"make test", How("skip", "this test suite")),
     (r"(time )?make demo( DATASET=fashion-mnist)?", How("skip", "3-9 min of training; tests/test_end_to_end.py runs "
                                                           "the same pipeline on a shortened schedule")),
-    (r"make bench(-lmdb|-log)?", How("skip", "benchmarks take minutes; run by hand (docs/speed.md)")),
+    (r"make gpu-(bundle|check)", How("skip", "builds CUDA Caffe / needs a GPU; tests/test_gpu_check.py runs "
+                                            "`make gpu-check DRY_RUN=1`")),
+    (r"\.venv/bin/python bench/.*", How("skip", "a benchmark run (minutes, often against other builds/venvs)")),
+    (r"make bench(-[a-z]+)?", How("skip", "benchmarks take minutes; run by hand (docs/speed.md)")),
     (r"(\.venv/bin/)?pip install .*", How("skip", "downloads from PyPI")),
     (r"make gpu-bundle", How("skip", "a CUDA build (nvcc + PyPI's CUDA wheels, 6+ minutes); docs/gpu.md")),
     (r"make gpu-check", How("skip", "needs a GPU machine; tests/test_gpu_check.py runs the DRY_RUN=1 walk on the CPU build")),
@@ -117,6 +120,8 @@ HOW: list[tuple[str, How]] = [
                  "differ from the official files' and a download would be tried)")),
     (r"\.venv/bin/python tools/to_lmdb\.py mnist \.\./shared/data/mnist data/mnist", How("run", fresh=("data/mnist",))),
     (r"data_prep/mnist\.py --dataset fashion-mnist", How("fashion", append=" --limit-train 300 --limit-test 100 --force")),
+    (r'make reproduce .* ARGS=".*"', How("run")),        # a smoke run as written
+    (r"(time )?make .*", How("dry")),   # another make target: `make -n` (it exists, its recipe expands)
     (r".*", How("run")),        # everything else: verbatim
 ]
 
@@ -287,6 +292,9 @@ def test_doc_command(scratch, cmd):
     if h.kind == "train":
         if "--max-iter" not in scratch.ok(".venv/bin/python tools/train.py --help").stdout:
             return _help_level(scratch, cmd)
+    if h.kind == "dry":
+        scratch.ok("make -n " + cmd.split("make ", 1)[1])
+        return
     if h.kind == "fashion":
         need(Path("/usr/share/datasets/fashion-mnist").is_dir(), "Debian's dataset-fashion-mnist not installed")
     cp = scratch.sh(run + h.append)

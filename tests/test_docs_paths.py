@@ -43,7 +43,7 @@ def _missing(text: str) -> list[str]:
         if _PLACEHOLDER.search(text[m.start():m.end() + 1]) or path.startswith(_NOT_OURS):
             continue
         for p in _expand(path):
-            if not (list(REPO_ROOT.glob(p)) if "*" in p else (REPO_ROOT / p).exists()):
+            if not (REPO_ROOT / p).exists() and not list(REPO_ROOT.glob(p if "*" in p else p + "*")):  # "0006" = 0006-*
                 bad.append(p)
     return bad
 
