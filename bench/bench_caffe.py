@@ -22,6 +22,7 @@ import argparse
 import csv
 import os
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path

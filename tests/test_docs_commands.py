@@ -104,8 +104,6 @@ HOW: list[tuple[str, How]] = [
     (r"\.venv/bin/python bench/.*", How("skip", "a benchmark run (minutes, often against other builds/venvs)")),
     (r"make bench(-[a-z]+)?", How("skip", "benchmarks take minutes; run by hand (docs/speed.md)")),
     (r"(\.venv/bin/)?pip install .*", How("skip", "downloads from PyPI")),
-    (r"make gpu-bundle", How("skip", "a CUDA build (nvcc + PyPI's CUDA wheels, 6+ minutes); docs/gpu.md")),
-    (r"make gpu-check", How("skip", "needs a GPU machine; tests/test_gpu_check.py runs the DRY_RUN=1 walk on the CPU build")),
     (r"make reproduce EXP=\S+", How("reproduce", append=f' OVERWRITE=1 ARGS="{_SMOKE}"')),
     (r"make reproduce EXP=\S+ RESUME=1", How("reproduce", append=f' ARGS="{_RESUMED}"')),
     (re.escape(LITERAL), How("literal")),
