@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -173,3 +174,13 @@ def test_known_experiment_gets_its_paper_line(caffe_logs_dir, tmp_path):
                 ["--format", "jpg"], ["--paper-value", "90", "--no-paper"], ["--ylim", "nope=0:1"]):
         cp = run_script("tools/plot_log.py", run_dir, "-o", tmp_path, *bad)
         assert cp.returncode == 2 and "Traceback" not in cp.stderr and "error" in cp.stderr, (bad, cp.stderr)
+
+
+def test_a_short_runs_first_test_point_is_kept_in_the_y_range():
+    """The demo tests at 200/400/600 (no iteration-0 pass): its 0.9263 at 200 is a measurement,
+    not the untrained net's outlier, so the y range keeps it and no note is written."""
+    ys = np.array([0.9263, 0.9664, 0.9909])
+    assert plotting._robust_limits([(200, ys)]) == ((None, None), [])
+    loss = np.array([78.6, 0.30, 0.14, 0.03])
+    (lo, hi), dropped = plotting._robust_limits([(0, loss)])
+    assert dropped == [(0, 78.6)] and hi < 1.0

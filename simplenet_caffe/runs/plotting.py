@@ -16,8 +16,8 @@ the batch size defaults to the one in the log). Accuracy is 0-1 as Caffe prints 
 percent with ``percent=True``.
 
 Default y range: the iteration-0 test pass of an untrained net (test loss ~78 on CIFAR-10)
-would flatten the rest of the curve, so a first point far outside the range of the others
-(more than half that range beyond it) is left out of the y limits -- and a note in the
+would flatten the rest of the curve, so a first point at iteration 0 far outside the range of
+the others (more than half that range beyond it, with at least three others) is left out of the y limits -- and a note in the
 figure says so and gives its value. Labels are never clipped: the layout is matplotlib's
 constrained layout at the exact figure size (a PNG is ``size`` x ``dpi`` pixels). SVG and
 PDF keep text as text.
@@ -132,13 +132,13 @@ def _fmt_value(v: float) -> str:
 
 
 def _robust_limits(series: list[tuple[int, np.ndarray]]) -> tuple[Range, list[tuple[int, float]]]:
-    """y limits that leave out a first point far outside the others' range (see the module
-    doc). `series`: (iteration of the first point, y values). Returns ((lo, hi), or (None,
+    """y limits that leave out an iteration-0 first point far outside the others' range (see the
+    module doc; a later first point is a real measurement of a short run and stays). `series`: (iteration of the first point, y values). Returns ((lo, hi), or (None,
     None) when nothing is left out; the (iteration, value) points left out)."""
     kept, dropped = [], []
     for it0, ys in series:
         ys = ys[np.isfinite(ys)]
-        if len(ys) >= 3:
+        if it0 == 0 and len(ys) >= 4:
             rest = ys[1:]
             lo, hi = float(rest.min()), float(rest.max())
             margin = 0.5 * max(hi - lo, 1e-12 * max(abs(lo), abs(hi), 1.0))
