@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_atomic
+from ..atomic import atomic_dir, write_atomic
+from .. import protoio
 from ..errors import UserError
 from ..paths import PROTOTXT_DIR, REPO_ROOT, SOLVERS_DIR
 
@@ -164,8 +165,7 @@ def with_dummy_data(net, pb2):
 def speed_solver(solver_path: Path, net_rel: str, iterations: int, pb2):
     """The experiment's own solver (type, learning rate, momentum, decay) for ``iterations``
     steps on ``net_rel``: no test net, no snapshot, display every third of the run."""
-    from google.protobuf import text_format
-    src = text_format.Parse(solver_path.read_text(), pb2.SolverParameter())
+    src = protoio.read_solver(solver_path)
     sp = pb2.SolverParameter(type=src.type, base_lr=src.base_lr, lr_policy="fixed", momentum=src.momentum,
                              weight_decay=src.weight_decay, net=net_rel, max_iter=iterations,
                              display=max(1, iterations // 3), snapshot=0, snapshot_after_train=False,
@@ -247,7 +247,7 @@ exec "$here/bin/$tool" "$@"
 
 def make_bundle(out: Path, caffe_prefix: Path, mnist_dir: Path, timing_nets, dry_run: bool = False,
                 archive: bool = True, log=print) -> dict:
-    """Build the bundle folder ``out`` (atomically: built in ``out.part``, then renamed).
+    """Build the bundle folder ``out`` atomically (:func:`~simplenet_caffe.atomic.atomic_dir`: a previous bundle stays until the new one is complete).
 
     ``caffe_prefix``: the Caffe install whose tools go in (a CUDA build; for a dry run the CPU
     build, whose tools are not copied). ``timing_nets``: ``[(title, stem, batch, iterations,
@@ -271,73 +271,70 @@ def make_bundle(out: Path, caffe_prefix: Path, mnist_dir: Path, timing_nets, dry
     if not dry_run and (not variant or not variant.group(1).startswith("gpu")):
         raise UserError(f"{caffe_prefix} is not a CUDA build (BUILD_INFO variant: "
                         f"{variant.group(1) if variant else 'unknown'}); make gpu-bundle builds one")
-    part = out.with_name(out.name + ".part")
-    shutil.rmtree(part, ignore_errors=True)
-    part.mkdir(parents=True)
-    manifest: dict = {"caffe_build": f"{caffe_prefix.name}", "dry_run": dry_run, "nets": []}
+    with atomic_dir(out) as part:
+        manifest: dict = {"caffe_build": f"{caffe_prefix.name}", "dry_run": dry_run, "nets": []}
 
-    # timing nets, cuDNN (engine DEFAULT) and engine: CAFFE
-    (part / "nets").mkdir()
-    for title, stem, batch, iterations, net in timing_nets:
-        models = {}
-        for kind, n in (("cudnn", net), ("caffe", with_engine_caffe(net, pb2)),
-                        ("cudnn_dry", with_batch(net, 2)), ("caffe_dry", with_batch(with_engine_caffe(net, pb2), 2)),
-                        ("train", with_dummy_data(net, pb2)), ("train_dry", with_dummy_data(with_batch(net, 2), pb2))):
-            rel = f"nets/{stem}_{kind}.prototxt"
-            (part / rel).write_text(text_format.MessageToString(n))
-            models[kind] = rel
-        for kind, iters in (("train", iterations), ("train_dry", 3)):
-            rel = f"nets/{stem}_{kind}_solver.prototxt"
-            sp = speed_solver(SOLVERS_DIR / f"{stem}_solver.prototxt", models[kind], iters, pb2)
-            (part / rel).write_text(text_format.MessageToString(sp))
-            models[kind + "_solver"] = rel
-        macs = count_prototxt(PROTOTXT_DIR / f"{stem}_deploy.prototxt").macs
-        manifest["nets"].append({"title": title, "stem": stem, "batch": batch, "dry_batch": 2,
-                                 "iterations": iterations, "models": models,
-                                 "train_gflop_per_image": round(6 * macs / 1e9, 4)})
-    log(f"gpu bundle: {len(timing_nets)} timing nets x (cuDNN, engine CAFFE)")
+        # timing nets, cuDNN (engine DEFAULT) and engine: CAFFE
+        (part / "nets").mkdir()
+        for title, stem, batch, iterations, net in timing_nets:
+            models = {}
+            for kind, n in (("cudnn", net), ("caffe", with_engine_caffe(net, pb2)),
+                            ("cudnn_dry", with_batch(net, 2)), ("caffe_dry", with_batch(with_engine_caffe(net, pb2), 2)),
+                            ("train", with_dummy_data(net, pb2)), ("train_dry", with_dummy_data(with_batch(net, 2), pb2))):
+                rel = f"nets/{stem}_{kind}.prototxt"
+                (part / rel).write_text(text_format.MessageToString(n))
+                models[kind] = rel
+            for kind, iters in (("train", iterations), ("train_dry", 3)):
+                rel = f"nets/{stem}_{kind}_solver.prototxt"
+                sp = speed_solver(SOLVERS_DIR / f"{stem}_solver.prototxt", models[kind], iters, pb2)
+                (part / rel).write_text(text_format.MessageToString(sp))
+                models[kind + "_solver"] = rel
+            macs = count_prototxt(PROTOTXT_DIR / f"{stem}_deploy.prototxt").macs
+            manifest["nets"].append({"title": title, "stem": stem, "batch": batch, "dry_batch": 2,
+                                     "iterations": iterations, "models": models,
+                                     "train_gflop_per_image": round(6 * macs / 1e9, 4)})
+        log(f"gpu bundle: {len(timing_nets)} timing nets x (cuDNN, engine CAFFE)")
 
-    # numerics: the CPU build's numbers of the fixed pass are the reference
-    caffe = caffe_env.import_caffe()
-    case = write_numerics_case(part / "numerics", caffe, pb2)
-    ref = part / "numerics" / "cpu_reference.txt"
-    caffe_env.run_tool("net_pass", f"-model={case['model']}", f"-weights={case['weights']}",
-                       f"-inputs={case['inputs']}", f"-out={ref}")
-    manifest["cpu_reference_build"] = caffe_env.caffe_prefix().name
-    log(f"gpu bundle: numerics reference from {manifest['cpu_reference_build']}")
+        # numerics: the CPU build's numbers of the fixed pass are the reference
+        caffe = caffe_env.import_caffe()
+        case = write_numerics_case(part / "numerics", caffe, pb2)
+        ref = part / "numerics" / "cpu_reference.txt"
+        caffe_env.run_tool("net_pass", f"-model={case['model']}", f"-weights={case['weights']}",
+                           f"-inputs={case['inputs']}", f"-out={ref}")
+        manifest["cpu_reference_build"] = caffe_env.caffe_prefix().name
+        log(f"gpu bundle: numerics reference from {manifest['cpu_reference_build']}")
 
-    # real training: S300-A on a MNIST subset, in the repo's mnist_norm layout
-    stem = "mnist_s300a"
-    (part / "prototxt").mkdir()
-    shutil.copy2(PROTOTXT_DIR / f"{stem}_train_val.prototxt", part / "prototxt")
-    recipes.prepare_mnist(mnist_dir, root=part, limit_train=MNIST_TRAIN, limit_test=MNIST_TEST, log=log)
-    pre = part / "data" / "mnist_norm" / "preprocess.json"  # paths as the bundle sees them, not the .part folder
-    pre.write_text(pre.read_text().replace(str(part) + "/", ""))
-    sp = pb2.SolverParameter(net=f"prototxt/{stem}_train_val.prototxt", base_lr=0.01, momentum=0.9,
-                             lr_policy="fixed", weight_decay=0.005, type="Nesterov", display=20,
-                             max_iter=TRAIN_ITERS, test_interval=TRAIN_ITERS, snapshot=0,
-                             snapshot_after_train=False, test_initialization=False, random_seed=1701, solver_mode=pb2.SolverParameter.GPU)
-    sp.test_iter.append(MNIST_TEST // 100)
-    (part / "train_solver.prototxt").write_text(text_format.MessageToString(sp))
-    manifest["train"] = {"solver": "train_solver.prototxt", "net": "S300-A MNIST", "batch": 100,
-                         "iters": TRAIN_ITERS, "dry_iters": TRAIN_DRY_ITERS,
-                         "train_images": MNIST_TRAIN, "test_images": MNIST_TEST}
+        # real training: S300-A on a MNIST subset, in the repo's mnist_norm layout
+        stem = "mnist_s300a"
+        (part / "prototxt").mkdir()
+        shutil.copy2(PROTOTXT_DIR / f"{stem}_train_val.prototxt", part / "prototxt")
+        recipes.prepare_mnist(mnist_dir, root=part, limit_train=MNIST_TRAIN, limit_test=MNIST_TEST, log=log)
+        pre = part / "data" / "mnist_norm" / "preprocess.json"  # paths as the bundle sees them, not the temp folder
+        pre.write_text(pre.read_text().replace(str(part) + "/", ""))
+        sp = pb2.SolverParameter(net=f"prototxt/{stem}_train_val.prototxt", base_lr=0.01, momentum=0.9,
+                                 lr_policy="fixed", weight_decay=0.005, type="Nesterov", display=20,
+                                 max_iter=TRAIN_ITERS, test_interval=TRAIN_ITERS, snapshot=0,
+                                 snapshot_after_train=False, test_initialization=False, random_seed=1701, solver_mode=pb2.SolverParameter.GPU)
+        sp.test_iter.append(MNIST_TEST // 100)
+        (part / "train_solver.prototxt").write_text(text_format.MessageToString(sp))
+        manifest["train"] = {"solver": "train_solver.prototxt", "net": "S300-A MNIST", "batch": 100,
+                             "iters": TRAIN_ITERS, "dry_iters": TRAIN_DRY_ITERS,
+                             "train_images": MNIST_TRAIN, "test_images": MNIST_TEST}
 
-    gpu_check = Path(__file__).resolve().parent / "check.py"
-    shutil.copy2(gpu_check, part / "gpu_check.py")
-    _copy_py(part / "py")
+        gpu_check = Path(__file__).resolve().parent / "check.py"
+        shutil.copy2(gpu_check, part / "gpu_check.py")
+        _copy_py(part / "py")
 
-    if not dry_run:
-        _copy_binaries(part, caffe_prefix, tools, manifest, log)
-    (part / "bundle.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(part, out)
+        if not dry_run:
+            _copy_binaries(part, caffe_prefix, tools, manifest, log)
+        (part / "bundle.json").write_text(json.dumps(manifest, indent=1) + "\n")
     if archive and not dry_run:
         tgz = out.with_name(out.name + ".tar.gz")
-        tmp = tgz.with_name(tgz.name + ".part")
-        with tarfile.open(tmp, "w:gz", compresslevel=6) as tf:
-            tf.add(out, arcname=out.name)
-        os.replace(tmp, tgz)
+
+        def pack(f):
+            with tarfile.open(fileobj=f, mode="w:gz", compresslevel=6) as tf:
+                tf.add(out, arcname=out.name)
+        write_atomic(tgz, pack)
         size = tgz.stat().st_size
         log(f"gpu bundle: {tgz} {size / 2 ** 20:.1f} MiB (limit {SIZE_LIMIT / 2 ** 20:.0f} MiB)")
         if size > SIZE_LIMIT:
