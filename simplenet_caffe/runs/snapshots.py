@@ -22,8 +22,8 @@ from typing import Callable, Sequence
 from ..errors import UserError
 from ..paths import REPO_ROOT
 from ..protoio import read_binary, read_caffemodel, read_net, to_text
+from .caffelog import read_segments
 
-_SNAP_RE = re.compile(r"Snapshotting (solver state to|to) (?:binary proto|HDF5) file (.+?)\s*$")
 _ITER_RE = re.compile(r"_iter_(\d+)\.(?:solverstate|caffemodel)(?:\.h5)?\Z")
 
 
@@ -45,22 +45,17 @@ def logged_snapshots(logs: Sequence[str | os.PathLike], cwd: str | os.PathLike =
     by_iter: dict[int, Snapshot] = {}
     for log in logs:
         try:
-            text = Path(log).read_text(errors="replace")
-        except OSError:
+            segments = read_segments(log).segments
+        except (OSError, ValueError):
             continue
-        for line in text.splitlines():
-            if "Snapshotting " not in line:
-                continue
-            m = _SNAP_RE.search(line)
-            if not m:
-                continue
-            p = Path(m.group(2))
+        for _, name, _ in (snap for seg in segments for snap in seg.snapshots):
+            p = Path(name)
             p = p if p.is_absolute() else cwd / p
             it = _iteration(p.name)
             if it is None or not p.is_file():
                 continue
             snap = by_iter.setdefault(it, Snapshot(it))
-            if m.group(1) == "to":
+            if p.name.endswith(".caffemodel") or p.name.endswith(".caffemodel.h5"):
                 snap.caffemodel = p
             else:
                 snap.solverstate = p

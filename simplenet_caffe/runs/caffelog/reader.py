@@ -293,7 +293,8 @@ class LogReader:
                 if self.listener is not None:
                     self.listener("solving", None, t, None, None)
             elif msg.startswith("Snapshotting "):
-                p = msg.rsplit(" ", 1)[-1]
+                # "Snapshotting [solver state ]to binary proto|HDF5 file PATH": PATH may hold spaces
+                p = msg.split(" file ", 1)[1].strip() if " file " in msg else msg.rsplit(" ", 1)[-1]
                 m = SNAP_ITER_RE.search(p)
                 self._segment().snapshots.append((int(m.group(1)) if m else None, p, self._abs_time(head)))
         elif c == "B":
