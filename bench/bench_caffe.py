@@ -131,7 +131,7 @@ def demo_wall_time(venv: Path) -> tuple[float, str]:
 def torch_time(net, chw, batch: int, iterations: int, channels_last: bool) -> float:
     """ms per forward + backward (zero_grad included, no optimizer step) of the torch twin."""
     import torch
-    from bench import torch_net
+    import torch_net  # beside this script: bench/ is first on sys.path when it runs
     torch.set_num_threads(os.cpu_count() or 1)
     model, loss_fn = torch_net.build(torch, net, chw)
     x = torch.randn(batch, *chw)
