@@ -119,7 +119,8 @@ link_caffe() {  # $1 = install prefix
     # the binary's RUNPATH (no LD_LIBRARY_PATH, which would override another build's RUNPATH).
     cat > "$VENV/bin/$name" <<WRAP
 #!/bin/sh
-export OMP_WAIT_POLICY="\${OMP_WAIT_POLICY:-PASSIVE}"  # OpenMP threads sleep, not spin (docs/speed.md)
+# OpenMP threads spin ~10,000 rounds (tens of microseconds) before they sleep (docs/speed.md)
+[ -n "\${OMP_WAIT_POLICY:-}\${GOMP_SPINCOUNT:-}" ] || export GOMP_SPINCOUNT=10000
 export PYTHONPATH="$prefix/python\${PYTHONPATH:+:\$PYTHONPATH}"
 exec "$b" "\$@"
 WRAP

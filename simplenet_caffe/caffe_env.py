@@ -65,6 +65,12 @@ def caffe_tool(name: str = "caffe") -> Path:
     raise CaffeNotBuilt(f"no `{name}` tool found")
 
 
+# As the venv wrappers: OpenMP threads spin this many rounds (tens of microseconds) between
+# parallel regions before they sleep. Sleeping at once (OMP_WAIT_POLICY=PASSIVE) costs ~9 % on
+# the small S300-A net on a quiet machine; libgomp's default (300,000 rounds) hogs shared cores.
+OMP_SPINCOUNT = "10000"
+
+
 def tool_env() -> dict[str, str]:
     """Environment for running Caffe tools as subprocesses (pycaffe on PYTHONPATH for Python layers)."""
     env = dict(os.environ)
@@ -72,7 +78,8 @@ def tool_env() -> dict[str, str]:
     if prefix is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(prefix / "python"), env.get("PYTHONPATH")]))
     env.setdefault("GLOG_logtostderr", "1")
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the venv wrappers: OpenMP threads sleep, not spin
+    if not (env.get("OMP_WAIT_POLICY") or env.get("GOMP_SPINCOUNT")):
+        env["GOMP_SPINCOUNT"] = OMP_SPINCOUNT
     return env
 
 
