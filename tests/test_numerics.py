@@ -52,8 +52,11 @@ def build_net(caffe, tmp: Path):
     return caffe.Net(str(path), caffe.TRAIN)
 
 
-def run_net(caffe, tmp: Path) -> dict[str, np.ndarray]:
-    """Outputs of one fixed forward/backward pass, keyed for the fixture."""
+def run_net(caffe, tmp: Path, forward_split: str | None = None,
+            backward_split: str | None = None) -> dict[str, np.ndarray]:
+    """Outputs of one fixed forward/backward pass, keyed for the fixture. ``forward_split`` /
+    ``backward_split`` name a layer where the pass is cut into two pycaffe calls (each layer still
+    runs once), as a user stepping through the net would."""
     caffe.set_mode_cpu()
     caffe.set_random_seed(1701)
     net = build_net(caffe, tmp)
@@ -61,8 +64,19 @@ def run_net(caffe, tmp: Path) -> dict[str, np.ndarray]:
     fill_fixed_weights(net, rng)
     net.blobs["data"].data[...] = rng.standard_normal(net.blobs["data"].data.shape)
     net.blobs["label"].data[...] = rng.randint(0, 10, BATCH)
-    out = {"loss": np.array(net.forward()["loss"]), "ip1": net.blobs["ip1"].data.copy()}
-    net.backward()
+    if forward_split:
+        names = list(net._layer_names)
+        net.forward(end=names[names.index(forward_split) - 1])
+        loss = net.forward(start=forward_split)["loss"]
+    else:
+        loss = net.forward()["loss"]
+    out = {"loss": np.array(loss), "ip1": net.blobs["ip1"].data.copy()}
+    if backward_split:
+        names = list(net._layer_names)
+        net.backward(end=backward_split)
+        net.backward(start=names[names.index(backward_split) - 1])
+    else:
+        net.backward()
     out["data_diff"] = net.blobs["data"].diff.copy()
     for name, blobs in net.params.items():
         if name.startswith("bn"):
@@ -93,6 +107,37 @@ def test_fixed_pass_is_deterministic(caffe, tmp_path):
     a, b = run_net(caffe, tmp_path), run_net(caffe, tmp_path)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@pytest.mark.parametrize("forward_split,backward_split", [
+    ("scaleconv1", None), (None, "scaleconv2"), ("reluconv2", "reluconv1")])
+def test_batchnorm_scale_relu_group_split_by_a_partial_pass(caffe, tmp_path, forward_split, backward_split):
+    """The oneDNN build runs an in-place BatchNorm -> Scale -> ReLU group as one layer's passes
+    (setup/patches/onednn/0203); a pycaffe forward or backward that stops inside a group runs its
+    layers one by one. Either way the pass gives what the whole pass gives."""
+    whole = run_net(caffe, tmp_path)
+    split = run_net(caffe, tmp_path, forward_split, backward_split)
+    for k in whole:
+        # The same floor as against the stock fixture: rounding noise (~2e-8) in the conv bias
+        # gradients before BatchNorm, which are zero in exact arithmetic.
+        scale = max(float(np.abs(whole[k]).max()), 1e-3)
+        err = float(np.abs(split[k] - whole[k]).max()) / scale
+        assert err < 5e-5, f"{k}: split pass differs by {err:.2e} of its largest value"
+
+
+def test_forward_to_batchnorm_stops_before_its_scale_and_relu(caffe, tmp_path):
+    """net.forward(end=<BatchNorm layer>) leaves BatchNorm's own output in the blob (per channel
+    mean 0, variance 1, negative values), not the Scale and ReLU results of a fused group."""
+    caffe.set_mode_cpu()
+    net = build_net(caffe, tmp_path)
+    rng = np.random.RandomState(7)
+    fill_fixed_weights(net, rng)
+    net.blobs["data"].data[...] = rng.standard_normal(net.blobs["data"].data.shape)
+    net.forward(end="bnconv1")
+    y = net.blobs["conv1"].data.astype(np.float64)
+    assert y.min() < -1.0
+    np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1, rtol=1e-3)
 
 
 def test_engine_field_selects_the_convolution(caffe, tmp_path):
