@@ -12,7 +12,8 @@ channels_last, forward + backward, no optimizer step) on the same architecture w
 installed. ``--baseline-caffe`` times a second Caffe build in the same job (before/after). Each timing
 runs in its own process (PyTorch too), whose peak resident memory (RSS, MiB) is reported beside
 its speed, and ``caffe time``'s per-layer averages are summed by layer type (Convolution,
-BatchNorm, Scale...) for every net and build. ``--demo VENV`` (repeatable; slow: the whole demo) also times ``tools/demo.py`` with
+BatchNorm, Scale...) for every net and build. ``--train-rss`` adds the peak RSS of ``caffe train`` (two iterations of the net's own solver on the
+timing net, so with the solver's history blobs) per build. ``--demo VENV`` (repeatable; slow: the whole demo) also times ``tools/demo.py`` with
 that venv's build, wall clock, after the table. The CPU's model name heads the output.
 Results: bench/results/bench_caffe.{csv,md}.
 """
@@ -101,6 +102,25 @@ def caffe_time(caffe: str, model: Path, iterations: int) -> dict[str, float]:
     return out
 
 
+def train_rss(caffe: str, stem: str, model: Path, tmp: Path) -> float:
+    """Peak RSS (MiB) of ``caffe train``: two iterations of ``stem``'s own solver (its type, so its
+    history blobs) on the timing net ``model`` (TRAIN layers only: no TEST net, no data reader)."""
+    solver = protoio.read_solver(REPO_ROOT / "solvers" / f"{stem}_solver.prototxt")
+    solver.net = str(model)
+    for field in ("test_iter", "test_interval", "test_initialization"):
+        solver.ClearField(field)
+    solver.max_iter, solver.display, solver.snapshot = 2, 1, 0
+    solver.snapshot_after_train = False
+    solver.snapshot_prefix = str(tmp / "snap")
+    solver.solver_mode = solver.CPU
+    path = tmp / f"{stem}_train_solver.prototxt"
+    protoio.write_text(path, solver)
+    rc, _, err, rss = measured([caffe, "train", "-solver", str(path)], caffe_env.tool_env())
+    if rc != 0:
+        raise UserError(f"{caffe} train on {model.name} failed: {err.strip()[-600:]}")
+    return rss
+
+
 def torch_time_process(stem: str, batch: int, iterations: int, layout: str) -> tuple[float, float]:
     """(ms per batch, peak RSS MiB) of :func:`torch_time` run in a fresh process (``--torch-worker``)."""
     rc, out, err, rss = measured([sys.executable, __file__, "--torch-worker", stem, str(batch), str(iterations), layout])
@@ -162,6 +182,8 @@ def main(argv=None):
                     help="repeat every run this many times and keep the fastest (a shared machine)")
     ap.add_argument("--demo", action="append", default=[], metavar="VENV",
                     help="also time `tools/demo.py` (minutes) with this venv's build; repeatable (e.g. --demo .venv)")
+    ap.add_argument("--train-rss", action="store_true",
+                    help="also measure each build's peak RSS of `caffe train` (2 iterations of the net's own solver)")
     ap.add_argument("--torch-worker", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.rounds < 1:
@@ -199,6 +221,8 @@ def main(argv=None):
     # shared machine; with --rounds N every run is repeated N times and the fastest kept.
     steps = [(n, w) for _ in range(args.rounds) for n in nets
              for w in builds + (["nchw", "cl"] if have_torch else [])]
+    if args.train_rss:
+        steps += [(n, ("train",) + b) for n in nets for b in builds]
     res: dict = {}
     rss: dict = {}
     by_type: dict = {}  # (stem, build, layer type) -> ms forward + backward per batch
@@ -207,7 +231,11 @@ def main(argv=None):
             train_val, deploy = PROTOTXT_DIR / f"{stem}_train_val.prototxt", PROTOTXT_DIR / f"{stem}_deploy.prototxt"
             chw = input_chw(deploy, pb2)
             net = timing_net(train_val, batch, chw, pb2)
-            if isinstance(what, tuple):
+            if isinstance(what, tuple) and what[0] == "train":
+                model = Path(tmp) / f"{stem}_time.prototxt"
+                protoio.write_text(model, net)
+                rss[stem, "train", what[1]] = train_rss(what[2], stem, model, Path(tmp))
+            elif isinstance(what, tuple):
                 model = Path(tmp) / f"{stem}_time.prototxt"
                 protoio.write_text(model, net)
                 t = caffe_time(what[1], model, max(1, round(cit * args.scale)))
@@ -233,10 +261,14 @@ def main(argv=None):
                "caffe_GFLOP_s": round(flop_img * batch / ms / 1e6, 1), "sgemm_GFLOP_s": round(gemm, 1),
                "caffe_pct_sgemm": round(100 * flop_img * batch / ms / 1e6 / gemm, 1),
                "caffe_rss_MiB": round(rss[stem, "caffe"])}
+        if args.train_rss:
+            row["caffe_train_rss_MiB"] = round(rss[stem, "train", "caffe"])
         if ("baseline", args.baseline_caffe) in builds:
             b = res[stem, "baseline"]
             row.update(baseline_ms=round(b, 1), baseline_img_s=round(batch / b * 1e3, 1),
                        baseline_rss_MiB=round(rss[stem, "baseline"]), speedup_vs_baseline=round(b / ms, 2))
+            if args.train_rss:
+                row["baseline_train_rss_MiB"] = round(rss[stem, "train", "baseline"])
         if have_torch:
             for t in ("nchw", "cl"):
                 row[f"torch_{t}_ms"] = round(res[stem, t], 1)
@@ -268,6 +300,10 @@ def main(argv=None):
         if have_torch:
             line += (f" | torch NCHW {r['torch_nchw_ms']:.0f} ms ({r['caffe_vs_torch_nchw']:.2f}x),"
                      f" channels_last {r['torch_cl_ms']:.0f} ms ({r['caffe_vs_torch_cl']:.2f}x), {r['torch_cl_rss_MiB']} MiB")
+        if args.train_rss:
+            line += f" | caffe train peak RSS {r['caffe_train_rss_MiB']} MiB" + (
+                f", baseline {r['baseline_train_rss_MiB']} MiB ({r['caffe_train_rss_MiB'] / r['baseline_train_rss_MiB']:.2f}x)"
+                if "baseline_train_rss_MiB" in r else "")
         print(line)
     type_md = ["", "ms per batch by layer type (forward + backward, `caffe time`):", "",
                "| net | build | " + " | ".join(TYPES_SHOWN) + " | other |", "|---|---|" + "---|" * (len(TYPES_SHOWN) + 1)]
