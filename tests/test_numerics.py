@@ -140,14 +140,69 @@ def test_forward_to_batchnorm_stops_before_its_scale_and_relu(caffe, tmp_path):
     np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1, rtol=1e-3)
 
 
-def test_engine_field_selects_the_convolution(caffe, tmp_path):
-    """engine DEFAULT runs oneDNN's convolution exactly when setup built Caffe with DNN=onednn;
-    engine: CAFFE always runs the stock layer (the layer logs which primitives it made)."""
+@pytest.mark.parametrize("h,w", [(8, 10), (7, 9)])
+def test_max_pooling_2x2_values_and_argmax(caffe, tmp_path, h, w):
+    """2x2/2 max pooling (every pooling layer of the generated nets; the oneDNN build runs it
+    as its own vectorised pass) gives each window's maximum, Caffe's ceil-mode windows cut by an
+    odd edge included, and backward routes each gradient to the window's first maximum."""
+    pb2 = caffe.proto.caffe_pb2
+    net = pb2.NetParameter(name="pool", force_backward=True)
+    net.layer.add(name="data", type="Input", top=["data"]).input_param.shape.add(dim=[2, 3, h, w])
+    p = net.layer.add(name="pool", type="Pooling", bottom=["data"], top=["pool"]).pooling_param
+    p.pool, p.kernel_size, p.stride = pb2.PoolingParameter.MAX, 2, 2
+    path = tmp_path / "pool.prototxt"
+    path.write_text(str(net))
+    caffe.set_mode_cpu()
+    n = caffe.Net(str(path), caffe.TRAIN)
+    x = np.random.RandomState(3).randint(-4, 5, (2, 3, h, w)).astype(np.float32)  # many ties
+    n.blobs["data"].data[...] = x
+    n.forward()
+    ph, pw = (h + 1) // 2, (w + 1) // 2
+    want = np.full((2, 3, ph, pw), -np.inf, np.float32)
+    grad = np.zeros_like(x)
+    g = np.arange(1, 2 * 3 * ph * pw + 1, dtype=np.float32).reshape(2, 3, ph, pw)
+    for i in range(ph):
+        for j in range(pw):
+            win = x[:, :, 2 * i:2 * i + 2, 2 * j:2 * j + 2]
+            want[:, :, i, j] = win.max(axis=(2, 3))
+            flat = win.reshape(2, 3, -1).argmax(axis=2)  # first maximum in row-major order
+            for a in range(2):
+                for b in range(3):
+                    di, dj = divmod(int(flat[a, b]), win.shape[3])
+                    grad[a, b, 2 * i + di, 2 * j + dj] += g[a, b, i, j]
+    np.testing.assert_array_equal(n.blobs["pool"].data, want)
+    n.blobs["pool"].diff[...] = g
+    n.backward()
+    np.testing.assert_array_equal(n.blobs["data"].diff, grad)
+
+
+def test_onednn_build_fuses_the_batchnorm_groups(caffe, tmp_path):
+    """With DNN=onednn the Net runs each in-place BatchNorm -> Scale -> ReLU as one (it logs the
+    groups); other builds run stock Caffe's layers."""
+    from simplenet_caffe import caffe_env
+    has_onednn = _built_with_onednn()
+    build_net(caffe, tmp_path)  # writes numerics.prototxt
+    log = caffe_env.run_tool("caffe", "time", "-model", str(tmp_path / "numerics.prototxt"),
+                             "-iterations", "1").stderr
+    assert "Average Forward-Backward" in log
+    groups = [l.split("on the CPU: ", 1)[1] for l in log.splitlines() if "run as one on the CPU: " in l]
+    assert groups == (["bnconv1, scaleconv1, reluconv1", "bnconv2, scaleconv2, reluconv2"]
+                      if has_onednn else []), log[-2000:]
+
+
+def _built_with_onednn() -> bool:
     from simplenet_caffe import caffe_env
     prefix = caffe_env.caffe_prefix()
     info = prefix / "BUILD_INFO" if prefix is not None else None
     need(info is not None and info.is_file(), "no BUILD_INFO beside the Caffe build (not built by setup)")
-    has_onednn = any(l.startswith("flag=-DONEDNN_ROOT=") for l in info.read_text().splitlines())
+    return any(l.startswith("flag=-DONEDNN_ROOT=") for l in info.read_text().splitlines())
+
+
+def test_engine_field_selects_the_convolution(caffe, tmp_path):
+    """engine DEFAULT runs oneDNN's convolution exactly when setup built Caffe with DNN=onednn;
+    engine: CAFFE always runs the stock layer (the layer logs which primitives it made)."""
+    from simplenet_caffe import caffe_env
+    has_onednn = _built_with_onednn()
     pb2 = caffe.proto.caffe_pb2
     net = pb2.NetParameter(name="engines", force_backward=True)
     net.layer.add(name="data", type="Input", top=["data"]).input_param.shape.add(dim=[2, 3, 8, 8])
