@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
 import re
 import sys
@@ -31,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from simplenet_caffe import caffe_env, protoio
+from simplenet_caffe.atomic import write_atomic
 from simplenet_caffe.errors import UserError
 from simplenet_caffe.progress import progress
 from simplenet_caffe.cli import run
@@ -275,21 +277,18 @@ def main(argv=None):
                 row[f"torch_{t}_rss_MiB"] = round(rss[stem, t])
                 row[f"caffe_vs_torch_{t}"] = round(res[stem, t] / ms, 2)
         rows.append(row)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     cols = list(dict.fromkeys(k for r in rows for k in r))
-    tmpcsv = RESULTS / "bench_caffe.csv.part"
-    with open(tmpcsv, "w", newline="") as f:
-        w = csv.DictWriter(f, cols)
-        w.writeheader()
-        w.writerows(rows)
-    tmpcsv.replace(RESULTS / "bench_caffe.csv")
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, cols)
+    w.writeheader()
+    w.writerows(rows)
+    write_atomic(RESULTS / "bench_caffe.csv", buf.getvalue())
     md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     md += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
     header = (f"CPU: {cpu}\n\ncaffe: {caffe}\n\nnumpy SGEMM {gemm:.0f} GFLOP/s; training FLOPs/image = 6 x MACs; "
               f"ms = forward+backward per batch (no update); ratios > 1 mean Caffe is faster; "
               f"rss = peak resident memory of the timing process.\n\n")
-    (RESULTS / "bench_caffe.md.part").write_text(header + "\n".join(md) + "\n")
-    (RESULTS / "bench_caffe.md.part").replace(RESULTS / "bench_caffe.md")
+    md_text = header + "\n".join(md) + "\n"
     print()
     for r in rows:
         line = (f"{r['net']:22s} batch {r['batch']:3d}: caffe {r['caffe_ms']:8.1f} ms = {r['caffe_img_s']:6.1f} img/s"
@@ -315,8 +314,8 @@ def main(argv=None):
             type_md.append(f"| {title} | {b} | " + " | ".join(cells) + f" | {other:.0f} |")
             print(f"{title:22s} {b:8s} ms by layer type: " + ", ".join(
                 f"{t} {c}" for t, c in zip(TYPES_SHOWN, cells)) + f", other {other:.0f}")
-    with open(RESULTS / "bench_caffe.md", "a") as f:
-        f.write("\n".join(type_md) + "\n")
+    md_text += "\n".join(type_md) + "\n"
+    write_atomic(RESULTS / "bench_caffe.md", md_text)
     demo_md = []
     for venv in args.demo:
         print(f"\ndemo with {venv} (tools/demo.py, minutes)...", flush=True)
@@ -325,8 +324,8 @@ def main(argv=None):
         print(f"demo with {venv}: {secs:.0f} s wall ({prefix})\n" + "\n".join(out.splitlines()[-3:]))
         demo_md.append(f"| {prefix} | {secs:.0f} s |")
     if demo_md:
-        with open(RESULTS / "bench_caffe.md", "a") as f:
-            f.write("\n| demo build (tools/demo.py) | wall time |\n|---|---|\n" + "\n".join(demo_md) + "\n")
+        md_text += "\n| demo build (tools/demo.py) | wall time |\n|---|---|\n" + "\n".join(demo_md) + "\n"
+        write_atomic(RESULTS / "bench_caffe.md", md_text)
     print(f"\nwrote {RESULTS / 'bench_caffe.csv'} and {RESULTS / 'bench_caffe.md'}")
 
 
