@@ -97,7 +97,7 @@ _RESUMED = _SMOKE.replace("--max-iter 2", "--max-iter 4")
 HOW: list[tuple[str, How]] = [
     (r"make setup", How("skip", "builds Caffe: the first step of CI itself")),
     (r"make test", How("skip", "this test suite")),
-    (r"(time )?make demo( DATASET=fashion-mnist)?", How("skip", "3-9 min of training; tests/test_end_to_end.py runs "
+    (r"(time )?make demo( DATASET=fashion-mnist)?", How("skip", "1.3 min (default build) to 9 min (stock) of training; tests/test_end_to_end.py runs "
                                                           "the same pipeline on a shortened schedule")),
     (r"make gpu-(bundle|check)", How("skip", "builds CUDA Caffe / needs a GPU; tests/test_gpu_check.py runs "
                                             "`make gpu-check DRY_RUN=1`")),
