@@ -233,13 +233,12 @@ def main(argv=None):
             train_val, deploy = PROTOTXT_DIR / f"{stem}_train_val.prototxt", PROTOTXT_DIR / f"{stem}_deploy.prototxt"
             chw = input_chw(deploy, pb2)
             net = timing_net(train_val, batch, chw, pb2)
-            if isinstance(what, tuple) and what[0] == "train":
+            if isinstance(what, tuple):  # a Caffe build: (label, binary) or ("train", label, binary)
                 model = Path(tmp) / f"{stem}_time.prototxt"
                 protoio.write_text(model, net)
+            if isinstance(what, tuple) and what[0] == "train":
                 rss[stem, "train", what[1]] = train_rss(what[2], stem, model, Path(tmp))
             elif isinstance(what, tuple):
-                model = Path(tmp) / f"{stem}_time.prototxt"
-                protoio.write_text(model, net)
                 t = caffe_time(what[1], model, max(1, round(cit * args.scale)))
                 if (stem, what[0]) in res and res[stem, what[0]] <= t["fwdbwd"]:
                     continue
