@@ -25,6 +25,7 @@ from simplenet_caffe import caffe_env, protoio
 from simplenet_caffe.cli import run
 from simplenet_caffe.errors import UserError
 from simplenet_caffe.paths import REPO_ROOT
+from simplenet_caffe.progress import progress
 from simplenet_caffe.runs import caffelog
 
 SOLVER = REPO_ROOT / "solvers" / "mnist_s300a_demo_solver.prototxt"
@@ -70,12 +71,16 @@ def main(argv=None) -> int:
     if not (REPO_ROOT / "data" / "mnist_norm").is_dir():
         raise UserError("data/mnist_norm missing: run `make demo` once to build the demo's LMDBs")
     acc: dict[str, list[float]] = {c: [] for c in a.caffe}
+    runs = [(seed, c) for seed in seeds for c in a.caffe]
     with tempfile.TemporaryDirectory() as d:
-        for seed in seeds:
-            for c in a.caffe:
-                pct, wall = final_accuracy(c, seed, Path(d))
-                acc[c].append(pct)
-                print(f"seed {seed}: {c}: {pct:.2f} % ({wall:.0f} s)", flush=True)
+        bar = progress(total=len(runs), desc="demo trainings", unit="run")
+        for seed, c in runs:
+            bar.set_postfix_str(f"seed {seed}, {c}")
+            pct, wall = final_accuracy(c, seed, Path(d))
+            acc[c].append(pct)
+            bar.update(1)
+            print(f"seed {seed}: {c}: {pct:.2f} % ({wall:.0f} s)", flush=True)
+        bar.close()
     print(f"\nfinal test accuracy (%), demo schedule, seeds {seeds}:")
     ref = a.caffe[-1]
     for c in a.caffe:

@@ -30,3 +30,17 @@ def test_unknown_option(script):
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     assert "error:" in out.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--caffe", "/no/such/caffe"], "/no/such/caffe: not an executable caffe binary"),
+    (["--caffe", "README.md"], "README.md: not an executable caffe binary"),
+    (["--caffe", ".venv/bin/caffe", "--seeds", "1,x"], "--seeds must be integers separated by commas"),
+])
+def test_demo_seeds_refuses_bad_input(args, message):
+    """bench/demo_seeds.py: a missing or non-executable build, or a seed that is not an integer,
+    is one error line and exit 2, before any training starts."""
+    out = run_script("bench/demo_seeds.py", *args)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
