@@ -7,7 +7,7 @@
     tools/train.py solvers/mnist_s300a_solver.prototxt -- -level 1   # extra caffe train flags after --
     tools/train.py solvers/mnist_s300a_solver.prototxt --name smoke --max-iter 200 --test-iter 5
 
-The smoke-test overrides (--max-iter, --test-interval, --test-iter, --snapshot) and CPU mode
+The solver overrides (--max-iter, --test-interval, --test-iter, --snapshot, --seed) and CPU mode
 write the changed solver to logs/<run>/solver.prototxt (its header and the log's first lines
 say what changed). A run named other than its solver (--name) snapshots into its own folder
 (<prefix folder>/<run>/), so two runs never share snapshots; --resume only considers the
@@ -32,9 +32,9 @@ from simplenet_caffe.cli import run
 
 def add_override_args(ap: argparse.ArgumentParser) -> None:
     """The smoke-test solver overrides, shared with tools/reproduce.py."""
-    g = ap.add_argument_group("smoke-test overrides (the changed solver is written to the run's log folder)")
+    g = ap.add_argument_group("solver overrides (the changed solver is written to the run's log folder)")
     for key in training.OVERRIDES:
-        g.add_argument("--" + key.replace("_", "-"), type=int, metavar="N", help=f"solver {key}")
+        g.add_argument(training.override_flag(key), dest=key, type=int, metavar="N", help=f"solver {key}")
 
 
 def overrides_of(args) -> dict:

@@ -45,8 +45,15 @@ from . import live, snapshots
 
 _STARTED_RE = re.compile(r"\] Iteration \d+")
 DERIVED_SOLVER = "solver.prototxt"
-#: smoke-test overrides: solver field -> smallest allowed value
-OVERRIDES = {"max_iter": 1, "test_interval": 0, "test_iter": 1, "snapshot": 0}
+#: solver overrides: solver field -> smallest allowed value
+OVERRIDES = {"max_iter": 1, "test_interval": 0, "test_iter": 1, "snapshot": 0, "random_seed": 0}
+#: command-line flag of an override whose name is not its solver field's
+OVERRIDE_FLAGS = {"random_seed": "seed"}
+
+
+def override_flag(key: str) -> str:
+    """``--max-iter`` for ``max_iter``, ``--seed`` for ``random_seed``."""
+    return "--" + OVERRIDE_FLAGS.get(key, key).replace("_", "-")
 _STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s)
 
 
@@ -89,7 +96,7 @@ def derive_solver(sp, overrides: dict | None = None, cpu: bool = False,
         if key not in OVERRIDES:
             raise UserError(f"cannot override solver field {key!r} (only {', '.join(OVERRIDES)})")
         if not isinstance(value, int) or value < OVERRIDES[key]:
-            raise UserError(f"--{key.replace('_', '-')} must be an integer >= {OVERRIDES[key]}, not {value!r}")
+            raise UserError(f"{override_flag(key)} must be an integer >= {OVERRIDES[key]}, not {value!r}")
         if key == "test_iter":
             old = ",".join(map(str, sp.test_iter)) or "none"
             if not len(sp.test_iter):
