@@ -227,7 +227,7 @@ def trial_build(net_file: str | os.PathLike, phase: str = "TEST", weights: str |
     cp = subprocess.run(args, env=env, capture_output=True, text=True, errors="replace")
     if cp.returncode == 0:
         return
-    fatal = [m.group(1) for m in re.finditer(r"^F\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] (.*)$", cp.stderr, re.M)]
+    fatal = [m.group(1) for m in re.finditer(r"^F\d{4}(?:\d{4})? [\d:.]+ +\d+ [\w.]+:\d+\] (.*)$", cp.stderr, re.M)]
     last = fatal[-1] if fatal else (cp.stderr.strip().splitlines() or [""])[-1]
     what = f"{where or net_file}" + (f" with weights {weights}" if weights is not None else "")
     how = f"signal {-cp.returncode}" if cp.returncode < 0 else f"status {cp.returncode}"
