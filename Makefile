@@ -5,13 +5,14 @@ PY    := $(VENV)/bin/python
 # Options passed to setup/setup.sh: CUDA=1, BLAS=mkl|openmp|open, DNN=onednn|none, CAFFE_ROOT=..., CAFFE_CACHE=...
 export CUDA BLAS DNN CAFFE_ROOT CAFFE_CACHE CAFFE_APT_MIRROR CAFFE_SOURCE_TARBALL PYTHON SKIP_APT
 
-.PHONY: help setup test demo reproduce bench bench-lmdb bench-log bench-export prototxt clean-venv gpu-bundle gpu-check
+.PHONY: help setup test demo reproduce sweep bench bench-lmdb bench-log bench-export prototxt clean-venv gpu-bundle gpu-check
 
 help:
 	@echo "make setup      install Debian packages, .venv, build Caffe (cached outside the repo)"
 	@echo "make test       run the test suite (real caffe, real MNIST)"
 	@echo "make demo [NAME=run] [OVERWRITE=1] [RESUME=1] [GPU=0]   MNIST end to end: LMDB -> caffe train -> log -> plots -> table"
 	@echo "make reproduce EXP=<experiment> [NAME=run] [RESUME=1|CONTINUE=1] [OVERWRITE=1] [GPU=0] [ARGS=...]   a paper experiment, full schedule"
+	@echo "make sweep EXPS=\"names globs all\" [TAG=t] [SWEEP_ARGS=\"--gpu 0,1 | --slurm --time 720 ...\"] [ARGS=...]   a set of experiments (docs/cluster.md)"
 	@echo "make prototxt   regenerate prototxt/ and solvers/ from the architecture spec"
 	@echo "make bench | bench-lmdb | bench-log | bench-export   benchmarks (speed against named baselines)"
 	@echo "make gpu-bundle build/gpu-bundle.tar.gz: CUDA Caffe + nets + MNIST subset for a GPU machine (docs/gpu.md)"
@@ -36,6 +37,13 @@ reproduce:
 	@test -n "$(EXP)" || { echo "usage: make reproduce EXP=<experiment> [NAME=run] [RESUME=1|CONTINUE=1] [OVERWRITE=1] [GPU=0] [ARGS=...]"; exit 2; }
 	$(PY) tools/reproduce.py $(EXP) $(if $(NAME),--name $(NAME)) $(if $(RESUME),--resume) $(if $(CONTINUE),--continue) \
 	  $(if $(OVERWRITE),--overwrite) $(if $(GPU),--gpu $(GPU)) $(ARGS)
+
+# A set of experiments (names, globs, or all): a local queue over the GPUs or the CPU, or a Slurm
+# job array (SWEEP_ARGS="--slurm ..."); runs that are done are skipped, stopped ones resume.
+# ARGS= goes to each reproduce.py (docs/cluster.md).
+sweep:
+	@test -n "$(EXPS)" || { echo 'usage: make sweep EXPS="names globs all" [TAG=t] [SWEEP_ARGS=...] [ARGS=...]'; exit 2; }
+	$(PY) tools/sweep.py $(EXPS) $(if $(TAG),--tag $(TAG)) $(SWEEP_ARGS) $(if $(ARGS),-- $(ARGS))
 
 prototxt:
 	$(PY) tools/gen_prototxt.py

@@ -61,7 +61,8 @@ APT_PACKAGES=(build-essential cmake pkg-config libboost-system-dev libboost-thre
   libboost-filesystem-dev libboost-python-dev libprotobuf-dev protobuf-compiler
   libgoogle-glog-dev libgflags-dev libhdf5-dev liblmdb-dev libleveldb-dev libsnappy-dev
   libopenblas-dev libopencv-dev python3-dev python3-venv dataset-fashion-mnist graphviz
-  ca-certificates debian-archive-keyring)
+  ca-certificates debian-archive-keyring
+  slurmctld slurmd slurm-client munge)   # the last four: tests/test_sweep.py's single-node Slurm
 [ "$BLAS" = openmp ] && APT_PACKAGES+=(libopenblas0-openmp)
 STEP="apt packages"
 if [ "${SKIP_APT:-0}" != 1 ]; then

@@ -113,6 +113,11 @@ HOW: list[tuple[str, How]] = [
     (r"\.venv/bin/python tools/(evaluate|classify)\.py .*_iter_N\.caffemodel.*",
      How("run", subst=(("_iter_N.", "_iter_600."),))),
     (r".*--state simplenetv1_5m_m2\.pth.*", How("skip", "needs the SimpleNet_Pytorch release checkpoint (a download)")),
+    (r"\.venv/bin/python tools/zoo\.py get .*", How("skip", "downloads the authors' files (no network in CI); "
+                                                           "tests/test_zoo.py fetches from a file:// mirror")),
+    (r"\.venv/bin/python tools/evaluate\.py .*--weights \$W", How("skip", "evaluates a model fetched by tools/zoo.py get")),
+    (r"\.venv/bin/python tools/sweep\.py .*--slurm.*", How("skip", "needs a Slurm cluster; tests/test_sweep.py submits "
+                                                                 "to a real single-node Slurm")),
     (r"\.venv/bin/python tools/to_lmdb\.py mnist data/raw/mnist data/mnist --download",
      How("skip", "downloads from the internet (CI has no network; ../shared's MNIST is recompressed, so its MD5s "
                  "differ from the official files' and a download would be tried)")),
@@ -298,6 +303,22 @@ def test_doc_command(scratch, cmd):
     cp = scratch.sh(run + h.append)
     assert cp.returncode == 0, f"{where}: {run + h.append}\nrc={cp.returncode}\n{cp.stdout[-2000:]}\n{cp.stderr[-3000:]}"
     assert "Traceback" not in cp.stderr
+
+
+# ---------------------------------------------------------------------------- docs/api.md
+
+def test_api_examples_run_as_written(scratch):
+    """docs/api.md's Python blocks, in order, as one script in the scratch repository."""
+    blocks = re.findall(r"^```python\n(.*?)^```", (REPO_ROOT / "docs" / "api.md").read_text(), re.M | re.S)
+    assert len(blocks) >= 6
+    (scratch.repo / "api_examples.py").write_text("\n".join(blocks))
+    out = scratch.ok(".venv/bin/python api_examples.py").stdout
+    assert re.search(r"^best test accuracy 0\.99\d+ at iteration [\d,]+$", out, re.M), out
+    assert re.search(r"^top-1 [01]\.\d{4} on 200 images of data/mnist_norm/test_lmdb$", out, re.M), out
+    assert re.search(r"^digit_from_lmdb\.png label \d -> \[\('\d', ", out, re.M), out
+    assert (scratch.repo / "plots" / "api").is_dir() and (scratch.repo / "s300a_api.onnx").is_file()
+    assert "same top-1 as Caffe: pytorch 2/2, onnxruntime 2/2" in out, out
+    assert re.search(r"^mnist_s300a new start$", out, re.M), out
 
 
 # ---------------------------------------------------------------------------- the literal solver

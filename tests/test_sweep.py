@@ -136,10 +136,9 @@ def test_slurm_array_with_a_requeue_finishes_both_without_gaps(scratch, slurm, t
 
     victim = runs["mnist_s300a_demo"]
     log = repo / "logs" / victim / "caffe.log"
-    snap_dir = repo / "snapshots" / victim
 
     def mid_run():
-        if not log.is_file() or not list(snap_dir.glob("*_iter_*.solverstate")):
+        if not log.is_file() or not list((repo / "snapshots").glob(f"*/{victim}/*_iter_*.solverstate")):
             return None
         its = [int(i) for i in re.findall(r"Iteration (\d+)", log.read_text(errors="replace"))]
         return max(its) if its and 40 <= max(its) < max_iter - 60 else None

@@ -4,6 +4,7 @@
   tools/sweep.py 'cifar10_*' --gpu 0,1            a glob; a queue over two GPUs (one run each)
   tools/sweep.py all --slurm --time 720 --gpus 1  the paper's table as one job array
   tools/sweep.py 'mnist_*' --status               what a sweep would do, from the runs' records
+  tools/sweep.py all --cost-log mnist_s300a=LOG     GPU hours of the table, from logs' s/100 iterations
 
 Each task is `tools/reproduce.py EXP --name RUN --continue [ARGS]` (RUN = EXP, or EXP_TAG with
 --tag), so the runs' own records are the sweep's state: a finished run is skipped, a stopped or
@@ -40,6 +41,9 @@ def main(argv=None) -> int:
     ap.add_argument("experiments", nargs="*", help="names, globs, or 'all' (the paper's table, without the demos)")
     ap.add_argument("--tag", help="run names EXP_TAG instead of EXP (a second sweep of the same experiments)")
     ap.add_argument("--status", action="store_true", help="print each run's state and what the sweep would do; run nothing")
+    ap.add_argument("--cost-log", type=_kv, action="append", default=[], metavar="EXPERIMENT=LOG",
+                    help="print what the experiments cost in GPU hours, from these Caffe logs' s/100 iterations "
+                         "(repeatable); run nothing")
     ap.add_argument("--retry-failed", action="store_true", help="also run failed or diverged runs again (--continue)")
     ap.add_argument("--gpu", help="local: GPU ids for the queue (0,1: one run per GPU) or 'all' "
                                   "(default: every GPU present, else the CPU)")
@@ -62,6 +66,11 @@ def main(argv=None) -> int:
     from simplenet_caffe.errors import UserError
     from simplenet_caffe.runs import sweep
 
+    if a.cost_log:
+        from simplenet_caffe.runs import cost
+
+        print("\n".join(cost.lines(cost.costs(sweep.select(a.experiments), dict(a.cost_log)))))
+        return 0
     tasks = sweep.tasks_for(sweep.select(a.experiments), a.tag)
     states = [sweep.status(t, retry_failed=a.retry_failed) for t in tasks]
     width = max(len(t.run) for t in tasks)

@@ -247,9 +247,9 @@ def submit_slurm(tasks: Sequence[Task], extra: Sequence[str] = (), folder: Path 
     except ImportError as e:
         raise UserError(f"--slurm needs submitit ({e}): pip install '.[cluster]'") from None
     folder = Path(folder or LOGS_DIR / "sweep" / "slurm")
-    ex = submitit.AutoExecutor(folder=str(folder / "%j"), cluster="slurm")
+    ex = submitit.AutoExecutor(folder=str(folder / "%j"), cluster="slurm", slurm_max_num_timeout=max_requeue)
     params = dict(timeout_min=time_min, slurm_signal_delay_s=signal_delay_s, slurm_array_parallelism=max_parallel,
-                  slurm_max_num_timeout=max_requeue, name="simplenet-sweep", nodes=1, tasks_per_node=1,
+                  name="simplenet-sweep", nodes=1, tasks_per_node=1,
                   slurm_additional_parameters=dict(slurm_args or {}))
     if gpus:
         params["gpus_per_node"] = gpus
