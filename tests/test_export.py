@@ -188,21 +188,27 @@ class TimmStyleSimpleNet:
 
         return Net().eval()
 
+    @classmethod
+    def with_random_bn(cls, torch, scale: float, mode: int, seed: int = 0):
+        """:meth:`build` with random BatchNorm statistics and affine parameters (not 0/1)."""
+        net = cls.build(torch, scale, mode)
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for mod in net.modules():
+                if isinstance(mod, torch.nn.BatchNorm2d):
+                    mod.running_mean.normal_(0, 0.2, generator=g)
+                    mod.running_var.uniform_(0.3, 2.0, generator=g)
+                    mod.weight.uniform_(0.5, 1.5, generator=g)
+                    mod.bias.normal_(0, 0.1, generator=g)
+        return net
+
 
 def test_timm_layout_imports_into_caffe(caffe, torch, tmp_path):
     from simplenet_caffe.export import timm_layout, weights
     from simplenet_caffe.export.verify import rel_diff
 
     model = REPO_ROOT / "prototxt" / "imagenet_small_m2_05_deploy.prototxt"
-    net = TimmStyleSimpleNet.build(torch, 0.5, mode=2)
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for mod in net.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                mod.running_mean.normal_(0, 0.2, generator=g)
-                mod.running_var.uniform_(0.3, 2.0, generator=g)
-                mod.weight.uniform_(0.5, 1.5, generator=g)
-                mod.bias.normal_(0, 0.1, generator=g)
+    net = TimmStyleSimpleNet.with_random_bn(torch, 0.5, mode=2)
     pth = tmp_path / "simplenetv1_small_m2_05.pth"
     torch.save(net.state_dict(), pth)
     cm = tmp_path / "imported.caffemodel"

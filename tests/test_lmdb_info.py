@@ -4,34 +4,24 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from conftest import run_script
 from simplenet_caffe.data import lmdbinfo, lmdbio
 
 
-@pytest.fixture(scope="module")
-def mnist_root(tmp_path_factory, mnist_dir):
-    root = tmp_path_factory.mktemp("mnist")
-    r = run_script("data_prep/mnist.py", "--mnist-dir", mnist_dir, "--root", root, "--limit-train", "50",
-                   "--limit-test", "40")
-    assert r.returncode == 0, r.stderr
-    return root / "data" / "mnist_norm"
-
-
-def test_real_mnist_survey_and_grid(mnist_root, tmp_path):
+def test_real_mnist_survey_and_grid(mnist_small, tmp_path):
     from PIL import Image
 
-    test = mnist_root / "test_lmdb"
+    test = mnist_small / "test_lmdb"
     _, labels = lmdbio.read_arrays(test)
     png = tmp_path / "grid.png"
     r = run_script("tools/lmdb_info.py", test, "-o", png, "--samples", "10")
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    assert f"{test}: 40 records, data.mdb" in out
-    assert "shape     1x28x28 (CxHxW): 40 records" in out and "dtype     float32: 40" in out
+    assert f"{test}: 100 records, data.mdb" in out
+    assert "shape     1x28x28 (CxHxW): 100 records" in out and "dtype     float32: 100" in out
     assert "channels  gray" in out
-    names = json.loads((mnist_root / "preprocess.json").read_text())["class_names"]
+    names = json.loads((mnist_small / "preprocess.json").read_text())["class_names"]
     counts = np.bincount(labels, minlength=10)
     for lab in range(10):
         if counts[lab]:

@@ -5,33 +5,23 @@ import json
 import re
 
 import numpy as np
-import pytest
 
 from conftest import run_script
 from simplenet_caffe.protoio import read_net, read_solver
 
 
-@pytest.fixture(scope="module")
-def mnist_root(tmp_path_factory, mnist_dir):
-    root = tmp_path_factory.mktemp("own")
-    r = run_script("data_prep/mnist.py", "--mnist-dir", mnist_dir, "--root", root, "--limit-train", "200",
-                   "--limit-test", "100")
-    assert r.returncode == 0, r.stderr
-    return root / "data" / "mnist_norm"
-
-
-def test_net_for_real_mnist_lmdbs_trains_with_caffe(mnist_root, tmp_path, caffe):
+def test_net_for_real_mnist_lmdbs_trains_with_caffe(mnist_small, tmp_path, caffe):
     from simplenet_caffe.caffe_env import run_tool
 
     out = tmp_path / "mynet"
-    r = run_script("tools/net_for_lmdb.py", "--variant", "s300a", "--train", mnist_root / "train_lmdb",
-                   "--test", mnist_root / "test_lmdb", "--out", out, "--batch-size", "20", "--test-batch", "40",
+    r = run_script("tools/net_for_lmdb.py", "--variant", "s300a", "--train", mnist_small / "train_lmdb",
+                   "--test", mnist_small / "test_lmdb", "--out", out, "--batch-size", "20", "--test-batch", "40",
                    "--max-iter", "6", "--cpu", "--name", "digits")
     assert r.returncode == 0, r.stderr
     assert "10 classes, input 1x28x28" in r.stdout and "test 3 x 40" in r.stdout
     tv = read_net(out / "train_val.prototxt")
     data = [lp for lp in tv.layer if lp.type == "Data"]
-    assert [d.data_param.source for d in data] == [str(mnist_root / "train_lmdb"), str(mnist_root / "test_lmdb")]
+    assert [d.data_param.source for d in data] == [str(mnist_small / "train_lmdb"), str(mnist_small / "test_lmdb")]
     assert [d.data_param.batch_size for d in data] == [20, 40]
     assert not data[0].transform_param.ListFields()           # standardised floats: no mean, no scale
     assert [lp for lp in tv.layer if lp.type == "InnerProduct"][0].inner_product_param.num_output == 10
@@ -84,10 +74,10 @@ def test_uint8_colour_recipe_carries_mean_file_and_crop(tmp_path):
     assert train.transform_param.mean_file == str((db / "mean.binaryproto").resolve())
 
 
-def test_bad_input_is_one_line(tmp_path, mnist_root):
+def test_bad_input_is_one_line(tmp_path, mnist_small):
     for args, msg in [(["--train", tmp_path, "--test", tmp_path, "--out", tmp_path / "o"], "is not an LMDB folder"),
-                      (["--variant", "nope", "--train", mnist_root / "train_lmdb", "--test", mnist_root / "test_lmdb",
+                      (["--variant", "nope", "--train", mnist_small / "train_lmdb", "--test", mnist_small / "test_lmdb",
                         "--out", tmp_path / "o"], "unknown variant 'nope'"),
-                      (["--train", mnist_root / "train_lmdb"], "give --test, --out")]:
+                      (["--train", mnist_small / "train_lmdb"], "give --test, --out")]:
         r = run_script("tools/net_for_lmdb.py", *args)
         assert r.returncode == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

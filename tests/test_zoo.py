@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import PY, run_script
+from conftest import run_script
 from simplenet_caffe import zoo
 from simplenet_caffe.commands import zoo as zoo_cmd
 from simplenet_caffe.errors import UserError
@@ -111,13 +111,7 @@ def test_list_names_every_entry_and_its_top1():
 def _timm_pth(torch, path: Path) -> "torch.nn.Module":
     from test_export import TimmStyleSimpleNet
 
-    net = TimmStyleSimpleNet.build(torch, 0.5, mode=2)
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for mod in net.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                mod.running_mean.normal_(0, 0.2, generator=g)
-                mod.running_var.uniform_(0.3, 2.0, generator=g)
+    net = TimmStyleSimpleNet.with_random_bn(torch, 0.5, mode=2)
     torch.save(net.state_dict(), path)
     return net
 

@@ -19,7 +19,6 @@ pre-emption or its time limit -- continues its own run.
 from __future__ import annotations
 
 import fnmatch
-import os
 import queue
 import signal
 import subprocess
