@@ -97,7 +97,7 @@ class Slurm:
             "MpiDefault=none",
             "ReturnToService=2",
             "JobRequeue=1",
-            "KillWait=60",
+            "KillWait=30",
             "MinJobAge=3600",
             "InactiveLimit=0",
             "SlurmdTimeout=300",
@@ -127,8 +127,13 @@ class Slurm:
         raise AssertionError(f"timed out waiting for {what}\n{self.logs()}")
 
     def stop(self) -> None:
-        if self.env:
+        if self.env and self.procs:
+            # cancel every job and let slurmd finish them (SIGTERM, KillWait, SIGKILL), so that no
+            # job step outlives the daemons
             subprocess.run(["scancel", "--full", "--user=root"], env=self.env, capture_output=True, timeout=60)
+            end = time.monotonic() + 120
+            while time.monotonic() < end and self.sh("squeue", "-h", check=False).stdout.strip():
+                time.sleep(1)
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

@@ -72,6 +72,8 @@ def main(argv=None) -> int:
         print("\n".join(cost.lines(cost.costs(sweep.select(a.experiments), dict(a.cost_log)))))
         return 0
     tasks = sweep.tasks_for(sweep.select(a.experiments), a.tag)
+    if not a.slurm:
+        sweep.workers(a.gpu)          # a bad --gpu is refused before anything is printed
     states = [sweep.status(t, retry_failed=a.retry_failed) for t in tasks]
     width = max(len(t.run) for t in tasks)
     for s in states:

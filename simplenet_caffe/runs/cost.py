@@ -34,7 +34,10 @@ def rate(log: str | os.PathLike) -> float:
     """Seconds per 100 iterations of a Caffe log (or run folder), wall time over iterations."""
     from .caffelog import parse
 
-    run = parse(log)
+    try:
+        run = parse(log)
+    except (ValueError, OSError) as e:       # the parser's "not a log file", a missing file
+        raise UserError(f"--cost-log: {e}") from None
     rows = [r for r in run.train.rows if r.get("seconds") is not None]
     if len(rows) < 2 or rows[-1]["iteration"] <= rows[0]["iteration"]:
         raise UserError(f"{log}: too few timestamped training rows to measure a rate")

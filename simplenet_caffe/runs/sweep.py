@@ -207,27 +207,31 @@ def _task_class():
         SIGTERM to it (Caffe snapshots and stops) and asks submitit to requeue the same task."""
 
         def __init__(self, cmd: list[str], cwd: str):
-            self.cmd, self.cwd, self.proc = cmd, cwd, None
+            self.cmd, self.cwd, self.proc, self.done = cmd, cwd, None, None
 
         def __call__(self) -> int:
+            # The child is reaped by a helper thread: the checkpoint runs as a signal handler in
+            # this (main) thread, and must be able to wait for Caffe's snapshot while the main
+            # thread is itself inside a wait (Popen's wait lock would deadlock the two).
+            self.done = threading.Event()
             self.proc = subprocess.Popen(self.cmd, cwd=self.cwd, preexec_fn=_ignore_usr2)
-            rc = self.proc.wait()
+            threading.Thread(target=lambda: (self.proc.wait(), self.done.set()), daemon=True).start()
+            while not self.done.wait(1.0):
+                pass
+            rc = self.proc.returncode
             if rc not in (0, 128 + signal.SIGTERM):
                 raise RuntimeError(f"{' '.join(self.cmd)} exited with status {rc}")
             return rc
 
         def checkpoint(self, *args, **kwargs):
-            p = self.proc
-            if p is not None and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=300)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            if self.proc is not None and not self.done.is_set():
+                self.proc.send_signal(signal.SIGTERM)
+                if not self.done.wait(300):
+                    self.proc.kill()
             return submitit.helpers.DelayedSubmission(ReproduceTask(self.cmd, self.cwd), *args, **kwargs)
 
         def __getstate__(self):
-            return {"cmd": self.cmd, "cwd": self.cwd, "proc": None}
+            return {"cmd": self.cmd, "cwd": self.cwd, "proc": None, "done": None}
 
     return ReproduceTask
 
