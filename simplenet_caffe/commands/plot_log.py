@@ -125,14 +125,22 @@ def main(argv=None) -> int:
         ylim = _ylims(args.ylim)
     except (ValueError, argparse.ArgumentTypeError) as e:
         raise UserError(str(e)) from e
+    skipped: list[str] = []
     try:
-        runs, labels = caffelog.parse_run_specs(args.runs, year=args.year)
+        runs, labels = caffelog.parse_run_specs(args.runs, year=args.year, skipped=skipped)
         refs, ref_labels = caffelog.parse_run_specs(args.reference, year=args.year) if args.reference else ([], [])
     except (OSError, ValueError) as e:
         raise UserError(str(e)) from e
+    for why in skipped:
+        print(f"note: skipped {why}", file=sys.stderr)
+    if not runs:
+        raise UserError(f"none of the {len(args.runs)} run(s) has training output to plot (see the notes above)")
     for r in runs + refs:
         for n in r.notes:
             print(f"warning: {n}", file=sys.stderr)
+        if r.diverged_iteration is not None:
+            print(f"warning: {r.name} diverged at iteration {r.diverged_iteration} (a NaN or infinite loss): its "
+                  "test accuracy from there on is not real (Caffe counts NaN scores as correct)", file=sys.stderr)
     labels = [lab or r.name for lab, r in zip(labels, runs)]
     ref_labels = [lab or f"reference: {r.name}" for lab, r in zip(ref_labels, refs)]
     logy = True if args.logy == [] else (args.logy or False)
