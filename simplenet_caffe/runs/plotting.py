@@ -207,21 +207,7 @@ def figure(runs: Sequence[CaffeLog], metric: str, *, x: str = "iteration", batch
                 series.append((rows[0]["iteration"], ys))
                 drawn += 1
                 if mark_best and table_name == "test" and not is_ref:
-                    best = run.best_test(col, net=net or 0)
-                    if best is not None:
-                        bx = unit.values(run, [best])[0]
-                        by = best[col] * scale
-                        ax.plot([bx], [by], marker="*", markersize=12, color=colour, markeredgecolor="black",
-                                linestyle="none", zorder=5)
-                        pct = "%" if scale != 1.0 else ""
-                        text = f"best {_fmt_value(by)}{pct} @ {unit.where(bx, best)}"
-                        below = "loss" not in col and "error" not in col
-                        n = k + (net or 0)
-                        a = ax.annotate(text, xy=(bx, by), xytext=(-12, -22 - 16 * n if below else 14 + 16 * n),
-                                        textcoords="offset points", ha="right", color=colour, fontsize=9,
-                                        gid=f"best-{k}-{net or 0}",
-                                        arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.8})
-                        a.set_in_layout(False)          # placed by _keep_inside instead
+                    _mark_best(ax, run, col, net or 0, unit, scale, colour, k)
         if not drawn:
             return None
         if is_acc and table_name == "test":
@@ -256,6 +242,24 @@ def figure(runs: Sequence[CaffeLog], metric: str, *, x: str = "iteration", batch
             _zoom_panel(fig, ax, zoom, unit.label, title)
         _keep_inside(fig, [t for t in ax.texts if (t.get_gid() or "").startswith("best")])
     return fig
+
+
+def _mark_best(ax, run: CaffeLog, col: str, net: int, unit, scale: float, colour: str, k: int) -> None:
+    """A star at the run's best test value, annotated with the value and where it was reached."""
+    best = run.best_test(col, net=net)
+    if best is None:
+        return
+    bx = unit.values(run, [best])[0]
+    by = best[col] * scale
+    ax.plot([bx], [by], marker="*", markersize=12, color=colour, markeredgecolor="black", linestyle="none", zorder=5)
+    pct = "%" if scale != 1.0 else ""
+    text = f"best {_fmt_value(by)}{pct} @ {unit.where(bx, best)}"
+    below = "loss" not in col and "error" not in col
+    n = k + net
+    a = ax.annotate(text, xy=(bx, by), xytext=(-12, -22 - 16 * n if below else 14 + 16 * n),
+                    textcoords="offset points", ha="right", color=colour, fontsize=9, gid=f"best-{k}-{net}",
+                    arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.8})
+    a.set_in_layout(False)          # placed by _keep_inside instead
 
 
 def _zoom_panel(fig, ax, zoom: Range, xlabel: str, ylabel: str) -> None:
