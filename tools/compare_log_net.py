@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""``simplenet-compare-log``: the code is in simplenet_caffe/commands/compare_log_net.py (``--help`` for usage)."""
+"""``simplenet-compare-log-net``: the code is in simplenet_caffe/commands/compare_log_net.py (``--help`` for usage)."""
 from simplenet_caffe.commands.compare_log_net import entry
 
 if __name__ == "__main__":
