@@ -318,7 +318,7 @@ def test_api_examples_run_as_written(scratch):
     assert re.search(r"^digit_from_lmdb\.png label \d -> \[\('\d', ", out, re.M), out
     assert (scratch.repo / "plots" / "api").is_dir() and (scratch.repo / "s300a_api.onnx").is_file()
     assert "same top-1 as Caffe: pytorch 2/2, onnxruntime 2/2" in out, out
-    assert re.search(r"^mnist_s300a new start$", out, re.M), out
+    assert re.search(r"^mnist_s300a: (start|(done|resume) at iteration [\d,]+)$", out, re.M), out
 
 
 # ---------------------------------------------------------------------------- the literal solver

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import run_script
-from simplenet_caffe import zoo
+from simplenet_caffe.export import zoo
 from simplenet_caffe.commands import zoo as zoo_cmd
 from simplenet_caffe.errors import UserError
 from simplenet_caffe.fetch import Checksum

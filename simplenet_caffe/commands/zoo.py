@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     g.add_argument("--mirror", help="base URL of a mirror (default: $SIMPLENET_MODEL_MIRROR)")
     a = ap.parse_args(argv)
 
-    from simplenet_caffe import zoo
+    from simplenet_caffe.export import zoo
 
     if a.cmd == "list":
         print(f"{'name':<22} {'net (deploy prototxt)':<48} {'size':>10}  checksum")

@@ -7,7 +7,7 @@ SimpleNet_Pytorch. Each row names the generated net (experiment) its weights are
 * Caffe models are kept as downloaded, checked against the published sha256.
 * PyTorch checkpoints are checked against the sha256 prefix in their names (torch.hub's
   ``name-<8 hex>.pth`` convention), then converted by the project's import_weights
-  (simplenet_caffe/export/conversion.py) into a caffemodel for the generated deploy net, with
+  (conversion.py beside it) into a caffemodel for the generated deploy net, with
   its verification: Caffe, the PyTorch twin and onnxruntime must agree on random inputs, else
   nothing is written.
 
@@ -22,8 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError
-from .fetch import Checksum, fetch, mirrored
+from ..errors import UserError
+from ..fetch import Checksum, fetch, mirrored
 
 _SIMPNET = "https://github.com/Coderx7/SimpleNet/raw/master/SimpNet_V1/Benchmarks%20Results%20with%20Models/"
 _PT_RELEASE = "https://github.com/Coderx7/SimpleNet_Pytorch/releases/download/v1.0.0/"
@@ -107,7 +107,7 @@ def url_of(e: Entry, mirror: str | None = None) -> str:
 def get(name: str, mirror: str | None = None, dest: str | os.PathLike | None = None) -> Path:
     """The verified caffemodel of zoo entry ``name`` (fetched, checked and, for a PyTorch
     checkpoint, converted and verified on first use; kept in ``dest`` or :func:`model_dir`)."""
-    from .paths import REPO_ROOT
+    from ..paths import REPO_ROOT
 
     e = entry(name)
     folder = Path(dest) if dest else model_dir()
@@ -117,7 +117,7 @@ def get(name: str, mirror: str | None = None, dest: str | os.PathLike | None = N
     out = folder / f"{e.name}.caffemodel"
     if out.is_file():          # written only after the conversion verified it
         return out
-    from .export import conversion
+    from . import conversion
 
     print(f"converting {e.filename} for {e.deploy} (verified on {VERIFY_INPUTS} random inputs)", file=sys.stderr)
     res = conversion.import_weights(REPO_ROOT / e.deploy, src, out, experiment=e.experiment,
