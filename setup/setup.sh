@@ -32,6 +32,35 @@ set -Eeuo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 VENV=${VENV:-$ROOT/.venv}
+
+# ---------------------------------------------------------------- done already?
+# A finished setup writes $VENV/.setup-stamp: a hash of what it read (this script, pyproject.toml,
+# the patches) and the options it resolved. `setup.sh --if-needed` (make test, make demo, ...)
+# exits at once when that still holds and the linked Caffe is there; otherwise it runs the whole
+# setup, with the recorded options as defaults for those not given now.
+STAMP=$VENV/.setup-stamp
+STAMP_OPTS=(CUDA BLAS DNN MINIMAL CAFFE_ROOT)
+setup_inputs_hash() {
+  { cat setup/setup.sh pyproject.toml; find setup/patches -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-16
+}
+if [ "${1:-}" = --if-needed ] && [ -f "$STAMP" ]; then
+  declare -A REC=()
+  while IFS='=' read -r k v; do REC[$k]=$v; done < "$STAMP"
+  fresh=1
+  [ "${REC[inputs]:-}" = "$(setup_inputs_hash)" ] || fresh=0
+  for o in "${STAMP_OPTS[@]}"; do
+    [ -z "${!o:-}" ] || [ "${!o}" = "${REC[$o]:-}" ] || fresh=0
+    [ -n "${!o:-}" ] || [ -z "${REC[$o]:-}" ] || export "$o=${REC[$o]}"
+  done
+  [ -x "$VENV/bin/python" ] && [ -x "$VENV/bin/caffe" ] && [ -d "${REC[prefix]:-/nonexistent}/bin" ] || fresh=0
+  if [ "$fresh" = 1 ]; then exit 0; fi
+  echo "setup: $VENV is missing or out of date: running setup/setup.sh"
+fi
+rm -f "$STAMP"
+write_stamp() {  # $1 = the linked Caffe prefix
+  { echo "inputs=$(setup_inputs_hash)"; for o in "${STAMP_OPTS[@]}"; do echo "$o=${!o:-}"; done; echo "prefix=$1"; } > "$STAMP.tmp"
+  mv "$STAMP.tmp" "$STAMP"
+}
 CUDA=${CUDA:-0}
 # CPU builds default to MKL (fastest measured); GPU builds to OpenMP OpenBLAS, the compile-checked
 # GPU combination (the CPU BLAS hardly matters when the GPU trains).
@@ -136,6 +165,7 @@ if [ -n "${CAFFE_ROOT:-}" ]; then
   PYTHONPATH="$CAFFE_ROOT/python${PYTHONPATH:+:$PYTHONPATH}" GLOG_minloglevel=2 "$VPY" -c "import caffe" 2>/dev/null \
     || die "pycaffe not importable from CAFFE_ROOT=$CAFFE_ROOT" "build Caffe with -DBUILD_python=ON, or install pycaffe into this Python"
   link_caffe "$CAFFE_ROOT"
+  write_stamp "$CAFFE_ROOT"
   say "using Caffe at $CAFFE_ROOT"
   exit 0
 fi
@@ -318,6 +348,7 @@ PREFIX=$CAFFE_CACHE/caffe-$VARIANT-$KEY
 if [ -f "$PREFIX/.complete" ]; then
   say "Caffe build cached at $PREFIX (key $KEY): nothing to build"
   link_caffe "$PREFIX"
+  write_stamp "$PREFIX"
   exit 0
 fi
 
@@ -393,4 +424,5 @@ touch "$WORK/stage$PREFIX/.complete"
 rm -rf "$PREFIX"
 mv "$WORK/stage$PREFIX" "$PREFIX"
 link_caffe "$PREFIX"
+write_stamp "$PREFIX"
 say "Caffe installed at $PREFIX"

@@ -44,3 +44,23 @@ def test_demo_seeds_refuses_bad_input(args, message):
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
+
+
+TOOL_SCRIPTS = [s for s in SCRIPTS if not s.startswith("bench/")]
+
+
+@pytest.mark.parametrize("script", TOOL_SCRIPTS)
+def test_without_the_venv_says_how_to_activate_it(script):
+    """Run by a Python that is not the venv's (the interpreter the venv was made from, no
+    PYTHONPATH): one line naming the activation command, a non-zero exit, no traceback."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    out = subprocess.run([str(base), script, "--help"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "source .venv/bin/activate" in lines[0] and "'simplenet_caffe'" in lines[0], out.stderr

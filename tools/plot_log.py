@@ -1,6 +1,13 @@
 #!/usr/bin/env python3
 """``simplenet-plot-log``: the code is in simplenet_caffe/commands/plot_log.py (``--help`` for usage)."""
-from simplenet_caffe.commands.plot_log import entry
+try:
+    from simplenet_caffe.commands.plot_log import entry
+except ModuleNotFoundError as e:  # a Python without the project's venv
+    import sys
+    if sys.prefix != sys.base_prefix:
+        raise
+    sys.exit(f"{sys.argv[0]}: error: no module {e.name!r} in {sys.executable}: run `source .venv/bin/activate` "
+             f"in the repo first (`make setup` makes .venv), or .venv/bin/python {sys.argv[0]}")
 
 if __name__ == "__main__":
     entry()
