@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     ap.add_argument("--input-shape", type=_shape, metavar="C,H,W",
                     help="shape of the data top (default: from the Input layer, or the Data layer's layout + crop)")
     ap.add_argument("--format", default="table", choices=["table", "json", "csv"])
-    ap.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    ap.add_argument("-o", "--out", type=Path, help="write to this file instead of stdout")
     args = ap.parse_args(argv)
     if bool(args.net) == bool(args.experiment):
         raise UserError("give a net prototxt or --experiment NAME (exactly one)")
@@ -47,18 +47,16 @@ def main(argv=None) -> int:
     from simplenet_caffe.nets.experiments import EXPERIMENTS
 
     if args.experiment:
-        if args.experiment not in EXPERIMENTS:
-            raise UserError(f"unknown experiment {args.experiment!r}; see tools/gen_prototxt.py --list")
-        net = netbuilder.deploy_net(EXPERIMENTS[EXPERIMENTS[args.experiment].net_experiment])
+        net = netbuilder.deploy_net(EXPERIMENTS[experiments.get(args.experiment).net_experiment])
     else:
         net = args.net
     c = counting.count_prototxt(net, phase=args.phase, input_shape=args.input_shape)
     text = {"table": c.to_table, "json": c.to_json, "csv": c.to_csv}[args.format]()
-    if args.output:
+    if args.out:
         from simplenet_caffe.atomic import write_atomic
 
-        write_atomic(args.output, text)
-        print(f"wrote {args.output}", file=sys.stderr)
+        write_atomic(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0

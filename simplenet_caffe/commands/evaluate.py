@@ -42,7 +42,7 @@ def main(argv=None):
     ap.add_argument("--mirror", choices=["none", "random", "all"], default="none",
                     help="test-time horizontal flips (default none: deterministic)")
     ap.add_argument("--seed", type=int, default=0, help="seed of --mirror random (default 0)")
-    ap.add_argument("--out", help="folder for confusion.csv/.png, per_class.csv, summary.json "
+    ap.add_argument("-o", "--out", help="folder for confusion.csv/.png, per_class.csv, summary.json "
                     "(default plots/eval/<model name>)")
     ap.add_argument("--gpu", type=int, help="GPU id (default CPU)")
     ap.add_argument("--allow-partial", action="store_true",

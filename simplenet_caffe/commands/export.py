@@ -31,7 +31,7 @@ def main(argv=None):
     ap.add_argument("--model", required=True, help="deploy prototxt (a generated prototxt/*_deploy.prototxt)")
     ap.add_argument("--weights", required=True, help=".caffemodel")
     ap.add_argument("--to", required=True, choices=["pytorch", "onnx"])
-    ap.add_argument("--out", required=True, help=".safetensors, .pt or .pth (pytorch); .onnx (onnx)")
+    ap.add_argument("-o", "--out", required=True, help=".safetensors, .pt or .pth (pytorch); .onnx (onnx)")
     ap.add_argument("--layout", choices=["simplenet-caffe", "timm"], default="simplenet-caffe",
                     help="state_dict keys for --to pytorch (default: Caffe layer names)")
     ap.add_argument("--keep-input", action="store_true",

@@ -29,7 +29,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="deploy prototxt the weights are for")
     ap.add_argument("--state", required=True, help="state_dict: .safetensors, .pt or .pth")
-    ap.add_argument("--out", required=True, help="caffemodel to write")
+    ap.add_argument("-o", "--out", required=True, help="caffemodel to write")
     ap.add_argument("--layout", choices=["auto", "simplenet-caffe", "timm"], default="auto",
                     help="key layout of --state (default: detect)")
     ap.add_argument("--keep-input", action="store_true", help="timm layout: copy conv1 unchanged")

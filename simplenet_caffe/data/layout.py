@@ -225,4 +225,4 @@ def get(name: str) -> Dataset:
     for d in DATASETS.values():
         if key == d.name or key in d.aliases:
             return d
-    raise UserError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)})")
+    raise unknown("dataset", name, [*DATASETS, *(a for d in DATASETS.values() for a in d.aliases)])

@@ -97,9 +97,7 @@ def for_model(model: str | Path, experiment: str | None = None) -> dict:
     from ..nets.experiments import EXPERIMENTS
 
     if experiment is not None:
-        if experiment not in EXPERIMENTS:
-            raise UserError(f"unknown experiment {experiment!r} (see tools/reproduce.py --list)")
-        return record(EXPERIMENTS[EXPERIMENTS[experiment].net_experiment])
+        return record(EXPERIMENTS[experiments.get(experiment).net_experiment])
     exp = experiment_of(model)
     if exp is None:
         return {"experiment": None, "summary": "unknown: not a generated deploy net (give --experiment)"}

@@ -404,7 +404,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tools-dir", default=None,
                     help="run caffe/net_pass from this folder instead of the bundle's launcher (the dry run)")
     ap.add_argument("--gpu", type=int, default=0, help="device id (default 0)")
-    ap.add_argument("--out", default=None, help="report file (default: <bundle>/gpu_check_report.md)")
+    ap.add_argument("-o", "--out", default=None, help="report file (default: <bundle>/gpu_check_report.md)")
     ap.add_argument("--budget", type=float, default=TOTAL_BUDGET_S, help="seconds for the whole run (default %(default)s)")
     args = ap.parse_args(argv)
     bundle = Path(args.bundle).resolve()
