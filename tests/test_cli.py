@@ -64,3 +64,22 @@ def test_without_the_venv_says_how_to_activate_it(script):
     assert out.returncode != 0
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "source .venv/bin/activate" in lines[0] and "'simplenet_caffe'" in lines[0], out.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["tools/count_params.py", "--experiment", "cifar10_a5m_zeropadd"], "did you mean cifar10_a5m_zeropad"),
+    (["tools/draw_net.py", "--experiment", "mnist_s300", "-o", "x.png"], "did you mean mnist_s300a"),
+    (["tools/to_lmdb.py", "cifar-10x", "src", "-o", "out"], "did you mean cifar10"),
+])
+def test_unknown_names_get_did_you_mean(args, message):
+    out = run_script(*args)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
+
+
+def test_option_hint_names_the_make_variable_under_make(monkeypatch):
+    from simplenet_caffe import cli
+    monkeypatch.delenv(cli.UNDER_MAKE_ENV, raising=False)
+    assert cli.option_hint("--resume", "RESUME=1") == "--resume"
+    monkeypatch.setenv(cli.UNDER_MAKE_ENV, "1")
+    assert cli.option_hint("--resume", "RESUME=1") == "RESUME=1"

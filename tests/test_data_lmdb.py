@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import PY, REPO_ROOT, run_script
-from simplenet_caffe.data import idx, lmdbio, stats
+from simplenet_caffe import protoio
+from simplenet_caffe.data import idx, lmdbio
 from simplenet_caffe.errors import UserError
 
 from _data_helpers import caffe_train, files_under, make_cifar, make_images, rng, write_tiny_net
@@ -169,7 +170,7 @@ def test_to_lmdb_cifar100_coarse_resize_modes(tmp_path):
     assert np.array_equal(x, truth["test"][0][:, ::-1]) and np.array_equal(y, truth["test"][2])
     meta = json.loads((tmp_path / "o" / "preprocess.json").read_text())
     assert meta["channel_order"] == "BGR" and meta["labels"] == "coarse"
-    m = stats.read_binaryproto(tmp_path / "o" / "mean.binaryproto")
+    m = protoio.read_binaryproto(tmp_path / "o" / "mean.binaryproto")
     np.testing.assert_allclose(m, truth["train"][0][:, ::-1].mean(axis=0), rtol=1e-6)
     for mode, size in (("squash", "20x10"), ("crop", "20x10"), ("fill", "20x10")):
         r = run_script("tools/to_lmdb.py", "cifar100", tmp_path / "c", tmp_path / mode, "--split", "test",
@@ -322,8 +323,8 @@ def test_compute_mean_tool_matches_caffe_compute_image_mean(tmp_path):
     assert r.returncode == 0, r.stderr
     from simplenet_caffe.caffe_env import run_tool
     run_tool("compute_image_mean", tmp_path / "o" / "train_lmdb", tmp_path / "caffe.binaryproto")
-    ours = stats.read_binaryproto(tmp_path / "ours" / "mean.binaryproto")
-    theirs = stats.read_binaryproto(tmp_path / "caffe.binaryproto")
+    ours = protoio.read_binaryproto(tmp_path / "ours" / "mean.binaryproto")
+    theirs = protoio.read_binaryproto(tmp_path / "caffe.binaryproto")
     assert ours.shape == theirs.shape == (3, 32, 32)
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
     r = run_script("tools/compute_mean.py", tmp_path / "nope")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import need, run_script
+from simplenet_caffe import protoio
 from simplenet_caffe.data import download, layout, lmdbio, preprocess, stats
 from simplenet_caffe.errors import UserError
 from simplenet_caffe.data.layout import LAYOUTS
@@ -69,7 +70,7 @@ def test_cifar_recipe_both_setups(tmp_path):
     # plain: uint8 RGB records identical to the files + per-pixel mean image
     x, y = lmdbio.read_arrays(_db(tmp_path, "cifar10", "train"))
     assert x.dtype == np.uint8 and np.array_equal(x, xtr) and np.array_equal(y, truth["train"][1])
-    np.testing.assert_allclose(stats.read_binaryproto(tmp_path / LAYOUTS["cifar10"].mean_file),
+    np.testing.assert_allclose(protoio.read_binaryproto(tmp_path / LAYOUTS["cifar10"].mean_file),
                                xtr.mean(axis=0), rtol=1e-6)
     # zeropad: per-channel train mean/std, standardised, 4-px zero pad → 40x40 float
     x, _ = lmdbio.read_arrays(_db(tmp_path, "cifar10_zeropad", "test"))
@@ -124,7 +125,7 @@ def test_imagenet_recipe_folders(tmp_path):
     assert (out / "labels.txt").read_text().split() == ["n01", "n02", "n03"]
     x, y = lmdbio.read_arrays(out / "train_lmdb")
     assert x.shape == (9, 3, 16, 16) and sorted(y.tolist()) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
-    np.testing.assert_allclose(stats.read_binaryproto(out / "mean.binaryproto"), x.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(protoio.read_binaryproto(out / "mean.binaryproto"), x.mean(axis=0), rtol=1e-5)
     rec = preprocess.load(out)
     assert rec.channel_order == "BGR" and rec.transform["crop_size"] == 227
 

@@ -14,8 +14,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from simplenet_caffe.errors import UserError
+from simplenet_caffe.atomic import write_atomic
 from simplenet_caffe.cli import run
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.nets import counting, experiments, netbuilder
+from simplenet_caffe.nets.experiments import EXPERIMENTS
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -43,8 +46,6 @@ def main(argv=None) -> int:
     if bool(args.net) == bool(args.experiment):
         raise UserError("give a net prototxt or --experiment NAME (exactly one)")
 
-    from simplenet_caffe.nets import counting, netbuilder
-    from simplenet_caffe.nets.experiments import EXPERIMENTS
 
     if args.experiment:
         net = netbuilder.deploy_net(EXPERIMENTS[experiments.get(args.experiment).net_experiment])
@@ -53,8 +54,6 @@ def main(argv=None) -> int:
     c = counting.count_prototxt(net, phase=args.phase, input_shape=args.input_shape)
     text = {"table": c.to_table, "json": c.to_json, "csv": c.to_csv}[args.format]()
     if args.out:
-        from simplenet_caffe.atomic import write_atomic
-
         write_atomic(args.out, text)
         print(f"wrote {args.out}", file=sys.stderr)
     else:

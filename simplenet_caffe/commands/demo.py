@@ -16,8 +16,11 @@ import argparse
 import subprocess
 import sys
 
-from simplenet_caffe.errors import UserError
 from simplenet_caffe.cli import run
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.nets.experiments import EXPERIMENTS
+from simplenet_caffe.paths import REPO_ROOT
+from simplenet_caffe.runs import pipeline
 
 DEMOS = {  # dataset -> (experiment, layout, the paper's experiment to compare with)
     "mnist": ("mnist_s300a_demo", "mnist_norm", "mnist_s300a"),
@@ -33,9 +36,6 @@ def main(argv=None):
     ap.add_argument("--rebuild-data", action="store_true", help="rebuild the LMDBs even if present")
     a = ap.parse_args(argv)
 
-    from simplenet_caffe.runs import pipeline
-    from simplenet_caffe.nets.experiments import EXPERIMENTS
-    from simplenet_caffe.paths import REPO_ROOT
 
     exp_name, layout, paper = DEMOS[a.dataset]
     if exp_name not in EXPERIMENTS:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from simplenet_caffe.errors import UserError
 from simplenet_caffe.cli import run
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.nets import drawing, experiments, netbuilder
+from simplenet_caffe.nets.experiments import EXPERIMENTS
 
 
 def main(argv=None) -> int:
@@ -22,8 +24,6 @@ def main(argv=None) -> int:
     ap.add_argument("--rankdir", default="TB", choices=["TB", "LR", "BT", "RL"])
     a = ap.parse_args(argv)
 
-    from simplenet_caffe.nets import drawing, netbuilder
-    from simplenet_caffe.nets.experiments import EXPERIMENTS
 
     if a.out is None:  # Caffe's draw_net.py takes NET OUT
         raise UserError("give the picture to write with -o OUT" + (f" (-o {a.net[-1]})" if a.net else ""))

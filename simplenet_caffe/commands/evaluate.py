@@ -27,8 +27,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from simplenet_caffe.errors import UserError
+from simplenet_caffe import caffe_env
 from simplenet_caffe.cli import run
+from simplenet_caffe.data.preprocess import class_names_for
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.paths import PLOTS_DIR
+from simplenet_caffe.runs import evaluation
 
 
 def main(argv=None):
@@ -51,10 +55,6 @@ def main(argv=None):
     if a.batch < 1:
         raise UserError("--batch must be at least 1")
 
-    from simplenet_caffe import caffe_env
-    from simplenet_caffe.runs import evaluation
-    from simplenet_caffe.paths import PLOTS_DIR
-    from simplenet_caffe.data.preprocess import class_names_for
 
     model = Path(a.model)
     if not model.is_file():

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from simplenet_caffe.cli import run
 from simplenet_caffe.errors import UserError
+from simplenet_caffe.export import conversion
 
 
 def main(argv=None):
@@ -48,7 +49,6 @@ def main(argv=None):
     if not Path(a.model).is_file():
         raise UserError(f"model not found: {a.model}")
 
-    from simplenet_caffe.export import conversion
 
     data = check_data_source(a)
     res = conversion.export(a.model, a.weights, a.to, out, layout=a.layout, experiment=a.experiment,
@@ -76,7 +76,6 @@ def check_data_source(a) -> str | None:
         raise UserError("--batch must be at least 1 and --verify at least 0")
     if a.check_data is None:
         return None
-    from simplenet_caffe.export import conversion
 
     data = a.check_data or conversion.default_data(conversion.load_model(a.model, a.experiment))
     if not data:

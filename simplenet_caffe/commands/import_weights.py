@@ -23,6 +23,7 @@ from pathlib import Path
 from simplenet_caffe.cli import run
 from simplenet_caffe.commands.export import add_check_options, check_data_source, print_checks
 from simplenet_caffe.errors import UserError
+from simplenet_caffe.export import conversion
 
 
 def main(argv=None):
@@ -41,7 +42,6 @@ def main(argv=None):
     if not Path(a.model).is_file():
         raise UserError(f"model not found: {a.model}")
 
-    from simplenet_caffe.export import conversion
 
     data = check_data_source(a)
     res = conversion.import_weights(a.model, a.state, a.out, experiment=a.experiment, layout=a.layout,

@@ -20,11 +20,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from simplenet_caffe.runs import caffelog
-from simplenet_caffe.runs.caffelog import bvlc
-from simplenet_caffe.errors import UserError
 from simplenet_caffe.cli import run
+from simplenet_caffe.errors import UserError
 from simplenet_caffe.paths import PLOTS_DIR
+from simplenet_caffe.runs import caffelog, plotting
+from simplenet_caffe.runs.caffelog import bvlc
 
 
 def _report(warnings, notes, quiet: bool) -> None:
@@ -121,7 +121,6 @@ def main(argv=None) -> int:
 
 
 def _plot(runs, out) -> None:
-    from simplenet_caffe.runs import plotting
     try:
         written = plotting.plot_runs(runs, out)
     except OSError as e:

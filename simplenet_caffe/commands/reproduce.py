@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 
-from simplenet_caffe.errors import UserError
 from simplenet_caffe.cli import run
 from simplenet_caffe.commands.train import add_override_args, overrides_of
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.nets.experiments import EXPERIMENTS
+from simplenet_caffe.runs import pipeline
 
 
 def main(argv=None):
@@ -34,8 +36,6 @@ def main(argv=None):
     add_override_args(ap)
     a = ap.parse_args(argv)
 
-    from simplenet_caffe.runs import pipeline
-    from simplenet_caffe.nets.experiments import EXPERIMENTS
 
     if a.list:
         for name, exp in sorted(EXPERIMENTS.items()):

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from simplenet_caffe import protoio
 from simplenet_caffe.atomic import write_atomic
+from simplenet_caffe.cli import run
 from simplenet_caffe.data import stats
 from simplenet_caffe.errors import UserError
-from simplenet_caffe.cli import run
 
 
 def main(argv=None):
@@ -43,7 +44,7 @@ def main(argv=None):
         print(json.dumps(info, indent=2))
         return 0
     else:
-        mean = stats.read_binaryproto(p)
+        mean = protoio.read_binaryproto(p)
     order = a.order
     for side in (p.with_suffix(".json"), p.parent / "preprocess.json"):
         if order is None and side.is_file():

@@ -28,6 +28,7 @@ import os
 # Conversion does no BLAS work; one OpenBLAS thread saves ~50 ms of numpy import (its thread pool).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from simplenet_caffe.cli import run
+from simplenet_caffe.data import download, layout
 from simplenet_caffe.data.convert import convert_dataset
 from simplenet_caffe.data.layout import DATASETS
 from simplenet_caffe.data.preprocess import RESIZE_MODES
@@ -62,7 +63,6 @@ def main(argv=None):
                     "mnist, fashion-mnist, cifar10, cifar100, svhn); files already there with the right MD5 are kept")
     a = ap.parse_args(argv)
     if a.download:
-        from simplenet_caffe.data import download, layout
         download.download(layout.get(a.dataset).name, a.src)
     convert_dataset(a.dataset, a.src, a.out, splits=a.split, list_file=a.list_file, label=a.label,
                     shuffle=a.shuffle, seed=a.seed, resize=a.resize, resize_mode=a.resize_mode, gray=a.gray,

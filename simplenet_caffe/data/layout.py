@@ -29,8 +29,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..errors import UserError
-from .download import RemoteFile, Source
+from ..errors import UserError, unknown
+from .cifar import class_names, read_cifar
+from .idx import read_mnist
+from .svhn import read_svhn
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file of a dataset's official download: its name and MD5."""
+    name: str
+    md5: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a dataset is downloaded from (data/download.py fetches it)."""
+    urls: tuple[str, ...]          # base URLs tried in order (file name appended)
+    files: tuple[RemoteFile, ...]
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,26 +126,22 @@ class Dataset:
 # ----------------------------------------------------------------------------- readers (imported lazily)
 
 def _mnist(path, split, **_):
-    from .idx import read_mnist
     return read_mnist(path, split)
 
 
 def _cifar(name):
     def read(path, split, label="fine", **_):
-        from .cifar import read_cifar
         return read_cifar(path, name, split, label)
     return read
 
 
 def _cifar_names(name):
     def names(path, label="fine", **_):
-        from .cifar import class_names
         return class_names(path, name, label)
     return names
 
 
 def _svhn(path, split, **_):
-    from .svhn import read_svhn
     return read_svhn(path, split)
 
 

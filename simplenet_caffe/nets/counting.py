@@ -35,6 +35,7 @@ from typing import NamedTuple
 from ..caffe_env import caffe_pb2
 from ..errors import UserError
 from ..protoio import in_phase, read_net
+from .netbuilder import data_layer_shape
 
 INPUT_TYPES = ("Data", "ImageData", "HDF5Data", "WindowData", "Input")
 COUNT_FIELDS = ("learnable", "weights", "bn_stored", "netscope_params", "macs",
@@ -211,8 +212,6 @@ def count_prototxt(path_or_netparameter, phase: str = "TRAIN", input_shape: tupl
     resolved through ``layout.LAYOUTS`` (their ``source``) and crop_size, Input layers by their
     ``input_param.shape``.
     """
-    from .netbuilder import data_layer_shape
-
     net = read_net(path_or_netparameter)
     phase = phase.upper()
     if phase not in ("TRAIN", "TEST"):

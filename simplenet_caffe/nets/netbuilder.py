@@ -15,12 +15,16 @@ from ``text_format`` -- never from string templates.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from google.protobuf import json_format
 
-from . import arch
 from ..caffe_env import caffe_pb2
-from ..errors import UserError
 from ..data.layout import LAYOUTS
+from ..data.lmdbio import read_datums
+from ..errors import UserError
+from ..paths import REPO_ROOT
+from . import arch
 
 
 def layer(type: str, name: str, bottom=(), top=(), **fields):
@@ -154,14 +158,10 @@ def data_layer_shape(lp) -> tuple[int, int, int]:
 
 
 def _first_datum_shape(src: str, name: str) -> tuple[int, int, int]:
-    from pathlib import Path
-
-    from ..paths import REPO_ROOT
     path = Path(src) if Path(src).is_absolute() else REPO_ROOT / src
     if not path.exists():
         raise UserError(f"data layer {name!r}: source {src} is not a known layout and does not exist; "
                         "give the input shape explicitly")
-    from ..data.lmdbio import read_datums
 
     first = next(read_datums(path, limit=1), None)
     if first is None:
