@@ -130,7 +130,7 @@ def main(argv=None):
         raw.mkdir()
         for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):   # Caffe's tool needs them gunzipped
             (raw / n).write_bytes(gzip.decompress((mnist / f"{n}.gz").read_bytes()))
-        sides = {"ours": ([py, str(REPO_ROOT / "tools/to_lmdb.py"), "mnist", str(raw), str(tmp / "o"),
+        sides = {"ours": ([py, str(REPO_ROOT / "tools/to_lmdb.py"), "mnist", str(raw), "-o", str(tmp / "o"),
                            "--split", "train"], tmp / "o", ours_env)}
         tool = tool_or_none("convert_mnist_data")
         if tool:
@@ -154,7 +154,7 @@ def main(argv=None):
             cv2.imwrite(str(root / cls / f"{i:06d}.jpg"), img)
             lines.append(f"{cls}/{i:06d}.jpg {i % 10}\n")
         (tmp / "list.txt").write_text("".join(lines))
-        sides = {"ours": ([py, str(REPO_ROOT / "tools/to_lmdb.py"), "folder", str(root), str(tmp / "fo"),
+        sides = {"ours": ([py, str(REPO_ROOT / "tools/to_lmdb.py"), "folder", str(root), "-o", str(tmp / "fo"),
                            "--list", str(tmp / "list.txt")], tmp / "fo", ours_env)}
         tool = tool_or_none("convert_imageset")
         if tool:

@@ -221,7 +221,7 @@ def test_to_lmdb_download_rejects_bad_checksum(tmp_path, http_dir):
     make_cifar(tmp_path / "cifar-10-batches-py", "cifar10", "python", n_per_file=2)
     with tarfile.open(root / "cifar-10-python.tar.gz", "w:gz") as t:
         t.add(tmp_path / "cifar-10-batches-py", arcname="cifar-10-batches-py")
-    r = run_script("tools/to_lmdb.py", "cifar10", tmp_path / "raw", tmp_path / "out", "--download",
+    r = run_script("tools/to_lmdb.py", "cifar10", tmp_path / "raw", "-o", tmp_path / "out", "--download",
                    env={**os.environ, "SIMPLENET_DATA_MIRROR": url})
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "checksum mismatch" in r.stderr and "c58f30108f718f92721af3b95e74349a" in r.stderr

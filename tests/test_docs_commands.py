@@ -113,10 +113,10 @@ HOW: list[tuple[str, How]] = [
     (r"\.venv/bin/python tools/(evaluate|classify)\.py .*_iter_N\.caffemodel.*",
      How("run", subst=(("_iter_N.", "_iter_600."),))),
     (r".*--state simplenetv1_5m_m2\.pth.*", How("skip", "needs the SimpleNet_Pytorch release checkpoint (a download)")),
-    (r"\.venv/bin/python tools/to_lmdb\.py mnist data/raw/mnist data/mnist --download",
+    (r"\.venv/bin/python tools/to_lmdb\.py mnist data/raw/mnist -o data/mnist --download",
      How("skip", "downloads from the internet (CI has no network; ../shared's MNIST is recompressed, so its MD5s "
                  "differ from the official files' and a download would be tried)")),
-    (r"\.venv/bin/python tools/to_lmdb\.py mnist \.\./shared/data/mnist data/mnist", How("run", fresh=("data/mnist",))),
+    (r"\.venv/bin/python tools/to_lmdb\.py mnist \.\./shared/data/mnist -o data/mnist", How("run", fresh=("data/mnist",))),
     (r"data_prep/mnist\.py --dataset fashion-mnist", How("fashion", append=" --limit-train 300 --limit-test 100 --force")),
     (r'make reproduce .* ARGS=".*"', How("run")),        # a smoke run as written
     (r"(time )?make .*", How("dry")),   # another make target: `make -n` (it exists, its recipe expands)

@@ -172,7 +172,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
                                          "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c")),
                    "LeCun et al.; the S3 copy is the one torchvision uses (yann.lecun.com often refuses downloads)"),
             (_lay("mnist", "mnist", 1, 28, 10, "uint8", "raw MNIST digits, 0-255, single channel",
-                  command="python tools/to_lmdb.py mnist <MNIST_DIR> data/mnist"),
+                  command="python tools/to_lmdb.py mnist <MNIST_DIR> -o data/mnist"),
              _lay("mnist_norm", "mnist_norm", 1, 28, 10, "float",
                   "MNIST standardised with one global train mean/std (the authors' *_lmdb_norm2)",
                   command="python data_prep/mnist.py"))),
