@@ -232,7 +232,6 @@ def trial_build(net_file: str | os.PathLike, phase: str = "TEST", weights: str |
     that whatever Caffe aborts on (a CHECK: rc 134, or a crash) becomes one :class:`UserError`
     line carrying Caffe's own message, instead of killing the calling process."""
 
-
     env = dict(tool_env(), GLOG_minloglevel="2", GLOG_logtostderr="1")
     args = [sys.executable, "-c", _TRIAL, str(net_file), phase, *([str(weights)] if weights is not None else [])]
     cp = subprocess.run(args, env=env, capture_output=True, text=True, errors="replace")

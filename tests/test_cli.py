@@ -69,7 +69,7 @@ def test_without_the_venv_says_how_to_activate_it(script):
 @pytest.mark.parametrize("args,message", [
     (["tools/count_params.py", "--experiment", "cifar10_a5m_zeropadd"], "did you mean cifar10_a5m_zeropad"),
     (["tools/draw_net.py", "--experiment", "mnist_s300", "-o", "x.png"], "did you mean mnist_s300a"),
-    (["tools/to_lmdb.py", "cifar-10x", "src", "-o", "out"], "did you mean cifar10"),
+    (["tools/to_lmdb.py", "cifar-10x", "src", "-o", "out"], "did you mean cifar-10"),
 ])
 def test_unknown_names_get_did_you_mean(args, message):
     out = run_script(*args)

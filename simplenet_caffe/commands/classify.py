@@ -39,7 +39,6 @@ def main(argv=None):
                     help="accept weights that cover only some of the net's layers (the others keep random fillers)")
     a = ap.parse_args(argv)
 
-
     results = classification.classify_files(a.model, a.weights, a.images, recipe=a.preprocess, top_k=a.top_k,
                                             transform_from=a.transform_from, allow_partial=a.allow_partial)
     names = classification.class_names(a.model, a.preprocess, a.labels)

@@ -46,7 +46,6 @@ def main(argv=None) -> int:
     if bool(args.net) == bool(args.experiment):
         raise UserError("give a net prototxt or --experiment NAME (exactly one)")
 
-
     if args.experiment:
         net = netbuilder.deploy_net(EXPERIMENTS[experiments.get(args.experiment).net_experiment])
     else:

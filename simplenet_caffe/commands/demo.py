@@ -36,7 +36,6 @@ def main(argv=None):
     ap.add_argument("--rebuild-data", action="store_true", help="rebuild the LMDBs even if present")
     a = ap.parse_args(argv)
 
-
     exp_name, layout, paper = DEMOS[a.dataset]
     if exp_name not in EXPERIMENTS:
         raise UserError(f"experiment {exp_name} is not defined")

@@ -24,7 +24,6 @@ def main(argv=None) -> int:
     ap.add_argument("--rankdir", default="TB", choices=["TB", "LR", "BT", "RL"])
     a = ap.parse_args(argv)
 
-
     if a.out is None:  # Caffe's draw_net.py takes NET OUT
         raise UserError("give the picture to write with -o OUT" + (f" (-o {a.net[-1]})" if a.net else ""))
     if a.experiment:

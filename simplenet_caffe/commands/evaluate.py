@@ -55,7 +55,6 @@ def main(argv=None):
     if a.batch < 1:
         raise UserError("--batch must be at least 1")
 
-
     model = Path(a.model)
     if not model.is_file():
         raise UserError(f"model not found: {model}")

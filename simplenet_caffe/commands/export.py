@@ -49,7 +49,6 @@ def main(argv=None):
     if not Path(a.model).is_file():
         raise UserError(f"model not found: {a.model}")
 
-
     data = check_data_source(a)
     res = conversion.export(a.model, a.weights, a.to, out, layout=a.layout, experiment=a.experiment,
                             n_random=a.verify, data=data, batch=a.batch, limit=a.limit, keep_input=a.keep_input)

@@ -29,7 +29,6 @@ def main(argv=None) -> int:
                     help="delete generated .prototxt files that no experiment produces any more")
     args = ap.parse_args(argv)
 
-
     root = args.root or REPO_ROOT
     if not root.is_dir():
         raise UserError(f"--root {root}: not a directory")

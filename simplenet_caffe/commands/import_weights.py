@@ -42,7 +42,6 @@ def main(argv=None):
     if not Path(a.model).is_file():
         raise UserError(f"model not found: {a.model}")
 
-
     data = check_data_source(a)
     res = conversion.import_weights(a.model, a.state, a.out, experiment=a.experiment, layout=a.layout,
                                     keep_input=a.keep_input, n_random=a.verify, data=data, batch=a.batch, limit=a.limit)

@@ -36,7 +36,6 @@ def main(argv=None):
     add_override_args(ap)
     a = ap.parse_args(argv)
 
-
     if a.list:
         for name, exp in sorted(EXPERIMENTS.items()):
             print(f"{name:36s} {exp.solver_path:50s} reported {exp.reported}")
