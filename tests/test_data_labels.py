@@ -62,7 +62,7 @@ def test_cifar_and_mnist_names_come_from_the_source(tmp_path, mnist_dir):
     r = run_script("tools/to_lmdb.py", "cifar10", tmp_path / "c", "-o", tmp_path / "o", "--split", "test")
     assert r.returncode == 0, r.stderr
     assert class_names_for(tmp_path / "o") == names
-    r = run_script("data_prep/mnist.py", "--root", tmp_path, "--mnist-dir", mnist_dir, "--limit-train", "100",
+    r = run_script("data_prep/mnist.py", "--root", tmp_path, "--src", mnist_dir, "--limit-train", "100",
                    "--limit-test", "20")
     assert r.returncode == 0, r.stderr
     assert class_names_for(tmp_path / "data" / "mnist_norm") == [str(d) for d in range(10)]

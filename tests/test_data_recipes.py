@@ -30,7 +30,7 @@ def _db(root: Path, layout: str, split: str) -> Path:
 
 
 def test_mnist_recipe_real(tmp_path, mnist_dir):
-    r = run_script("data_prep/mnist.py", "--mnist-dir", mnist_dir, "--root", tmp_path)
+    r = run_script("data_prep/mnist.py", "--src", mnist_dir, "--root", tmp_path)
     assert r.returncode == 0, r.stderr
     assert "train mean 33.318421, std 78.567490" in r.stdout          # docs/spec.md §6.4: ≈33.32 / ≈78.57
     rec = preprocess.load(tmp_path / "data" / "mnist_norm")
@@ -47,7 +47,7 @@ def test_mnist_recipe_real(tmp_path, mnist_dir):
     # train records standardised: mean 0, std 1 over the whole set
     tx, _ = lmdbio.read_arrays(_db(tmp_path, "mnist_norm", "train"))
     assert abs(tx.mean()) < 1e-4 and abs(tx.std() - 1) < 1e-4
-    r = run_script("data_prep/mnist.py", "--mnist-dir", mnist_dir, "--root", tmp_path)
+    r = run_script("data_prep/mnist.py", "--src", mnist_dir, "--root", tmp_path)
     assert r.returncode == 2 and "already exists" in r.stderr
 
 

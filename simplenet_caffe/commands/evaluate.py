@@ -41,7 +41,7 @@ def main(argv=None):
     ap.add_argument("--weights", required=True, help=".caffemodel")
     ap.add_argument("--data", help="LMDB to evaluate (default: the TEST data layer's source of a train_val net)")
     ap.add_argument("--transform-from", metavar="TRAIN_VAL", help="take the TEST transform from this train_val net")
-    ap.add_argument("--batch", type=int, default=100, help="forward batch size (default 100)")
+    ap.add_argument("--batch-size", type=int, default=100, help="forward batch size (default 100)")
     ap.add_argument("--limit", type=int, help="evaluate only the first N records")
     ap.add_argument("--mirror", choices=["none", "random", "all"], default="none",
                     help="test-time horizontal flips (default none: deterministic)")
@@ -52,8 +52,8 @@ def main(argv=None):
     ap.add_argument("--allow-partial", action="store_true",
                     help="accept weights that cover only some of the net's layers (the others keep random fillers)")
     a = ap.parse_args(argv)
-    if a.batch < 1:
-        raise UserError("--batch must be at least 1")
+    if a.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
 
     model = Path(a.model)
     if not model.is_file():
@@ -64,7 +64,7 @@ def main(argv=None):
         caffe.set_device(a.gpu)
     else:
         caffe.set_mode_cpu()
-    en = evaluation.load_eval_net(model, a.weights, batch=a.batch, allow_partial=a.allow_partial)
+    en = evaluation.load_eval_net(model, a.weights, batch=a.batch_size, allow_partial=a.allow_partial)
     transform_src = evaluation.transform_net(model, a.transform_from)
     if transform_src is not None and transform_src != model:
         transform, source = evaluation.test_transform(transform_src)

@@ -51,7 +51,7 @@ def main(argv=None):
 
     data = check_data_source(a)
     res = conversion.export(a.model, a.weights, a.to, out, layout=a.layout, experiment=a.experiment,
-                            n_random=a.verify, data=data, batch=a.batch, limit=a.limit, keep_input=a.keep_input)
+                            n_random=a.verify, data=data, batch=a.batch_size, limit=a.limit, keep_input=a.keep_input)
     print(f"net       {res['plan'].name} ({res['params']:,} learnable parameters)")
     print(f"input     {res['prep'].get('summary')}")
     print(f"convert   {res['convert_s']:.2f} s (read caffemodel {res['read_s']:.2f} s); total {res['total_s']:.2f} s")
@@ -66,13 +66,13 @@ def add_check_options(ap) -> None:
     ap.add_argument("--check-data", nargs="?", const="", metavar="LMDB",
                     help="check a whole LMDB (default: the experiment's TEST LMDB) before writing")
     ap.add_argument("--limit", type=int, help="with --check-data: only the first N records")
-    ap.add_argument("--batch", type=int, default=100, help="batch size of the checks (default 100)")
+    ap.add_argument("--batch-size", type=int, default=100, help="batch size of the checks (default 100)")
 
 
 def check_data_source(a) -> str | None:
     """The LMDB of --check-data (its default: the experiment's TEST LMDB), after checking the numbers."""
-    if a.batch < 1 or a.verify < 0:
-        raise UserError("--batch must be at least 1 and --verify at least 0")
+    if a.batch_size < 1 or a.verify < 0:
+        raise UserError("--batch-size must be at least 1 and --verify at least 0")
     if a.check_data is None:
         return None
 

@@ -44,7 +44,7 @@ def main(argv=None):
 
     data = check_data_source(a)
     res = conversion.import_weights(a.model, a.state, a.out, experiment=a.experiment, layout=a.layout,
-                                    keep_input=a.keep_input, n_random=a.verify, data=data, batch=a.batch, limit=a.limit)
+                                    keep_input=a.keep_input, n_random=a.verify, data=data, batch=a.batch_size, limit=a.limit)
     print(f"net       {res['plan'].name}, state_dict layout {res['layout']}")
     print_checks(res["checks"])
     print(f"wrote     {a.out}")

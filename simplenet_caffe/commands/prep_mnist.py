@@ -31,14 +31,14 @@ def find_source(dataset: str, given: str | None, raw: Path, allow_download: bool
             return Path(cand)
     if not allow_download:
         raise UserError(f"no local {dataset} files found (looked in {', '.join(map(str, cands))}); "
-                        "give --mnist-dir or drop --no-download")
+                        "give --src DIR or drop --no-download")
     return download.download(dataset, raw)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
-    ap.add_argument("--mnist-dir", "--src", dest="src", metavar="DIR",
+    ap.add_argument("--src", metavar="DIR",
                     help="folder with the idx files (.gz or raw). Default: $MNIST_DIR, data/raw/mnist, "
                          "../shared/data/mnist (fashion-mnist: $FASHION_MNIST_DIR, /usr/share/datasets/fashion-mnist, "
                          "data/raw/fashion-mnist), else download with checksum into --raw-dir")
