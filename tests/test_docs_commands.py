@@ -351,7 +351,7 @@ def _caffe_until(s: Scratch, cmd: str, stop: re.Pattern, signum: int, timeout: f
     return "".join(lines), matched, proc.returncode
 
 
-_NO_PATCH = ("this CPU-only Caffe lacks setup/patches/0006 (solver_mode: GPU from a solver file trains on the CPU): "
+_NO_PATCH = ("this CPU-only Caffe lacks setup/patches/0005 (solver_mode: GPU from a solver file trains on the CPU): "
              "run make setup")
 
 

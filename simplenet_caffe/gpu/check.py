@@ -220,7 +220,7 @@ class Check:
         iters = t["dry_iters"] if self.dry else t["iters"]
         solver = self.work / "train_solver.prototxt"
         # The solver file says solver_mode: GPU, as the generated ones do; the dry run's CPU-only
-        # build trains it on the CPU (setup/patches/0006).
+        # build trains it on the CPU (setup/patches/0005).
         text = (self.bundle / t["solver"]).read_text()
         text = re.sub(r"(?m)^max_iter: \d+", f"max_iter: {iters}", text)
         text = re.sub(r"(?m)^test_interval: \d+", f"test_interval: {iters}", text)
