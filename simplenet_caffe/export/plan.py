@@ -241,17 +241,17 @@ def from_experiment(exp) -> Plan:
         c = cv.num_output
         h, w = conv_out(h, cv.kernel, cv.pad, cv.stride), conv_out(w, cv.kernel, cv.pad, cv.stride)
         for op in cv.post:
-            kind, name = op[0], op[1]
-            if kind == "pool":
-                steps.append(Step("pool", name, c, kernel=(1, 1) if op[2] else (2, 2),
-                                  stride=(1, 1) if op[2] else (2, 2), global_pool=op[2]))
-                h, w = (1, 1) if op[2] else (pool_out(h, 2, 0, 2), pool_out(w, 2, 0, 2))
-            elif kind == "bn":
-                steps.append(Step("bn", name, c, eps=1e-5, momentum=0.05, scale=op[2], bias=True))
-            elif kind == "relu":
-                steps.append(Step("relu", name, c))
-            elif kind == "drop":
-                steps.append(Step("drop", name, c, ratio=op[2]))
+            if isinstance(op, arch.Pool):
+                g = op.global_pool
+                steps.append(Step("pool", op.name, c, kernel=(1, 1) if g else (2, 2), stride=(1, 1) if g else (2, 2),
+                                  global_pool=g))
+                h, w = (1, 1) if g else (pool_out(h, 2, 0, 2), pool_out(w, 2, 0, 2))
+            elif isinstance(op, arch.BatchNorm):
+                steps.append(Step("bn", op.name, c, eps=1e-5, momentum=0.05, scale=op.scale, bias=True))
+            elif isinstance(op, arch.ReLU):
+                steps.append(Step("relu", op.name, c))
+            elif isinstance(op, arch.Drop):
+                steps.append(Step("drop", op.name, c, ratio=op.ratio))
     steps.append(Step("ip", head.name, c * h * w, exp.num_classes))
     steps.append(Step("softmax", "prob"))
     return Plan(exp.net_name or exp.name, "data", tuple(exp.input_shape), tuple(steps))
