@@ -20,7 +20,7 @@ import numpy as np
 from ..atomic import atomic_outputs
 from ..errors import UserError
 from ..paths import REPO_ROOT
-from . import imagefolder, lmdbio, stats
+from . import download, imagefolder, lmdbio, stats
 from .cifar import read_cifar
 from .idx import read_mnist
 from .layout import LAYOUTS, get
@@ -79,6 +79,21 @@ def _names(dataset: str, src, **opts) -> tuple[list[str] | None, dict]:
 
 # ----------------------------------------------------------------------------- MNIST
 
+def find_mnist_source(dataset: str, given: str | os.PathLike | None, raw: Path, allow_download: bool) -> Path:
+    """The folder holding ``dataset``'s idx files: ``given``, else the first of the dataset
+    record's local folders that has them, else a download (checksum-verified) into ``raw``."""
+    if given:
+        return Path(given)
+    cands = get(dataset).local_candidates()
+    for cand in cands:
+        if (cand / "train-images-idx3-ubyte.gz").is_file():
+            return cand
+    if not allow_download:
+        raise UserError(f"no local {dataset} files found (looked in {', '.join(map(str, cands))}); "
+                        "give --src DIR or drop --no-download")
+    return download.download(dataset, raw)
+
+
 def prepare_mnist(src: str | os.PathLike, dataset: str = "mnist", root=None, force: bool = False,
                   limit_train: int | None = None, limit_test: int | None = None, log: Log = print) -> Recipe:
     """MNIST/Fashion-MNIST → float Datums standardised with one global train mean/std (docs/spec.md §6.4).
@@ -87,7 +102,7 @@ def prepare_mnist(src: str | os.PathLike, dataset: str = "mnist", root=None, for
     over every training pixel (0-255 scale), applied to train and test, no padding, keys in
     the original order.
     """
-    layout = {"mnist": "mnist_norm", "fashion-mnist": "fashion_mnist_norm"}[dataset]
+    layout = get(dataset).recipe_layout
     out, train_db, test_db = layout_paths(layout, root)
     check_limit(limit_train, "--limit-train")
     check_limit(limit_test, "--limit-test")
