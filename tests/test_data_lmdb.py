@@ -18,7 +18,7 @@ from simplenet_caffe import protoio
 from simplenet_caffe.data import idx, lmdbio
 from simplenet_caffe.errors import UserError
 
-from _data_helpers import caffe_train, files_under, make_cifar, make_images, rng, write_tiny_net
+from _data_helpers import caffe_train, files_under, make_cifar, make_images, rng, write_idx, write_tiny_net
 
 
 def _items(n, shape=(3, 4, 5), dtype=np.uint8, seed=0):
@@ -198,8 +198,8 @@ def _bad_idx(d, how):
     src = d / "in"
     src.mkdir()
     for split, n in (("train", 6), ("t10k", 4)):
-        idx.write_idx(src / f"{split}-images-idx3-ubyte", np.zeros((n, 28, 28), np.uint8))
-        idx.write_idx(src / f"{split}-labels-idx1-ubyte", np.zeros(n if how != "count" or split == "train" else n + 1, np.uint8))
+        write_idx(src / f"{split}-images-idx3-ubyte", np.zeros((n, 28, 28), np.uint8))
+        write_idx(src / f"{split}-labels-idx1-ubyte", np.zeros(n if how != "count" or split == "train" else n + 1, np.uint8))
     p = src / "t10k-images-idx3-ubyte"
     if how == "truncate":
         p.write_bytes(p.read_bytes()[:-1])
@@ -215,7 +215,7 @@ def _bad_cifar(d):
 
 
 def _bad_mat(d):
-    from simplenet_caffe.data.svhn import write_svhn_mat
+    from _data_helpers import write_svhn_mat
     (d / "in").mkdir()
     write_svhn_mat(d / "in" / "train_32x32.mat", np.zeros((2, 3, 32, 32), np.uint8), [1, 2])
     (d / "in" / "test_32x32.mat").write_bytes((d / "in" / "train_32x32.mat").read_bytes()[:300])

@@ -93,7 +93,7 @@ def test_cifar_recipe_both_setups(tmp_path):
 
 
 def test_svhn_recipe(tmp_path):
-    from simplenet_caffe.data.svhn import write_svhn_mat
+    from _data_helpers import write_svhn_mat
 
     r0 = rng(3)
     parts = {}
@@ -157,7 +157,7 @@ def http_dir(tmp_path):
 
 
 def test_download_verifies_checksums(tmp_path, http_dir, monkeypatch):
-    from simplenet_caffe.data.idx import write_idx
+    from _data_helpers import write_idx
 
     root, url = http_dir
     files = {}

@@ -156,7 +156,8 @@ def _copy_repo(dst: Path) -> None:
 def write_cifar10_targz(path: Path, n_per_batch: int = 20, seed: int = 0) -> None:
     """A CIFAR-10 python-version tarball in the official layout (cifar-10-batches-py/ with five
     data batches, test_batch and batches.meta): pickled dicts with bytes keys, uint8 RGB rows."""
-    from simplenet_caffe.data.cifar import FILES, write_cifar_python
+    from _data_helpers import write_cifar_python
+    from simplenet_caffe.data.cifar import FILES
 
     src = path.parent / "cifar-10-batches-py"
     src.mkdir(parents=True)
@@ -172,7 +173,7 @@ def write_cifar10_targz(path: Path, n_per_batch: int = 20, seed: int = 0) -> Non
 
 
 def write_cifar100_targz(path: Path, n: int = 30, seed: int = 1) -> None:
-    from simplenet_caffe.data.cifar import write_cifar_python
+    from _data_helpers import write_cifar_python
 
     src = path.parent / "cifar-100-python"
     src.mkdir(parents=True)
@@ -219,7 +220,7 @@ def scratch(tmp_path_factory, mnist_dir, caffe) -> Scratch:
     s.ok("data_prep/cifar.py --src ../cifar-10-python.tar.gz --setup both --no-download")
     s.ok("data_prep/mnist.py --limit-train 400 --limit-test 200")
     write_cifar100_targz(repo / "cifar-100-python.tar.gz")
-    from simplenet_caffe.data.svhn import write_svhn_mat
+    from _data_helpers import write_svhn_mat
     (repo / "data" / "raw" / "svhn").mkdir(parents=True)
     for name, n in [("train", 12), ("extra", 8), ("test", 10)]:
         r = np.random.default_rng(len(name))

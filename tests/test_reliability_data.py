@@ -148,7 +148,8 @@ def fuzz(kind: str, path: Path) -> dict:
 
 def _real_mnist(mnist_dir: Path, tmp: Path, n: int = 50) -> tuple[Path, Path]:
     """The first ``n`` real test images/labels as raw idx files, and the real label file (.gz)."""
-    from simplenet_caffe.data.idx import read_idx, write_idx
+    from _data_helpers import write_idx
+    from simplenet_caffe.data.idx import read_idx
 
     images = read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz")[:n]
     (tmp / "idx").mkdir()
@@ -162,7 +163,7 @@ def test_fuzz_every_reader(tmp_path, mnist_dir):
 
     from _data_helpers import make_cifar
     from simplenet_caffe.data import lmdbio
-    from simplenet_caffe.data.svhn import write_svhn_mat
+    from _data_helpers import write_svhn_mat
 
     raw_images, labels_gz = _real_mnist(mnist_dir, tmp_path)
     (tmp_path / "gz").mkdir()
@@ -355,7 +356,8 @@ def test_full_disk_read_only_and_occupied_outputs(tmp_path, mnist_dir, small_fs)
 
 
 def test_damaged_recipe_and_foreign_idx_are_one_line(tmp_path):
-    from simplenet_caffe.data.idx import read_mnist, write_idx
+    from _data_helpers import write_idx
+    from simplenet_caffe.data.idx import read_mnist
     from simplenet_caffe.data.preprocess import class_names_for
     from simplenet_caffe.errors import UserError
 
