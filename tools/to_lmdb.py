@@ -3,11 +3,7 @@
 try:
     from simplenet_caffe.commands.to_lmdb import entry
 except ModuleNotFoundError as e:  # a Python without the project's venv
-    import sys
-    if sys.prefix != sys.base_prefix:
-        raise
-    sys.exit(f"{sys.argv[0]}: error: no module {e.name!r} in {sys.executable}: run `source .venv/bin/activate` "
-             f"in the repo first (`make setup` makes .venv), or .venv/bin/python {sys.argv[0]}")
+    raise SystemExit(f"{__file__}: error: no module {e.name!r}: run `source .venv/bin/activate` first (made by `make setup`)")
 
 if __name__ == "__main__":
     entry()
