@@ -459,7 +459,8 @@ def non_finite_loss(line: str, reader: LogReader) -> str | None:
     testing = "Test net output" in line
     it = reader.last_test_iteration if testing else reader.iteration
     where = f" at iteration {it}" if it is not None else ""
-    return f"{'test' if testing else 'train'} {m['name']} {m['v'].lower()}{where}"
+    v = "nan" if "nan" in m["v"].lower() else m["v"].lower().lstrip("+")
+    return f"{'test' if testing else 'train'} {m['name']} {v}{where}"
 
 
 def _tee(proc, plan: _Plan, cmd, cwd: Path, reader: LogReader, status, board, echo: bool) -> tuple[list[str], str | None]:

@@ -393,20 +393,34 @@ def parse_run_spec(spec: str, year: int | None = None) -> tuple[str | None, Caff
     return label, parse(*parts, year=year)
 
 
-def parse_run_specs(specs: Sequence[str], year: int | None = None,
-                    need_test: bool = False) -> tuple[list[CaffeLog], list[str | None]]:
+def parse_run_specs(specs: Sequence[str], year: int | None = None, need_test: bool = False,
+                    skipped: list[str] | None = None) -> tuple[list[CaffeLog], list[str | None]]:
     """Parse several ``[LABEL=]PATH[,PATH...]`` specs (see :func:`parse_run_spec`).
 
     Raises OSError/ValueError with a one-line message when a path is missing or a log holds no
-    training output (no test output, with `need_test`).
+    training output (no test output, with `need_test`). With a `skipped` list, a run that cannot
+    be used (no log files, no training or test output) is left out and ``"<spec>: why"`` appended
+    to it instead, so one failed run among many (``logs/*``) does not stop the rest; a missing
+    path is still an error.
     """
     runs, labels = [], []
     for spec in specs:
-        label, run = parse_run_spec(spec, year=year)
-        if need_test and not len(run.test):
-            raise ValueError(f"{spec}: no test output in the log, so there is no accuracy to tabulate")
-        if not len(run.train) and not len(run.test):
-            raise ValueError(f"{spec}: no training output found in the log")
+        try:
+            label, run = parse_run_spec(spec, year=year)
+            if need_test and not len(run.test):
+                raise ValueError(f"{spec}: no test output in the log, so there is no accuracy to tabulate")
+            if not len(run.train) and not len(run.test):
+                raise ValueError(f"{spec}: no training output found in the log")
+        except FileNotFoundError as e:
+            if skipped is None or not Path(spec.split("=", 1)[-1].split(",")[0]).exists() and not Path(spec).exists():
+                raise
+            skipped.append(f"{spec}: {e}")
+            continue
+        except ValueError as e:
+            if skipped is None:
+                raise
+            skipped.append(str(e) if str(e).startswith(spec) else f"{spec}: {e}")
+            continue
         runs.append(run)
         labels.append(label)
     return runs, labels
