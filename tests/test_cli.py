@@ -83,3 +83,17 @@ def test_option_hint_names_the_make_variable_under_make(monkeypatch):
     assert cli.option_hint("--resume", "RESUME=1") == "--resume"
     monkeypatch.setenv(cli.UNDER_MAKE_ENV, "1")
     assert cli.option_hint("--resume", "RESUME=1") == "RESUME=1"
+
+
+@pytest.mark.parametrize("target,command", [("demo", "SIMPLENET_UNDER_MAKE=1 .venv/bin/python tools/demo.py"),
+                                            ("test", ".venv/bin/python -m pytest -q tests"),
+                                            ("reproduce EXP=mnist_s300a", "SIMPLENET_UNDER_MAKE=1 .venv/bin/python tools/reproduce.py")])
+def test_make_targets_run_setup_when_needed_first(target, command):
+    """`make demo` and `make test` alone work on a fresh clone: setup (a no-op once done) runs first;
+    the commands make starts know it (their advice names RESUME=1, not --resume)."""
+    import subprocess
+    cp = subprocess.run(["make", "-n", *target.split()], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert cp.returncode == 0, cp.stderr
+    lines = cp.stdout.splitlines()
+    assert lines[0] == "bash setup/setup.sh --if-needed", lines
+    assert any(ln.startswith(command) for ln in lines), lines
