@@ -57,8 +57,9 @@ if [ "${1:-}" = --if-needed ] && [ -f "$STAMP" ]; then
   echo "setup: $VENV is missing or out of date: running setup/setup.sh"
 fi
 rm -f "$STAMP"
+INPUTS_HASH=$(setup_inputs_hash)   # as read now: a file changed during setup makes the next check rerun it
 write_stamp() {  # $1 = the linked Caffe prefix
-  { echo "inputs=$(setup_inputs_hash)"; for o in "${STAMP_OPTS[@]}"; do echo "$o=${!o:-}"; done; echo "prefix=$1"; } > "$STAMP.tmp"
+  { echo "inputs=$INPUTS_HASH"; for o in "${STAMP_OPTS[@]}"; do echo "$o=${!o:-}"; done; echo "prefix=$1"; } > "$STAMP.tmp"
   mv "$STAMP.tmp" "$STAMP"
 }
 CUDA=${CUDA:-0}
