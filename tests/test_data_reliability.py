@@ -30,7 +30,7 @@ import numpy as np
 from pathlib import Path
 from simplenet_caffe.errors import UserError
 kind, path = sys.argv[1], Path(sys.argv[2])
-import test_reliability_data as t
+import test_data_reliability as t
 reader, check = t.READERS[kind]
 data = path.read_bytes() if path.is_file() else (path / "data.mdb").read_bytes()
 out = {"ok": 0, "error": 0}
