@@ -58,15 +58,21 @@ def read_text(path: str | os.PathLike, type_name: str, what: str):
     if "\0" in text:
         line = text[:text.index("\0")].count("\n") + 1
         raise UserError(f"{p}:{line}: a NUL byte: a binary file, not a {what}")
+    return parse_text(text, type_name, what, str(p))
+
+
+def parse_text(text: str, type_name: str, what: str, where: str, first_line: int = 1):
+    """Parse protobuf text into a new ``caffe_pb2.<type_name>``, strictly; errors name
+    ``where:line[:column]``, lines counted from ``first_line`` (text cut from a larger file)."""
     msg = getattr(caffe_pb2(), type_name)()
     try:
         text_format.Merge(text, msg)
     except text_format.ParseError as e:
         detail = re.sub(r"^\d+:\d+ : ", "", str(e)).replace("\n", " ")
-        where = f"{p}:{e.GetLine()}:{e.GetColumn()}" if e.GetLine() else str(p)
-        raise UserError(f"{where}: not a valid {what}: {detail}") from None
+        at = f"{where}:{e.GetLine() + first_line - 1}:{e.GetColumn()}" if e.GetLine() else where
+        raise UserError(f"{at}: not a valid {what}: {detail}") from None
     except ValueError as e:     # e.g. a number out of range for its field
-        raise UserError(f"{p}: not a valid {what}: {str(e).replace(chr(10), ' ')}") from None
+        raise UserError(f"{where}: not a valid {what}: {str(e).replace(chr(10), ' ')}") from None
     return msg
 
 

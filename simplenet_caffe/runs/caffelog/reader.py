@@ -13,7 +13,9 @@ What it reads
 * ``Iteration N, Testing net (#k)`` + ``Test net output #j: NAME = V``: one test row per
   (iteration, test net), with a ``test_net`` column.
 * ``caffe test`` output: ``Batch i, NAME = V`` rows and the final averages.
-* CRLF line ends, Windows ``C:\\...>`` command echo lines, solver/net dumps (skipped).
+* The ``Initializing solver from parameters:`` and ``Initializing net from parameters:`` dumps:
+  kept as text (:attr:`Segment.solver_text`, :attr:`Segment.net_texts`).
+* CRLF line ends, Windows ``C:\\...>`` command echo lines.
 * Truncated or garbled lines (a crash's ``*** Check failure stack trace ***`` written into
   the middle of a line, Ctrl-C, a file cut without its last newline) are skipped with a
   warning: a truncated number is never recorded as a value.
@@ -51,6 +53,7 @@ class Segment:
     year_source: str = ""                # "glog prefix", "argument", "log header", "file mtime"
     solver: dict = field(default_factory=dict)   # top-level scalars of the printed SolverParameter
     solver_text: str = ""
+    net_texts: list = field(default_factory=list)   # each printed NetParameter (train net first), text format
     net_name: str | None = None
     lr_policy: str | None = None
     device: str | None = None            # "GPU 0: GeForce GTX 980" / "CPU"
@@ -162,8 +165,8 @@ class LogReader:
         self._last_month: int | None = None
         self._day_cache: dict[str, float] = {}
         self._seg: Segment | None = None
-        self._in_solver_block = False
-        self._solver_lines: list[str] = []
+        self._block: str | None = None    # "solver" / "net" while inside a printed parameter dump
+        self._block_lines: list[str] = []
         self._test_row: dict | None = None
         self._test_net: int | None = None
         self._train_iter: int | None = None
@@ -230,7 +233,7 @@ class LogReader:
 
     # -- segments ---------------------------------------------------------------------------
     def _new_segment(self, kind: str = "train") -> Segment:
-        self._flush_solver()
+        self._flush_block()
         seg = Segment(path=self.path, index_in_file=len(self.segments), start_line=self.lineno, kind=kind,
                       year_source=self._year_source)
         self.segments.append(seg)
@@ -242,12 +245,22 @@ class LogReader:
     def _segment(self) -> Segment:
         return self._seg if self._seg is not None else self._new_segment()
 
-    def _flush_solver(self) -> None:
-        if self._in_solver_block and self._seg is not None:
-            self._seg.solver_text = "\n".join(self._solver_lines)
-            self._seg.solver = proto_scalars(self._solver_lines)
-        self._in_solver_block = False
-        self._solver_lines = []
+    def _flush_block(self) -> None:
+        if self._block is not None and self._seg is not None:
+            if self._block == "solver":
+                self._seg.solver_text = "\n".join(self._block_lines)
+                self._seg.solver = proto_scalars(self._block_lines)
+            else:
+                self._seg.net_texts.append("\n".join(self._block_lines))
+        self._block = None
+        self._block_lines = []
+
+    def _open_block(self, kind: str, msg: str) -> None:
+        self._block = kind
+        self._block_lines = []
+        rest = msg.split(":", 1)[1].strip()
+        if rest:
+            self._block_lines.append(rest)
 
     def warn(self, what: str, line: str) -> None:
         shown = line if len(line) <= 120 else line[:117] + "..."
@@ -258,9 +271,9 @@ class LogReader:
         """Parse one line (without its newline; a trailing CR is ignored)."""
         self.lineno += 1
         if not line or line[0] not in "IWEF" or len(line) < 2 or not line[1].isdigit():
-            if self._in_solver_block:
+            if self._block is not None:
                 if line.strip():
-                    self._solver_lines.append(line.rstrip("\r"))
+                    self._block_lines.append(line.rstrip("\r"))
             return
         line = line.rstrip("\r")
         close = line.find("] ")
@@ -271,8 +284,8 @@ class LogReader:
             return
         head = line[:close]
         msg = line[close + 2:].lstrip(" ")
-        if self._in_solver_block:
-            self._flush_solver()
+        if self._block is not None:
+            self._flush_block()
         if not msg:
             return
         c = msg[0]
@@ -291,11 +304,9 @@ class LogReader:
             seg = self._new_segment()
             seg.solver_init = True
             seg.t_first = self._abs_time(head)
-            self._in_solver_block = True
-            self._solver_lines = []
-            rest = msg[len("Initializing solver from parameters:"):].strip()
-            if rest:
-                self._solver_lines.append(rest)
+            self._open_block("solver", msg)
+        elif msg.startswith("Initializing net from parameters") and self._seg is not None:
+            self._open_block("net", msg)    # kept with the session its solver began
         elif msg.startswith("Ignoring source layer"):
             return
         elif looks_cut(msg):
@@ -490,7 +501,7 @@ class LogReader:
         self._touch(seg, t)
 
     def close(self) -> None:
-        self._flush_solver()
+        self._flush_block()
 
 
 
