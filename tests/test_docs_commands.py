@@ -118,10 +118,10 @@ HOW: list[tuple[str, How]] = [
     (r"\.venv/bin/python tools/evaluate\.py .*--weights \$W", How("skip", "evaluates a model fetched by tools/zoo.py get")),
     (r"\.venv/bin/python tools/sweep\.py .*--slurm.*", How("skip", "needs a Slurm cluster; tests/test_sweep.py submits "
                                                                  "to a real single-node Slurm")),
-    (r"\.venv/bin/python tools/to_lmdb\.py mnist data/raw/mnist data/mnist --download",
+    (r"\.venv/bin/python tools/to_lmdb\.py mnist data/raw/mnist -o data/mnist --download",
      How("skip", "downloads from the internet (CI has no network; ../shared's MNIST is recompressed, so its MD5s "
                  "differ from the official files' and a download would be tried)")),
-    (r"\.venv/bin/python tools/to_lmdb\.py mnist \.\./shared/data/mnist data/mnist", How("run", fresh=("data/mnist",))),
+    (r"\.venv/bin/python tools/to_lmdb\.py mnist \.\./shared/data/mnist -o data/mnist", How("run", fresh=("data/mnist",))),
     (r"data_prep/mnist\.py --dataset fashion-mnist", How("fashion", append=" --limit-train 300 --limit-test 100 --force")),
     (r'make reproduce .* ARGS=".*"', How("run")),        # a smoke run as written
     (r"(time )?make .*", How("dry")),   # another make target: `make -n` (it exists, its recipe expands)
@@ -161,7 +161,8 @@ def _copy_repo(dst: Path) -> None:
 def write_cifar10_targz(path: Path, n_per_batch: int = 20, seed: int = 0) -> None:
     """A CIFAR-10 python-version tarball in the official layout (cifar-10-batches-py/ with five
     data batches, test_batch and batches.meta): pickled dicts with bytes keys, uint8 RGB rows."""
-    from simplenet_caffe.data.cifar import FILES, write_cifar_python
+    from _data_helpers import write_cifar_python
+    from simplenet_caffe.data.cifar import FILES
 
     src = path.parent / "cifar-10-batches-py"
     src.mkdir(parents=True)
@@ -177,7 +178,7 @@ def write_cifar10_targz(path: Path, n_per_batch: int = 20, seed: int = 0) -> Non
 
 
 def write_cifar100_targz(path: Path, n: int = 30, seed: int = 1) -> None:
-    from simplenet_caffe.data.cifar import write_cifar_python
+    from _data_helpers import write_cifar_python
 
     src = path.parent / "cifar-100-python"
     src.mkdir(parents=True)
@@ -224,7 +225,7 @@ def scratch(tmp_path_factory, mnist_dir, caffe) -> Scratch:
     s.ok("data_prep/cifar.py --src ../cifar-10-python.tar.gz --setup both --no-download")
     s.ok("data_prep/mnist.py --limit-train 400 --limit-test 200")
     write_cifar100_targz(repo / "cifar-100-python.tar.gz")
-    from simplenet_caffe.data.svhn import write_svhn_mat
+    from _data_helpers import write_svhn_mat
     (repo / "data" / "raw" / "svhn").mkdir(parents=True)
     for name, n in [("train", 12), ("extra", 8), ("test", 10)]:
         r = np.random.default_rng(len(name))
@@ -372,7 +373,7 @@ def _caffe_until(s: Scratch, cmd: str, stop: re.Pattern, signum: int, timeout: f
     return "".join(lines), matched, proc.returncode
 
 
-_NO_PATCH = ("this CPU-only Caffe lacks setup/patches/0006 (solver_mode: GPU from a solver file trains on the CPU): "
+_NO_PATCH = ("this CPU-only Caffe lacks setup/patches/0005 (solver_mode: GPU from a solver file trains on the CPU): "
              "run make setup")
 
 

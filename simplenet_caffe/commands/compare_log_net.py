@@ -17,13 +17,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from simplenet_caffe.atomic import write_atomic
 from simplenet_caffe.cli import run
 from simplenet_caffe.errors import UserError
+from simplenet_caffe.nets import logdiff
+from simplenet_caffe.protoio import read_net, read_solver
+from simplenet_caffe.runs.caffelog import read_segments
 
 
 def _our_net(solver, solver_path: Path, net_arg: Path | None, root: Path):
-    from simplenet_caffe.protoio import read_net
-
     if net_arg is not None:
         return read_net(net_arg), str(net_arg)
     if solver.HasField("net_param"):
@@ -50,9 +52,6 @@ def main(argv=None) -> int:
     ap.add_argument("-o", "--out", type=Path, help="also write the report to this file")
     args = ap.parse_args(argv)
 
-    from simplenet_caffe.nets import logdiff
-    from simplenet_caffe.protoio import read_solver
-    from simplenet_caffe.runs.caffelog import read_segments
 
     try:
         reader = read_segments(args.log)
@@ -70,8 +69,6 @@ def main(argv=None) -> int:
                                    "solver": str(args.solver), "net": net_name})
     text = res.to_markdown()
     if args.out:
-        from simplenet_caffe.atomic import write_atomic
-
         write_atomic(args.out, text)
     print(text, end="")
     return 0

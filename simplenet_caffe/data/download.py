@@ -12,25 +12,12 @@ base URLs, e.g. a local copy or -- in the tests -- an HTTP server on 127.0.0.1.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
 from ..fetch import Checksum, fetch
 from ..paths import DATA_DIR
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    name: str
-    md5: str
-
-
-@dataclass(frozen=True)
-class Source:
-    urls: tuple[str, ...]          # base URLs tried in order (file name appended)
-    files: tuple[RemoteFile, ...]
-    note: str = ""
+from .layout import DATASETS, get
 
 
 def raw_dir(dataset: str) -> Path:
@@ -40,8 +27,6 @@ def raw_dir(dataset: str) -> Path:
 def download(dataset: str, dest: str | os.PathLike | None = None, mirror: str | None = None,
              files: list[str] | None = None, timeout: float = 60) -> Path:
     """Fetch ``dataset``'s files into ``dest`` (default ``data/raw/<dataset>``); returns the folder."""
-    from .layout import DATASETS, get
-
     src = get(dataset).download
     if src is None:
         raise UserError(f"no download source for {dataset!r} (known: "

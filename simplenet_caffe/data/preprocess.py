@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,8 +29,9 @@ import numpy as np
 
 from ..atomic import write_atomic
 from ..errors import UserError
-from .layout import LAYOUTS
 from ..paths import REPO_ROOT
+from ..protoio import read_binaryproto
+from .layout import LAYOUTS
 
 RECIPE_FILE = "preprocess.json"
 RESIZE_MODES = ("squash", "crop", "fill", "shorter")
@@ -223,8 +225,6 @@ def decode_image(data: bytes, name, gray: bool = False, unchanged: bool = False)
 def _check_png(data: bytes, name) -> None:
     """Walk a PNG's chunks and check each one's length and CRC (libpng would print its own
     error lines for a damaged file before OpenCV gives up)."""
-    import zlib
-
     i, n = 8, len(data)
     while True:
         if i + 12 > n:
@@ -347,7 +347,5 @@ def caffe_transform(chw: np.ndarray, transform: dict, mirror: bool = False) -> n
 
 @functools.lru_cache(maxsize=8)
 def _mean_image(mean_file: str) -> np.ndarray:
-    from .stats import read_binaryproto
-
     mf = Path(mean_file)
     return read_binaryproto(mf if mf.is_absolute() else REPO_ROOT / mf).astype(np.float32)

@@ -28,6 +28,8 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
+from google.protobuf.descriptor import FieldDescriptor as F
+
 from ..caffe_env import caffe_pb2
 from ..errors import UserError
 from ..protoio import in_phase, parse_text
@@ -153,8 +155,6 @@ def uses_stage_rules(net) -> bool:
 # -- effective values ---------------------------------------------------------------------------
 
 def _fmt(fd, v) -> str:
-    from google.protobuf.descriptor import FieldDescriptor as F
-
     if fd.type == F.TYPE_FLOAT:
         return f"{v:.7g}"
     if fd.type == F.TYPE_DOUBLE:
@@ -173,8 +173,6 @@ def flatten(a, b, prefix: str = "", skip: frozenset | set = frozenset()) -> list
     """(dotted field, value in a, value in b) for every field of the two messages of one type
     whose effective value differs; a submessage is visited when either side sets it (unset on
     both means defaults on both)."""
-    from google.protobuf.descriptor import FieldDescriptor as F
-
     out = []
     for fd in a.DESCRIPTOR.fields:
         if fd.name in skip:

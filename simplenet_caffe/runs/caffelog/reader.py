@@ -293,89 +293,108 @@ class LogReader:
             if msg.startswith(KEYWORDS) or looks_cut(msg):
                 self.warn("last line of the file is cut (no newline); skipped", line)
             return
-        if c == "I":
-            if msg.startswith("Iteration "):
-                self._iteration_line(head, msg, line)
-            elif msg.startswith("Initializing solver from parameters"):
-                seg = self._new_segment()
-                seg.solver_init = True
-                seg.t_first = self._abs_time(head)
-                self._open_block("solver", msg)
-            elif msg.startswith("Initializing net from parameters") and self._seg is not None:
-                self._open_block("net", msg)    # kept with the session its solver began
-            elif msg.startswith("Ignoring source layer"):
+        handler = _BY_FIRST_CHAR.get(c, LogReader._on_other)
+        handler(self, head, msg, line)
+
+    # One handler per first character of a glog message (the dispatch table is _BY_FIRST_CHAR).
+    def _on_i(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("Iteration "):
+            self._iteration_line(head, msg, line)
+        elif msg.startswith("Initializing solver from parameters"):
+            seg = self._new_segment()
+            seg.solver_init = True
+            seg.t_first = self._abs_time(head)
+            self._open_block("solver", msg)
+        elif msg.startswith("Initializing net from parameters") and self._seg is not None:
+            self._open_block("net", msg)    # kept with the session its solver began
+        elif msg.startswith("Ignoring source layer"):
+            return
+        elif looks_cut(msg):
+            self.warn("truncated line skipped", line)
+
+    def _on_t(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("Train net output #") or msg.startswith("Test net output #"):
+            self._output_line(head, msg, line)
+
+    def _on_s(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("Solving "):
+            seg = self._segment()
+            t = self._abs_time(head)
+            seg.t_solving = t
+            seg.net_name = msg[8:].strip()
+            self._touch(seg, t)
+            if self.listener is not None:
+                self.listener("solving", None, t, None, None)
+        elif msg.startswith("Snapshotting "):
+            # "Snapshotting [solver state ]to binary proto|HDF5 file PATH": PATH may hold spaces
+            p = msg.split(" file ", 1)[1].strip() if " file " in msg else msg.rsplit(" ", 1)[-1]
+            m = SNAP_ITER_RE.search(p)
+            self._segment().snapshots.append((int(m.group(1)) if m else None, p, self._abs_time(head)))
+
+    def _on_b(self, head: str, msg: str, line: str) -> None:
+        m = BATCH_RE.match(msg)
+        if m:
+            v = to_float(m.group(3))
+            if v is None:
+                self.warn("truncated number skipped", line)
                 return
-            elif looks_cut(msg):
-                self.warn("truncated line skipped", line)
-        elif c == "T":
-            if msg.startswith("Train net output #") or msg.startswith("Test net output #"):
-                self._output_line(head, msg, line)
-        elif c == "S":
-            if msg.startswith("Solving "):
-                seg = self._segment()
-                t = self._abs_time(head)
-                seg.t_solving = t
-                seg.net_name = msg[8:].strip()
-                self._touch(seg, t)
-                if self.listener is not None:
-                    self.listener("solving", None, t, None, None)
-            elif msg.startswith("Snapshotting "):
-                # "Snapshotting [solver state ]to binary proto|HDF5 file PATH": PATH may hold spaces
-                p = msg.split(" file ", 1)[1].strip() if " file " in msg else msg.rsplit(" ", 1)[-1]
-                m = SNAP_ITER_RE.search(p)
-                self._segment().snapshots.append((int(m.group(1)) if m else None, p, self._abs_time(head)))
-        elif c == "B":
-            m = BATCH_RE.match(msg)
-            if m:
-                v = to_float(m.group(3))
-                if v is None:
-                    self.warn("truncated number skipped", line)
-                    return
-                seg = self._segment()
-                if seg.kind != "test" and not seg.train and not seg.test:
-                    seg.kind = "test"
-                b = int(m.group(1))
-                if not seg.batches or seg.batches[-1]["batch"] != b:
-                    seg.batches.append({"batch": b})
-                seg.batches[-1][sys.intern(m.group(2))] = v
-                self._touch(seg, self._abs_time(head))
-            elif looks_cut(msg):
-                self.warn("truncated line skipped", line)
-        elif c == "L":
-            if msg.startswith("Learning Rate Policy: "):
-                self._segment().lr_policy = msg[22:].strip()
-            elif msg.startswith("Loss: "):
-                v = to_float(msg[6:].strip())
-                if v is None:
-                    self.warn("truncated number skipped", line)
-                else:
-                    self._segment().test_result["loss_total"] = v
-        elif c == "R":
-            if msg.startswith("Resuming from "):
-                self._segment().resumed_from = msg[14:].strip()
-            elif msg.startswith("Restoring previous solver status from "):
-                self._segment().resumed_from = self._segment().resumed_from or msg[38:].strip()
-        elif c == "O":
-            if msg.startswith("Optimization Done") or msg.startswith("Optimization stopped early"):
-                seg = self._segment()
-                seg.finished = msg.startswith("Optimization Done")
-                self._touch(seg, self._abs_time(head))
-        elif c == "U":
-            if msg.startswith("Using GPUs") or msg.startswith("Use CPU"):
-                if msg.startswith("Use CPU"):
-                    self._pre_device = "CPU"
-                else:
-                    self._pre_device = None
-        elif c == "G":
-            if msg.startswith("GPU ") and ": " in msg:
-                self._pre_device = msg.strip()
-        elif c == "o":
-            m = DATA_SIZE_RE.match(msg)
-            if m:
-                self._segment().data_sizes.append(tuple(int(g) for g in m.groups()))
-        elif c == "F" and msg.startswith("Finetuning from "):
+            seg = self._segment()
+            if seg.kind != "test" and not seg.train and not seg.test:
+                seg.kind = "test"
+            b = int(m.group(1))
+            if not seg.batches or seg.batches[-1]["batch"] != b:
+                seg.batches.append({"batch": b})
+            seg.batches[-1][sys.intern(m.group(2))] = v
+            self._touch(seg, self._abs_time(head))
+        elif looks_cut(msg):
+            self.warn("truncated line skipped", line)
+
+    def _on_l(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("Learning Rate Policy: "):
+            self._segment().lr_policy = msg[22:].strip()
+        elif msg.startswith("Loss: "):
+            v = to_float(msg[6:].strip())
+            if v is None:
+                self.warn("truncated number skipped", line)
+            else:
+                self._segment().test_result["loss_total"] = v
+
+    def _on_r(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("Resuming from "):
+            self._segment().resumed_from = msg[14:].strip()
+        elif msg.startswith("Restoring previous solver status from "):
+            self._segment().resumed_from = self._segment().resumed_from or msg[38:].strip()
+
+    def _on_o_upper(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("Optimization Done") or msg.startswith("Optimization stopped early"):
+            seg = self._segment()
+            seg.finished = msg.startswith("Optimization Done")
+            self._touch(seg, self._abs_time(head))
+
+    def _on_u(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("Use CPU"):
+            self._pre_device = "CPU"
+        elif msg.startswith("Using GPUs"):
+            self._pre_device = None
+
+    def _on_g(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("GPU ") and ": " in msg:
+            self._pre_device = msg.strip()
+
+    def _on_o_lower(self, head: str, msg: str, line: str) -> None:
+        m = DATA_SIZE_RE.match(msg)
+        if m:
+            self._segment().data_sizes.append(tuple(int(g) for g in m.groups()))
+
+    def _on_f(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("Finetuning from "):
             self._segment().weights = msg[16:].strip()
-        elif head.endswith(("caffe.cpp", ")")) or "caffe.cpp:" in head:
+        else:
+            self._on_other(head, msg, line)
+
+    def _on_other(self, head: str, msg: str, line: str) -> None:
+        """caffe test's closing lines ("accuracy = 0.99"), written by caffe.cpp."""
+        if head.endswith(("caffe.cpp", ")")) or "caffe.cpp:" in head:
             m = FINAL_RE.match(msg)
             if m and self._seg is not None and (self._seg.batches or self._seg.kind == "test"):
                 v = to_float(m.group(2))
@@ -559,3 +578,9 @@ def read_segments(path: str | os.PathLike, year: int | None = None, listener=Non
             gc.enable()
     reader.close()
     return reader
+
+
+#: first character of a glog message -> the LogReader method that reads it (others: _on_other)
+_BY_FIRST_CHAR = {"I": LogReader._on_i, "T": LogReader._on_t, "S": LogReader._on_s, "B": LogReader._on_b,
+                  "L": LogReader._on_l, "R": LogReader._on_r, "O": LogReader._on_o_upper, "U": LogReader._on_u,
+                  "G": LogReader._on_g, "o": LogReader._on_o_lower, "F": LogReader._on_f}
