@@ -66,7 +66,7 @@ def mnist_small(tmp_path_factory, mnist_dir) -> Path:
     """data/mnist_norm of data_prep/mnist.py on the first 200 train / 100 test real MNIST images
     (the dataset folder: train_lmdb, test_lmdb, preprocess.json)."""
     root = tmp_path_factory.mktemp("mnist_small")
-    r = run_script("data_prep/mnist.py", "--mnist-dir", mnist_dir, "--root", root, "--limit-train", "200",
+    r = run_script("data_prep/mnist.py", "--src", mnist_dir, "--root", root, "--limit-train", "200",
                    "--limit-test", "100")
     assert r.returncode == 0, r.stderr
     return root / "data" / "mnist_norm"

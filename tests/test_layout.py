@@ -114,7 +114,8 @@ def test_console_commands_are_installed_and_run():
 
 # Imported inside functions only: heavy or optional dependencies (extras, or needing a Caffe build).
 LAZY_OK = {"caffe", "torch", "onnx", "onnxruntime", "safetensors", "matplotlib", "tensorboardX", "cv2", "scipy",
-           "h5py", "pydot", "skimage"}
+           "h5py", "pydot", "skimage",
+           "pooch", "requests", "submitit"}  # the zoo and cluster extras
 # gpu/check.py runs alone inside the GPU bundle (standard library only): its optional imports stay lazy.
 STANDALONE = {PKG / "gpu" / "check.py"}
 

@@ -65,7 +65,7 @@ def scratch(tmp_path_factory, mnist_dir, caffe):
     (repo / ".venv").symlink_to(Path(sys.executable).parent.parent)
     env = dict(os.environ, PYTHONPATH=str(repo), PATH=f"{repo / '.venv' / 'bin'}:{os.environ['PATH']}",
                MPLBACKEND="Agg")
-    cp = subprocess.run([sys.executable, "data_prep/mnist.py", "--mnist-dir", str(mnist_dir), "--limit-train", "2000",
+    cp = subprocess.run([sys.executable, "data_prep/mnist.py", "--src", str(mnist_dir), "--limit-train", "2000",
                          "--limit-test", "200"], cwd=repo, env=env, capture_output=True, text=True)
     assert cp.returncode == 0, cp.stderr
     return repo, env

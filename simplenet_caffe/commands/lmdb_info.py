@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 
 from simplenet_caffe.cli import run
+from simplenet_caffe.data import lmdbinfo
+from simplenet_caffe.errors import UserError
 
 
 def main(argv=None) -> int:
@@ -22,9 +24,6 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=64, help="images in the grid (the first N records; default 64)")
     ap.add_argument("--limit", type=int, help="survey only the first N records (default: all)")
     a = ap.parse_args(argv)
-
-    from simplenet_caffe.data import lmdbinfo
-    from simplenet_caffe.errors import UserError
 
     if a.limit is not None and a.limit < 1:
         raise UserError(f"--limit must be at least 1, got {a.limit}")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 
 from simplenet_caffe.cli import run
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.nets import arch, owndata
 
 
 def _positive(kind):
@@ -45,9 +47,6 @@ def main(argv=None) -> int:
     ap.add_argument("--cpu", action="store_true", help="solver_mode CPU (default: the schedule's, usually GPU)")
     ap.add_argument("--list-variants", action="store_true", help="list the variants and exit")
     a = ap.parse_args(argv)
-
-    from simplenet_caffe.errors import UserError
-    from simplenet_caffe.nets import arch, owndata
 
     if a.list_variants:
         for v in arch.VARIANTS.values():

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from simplenet_caffe.cli import run
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.runs import cost, sweep
 
 
 def _kv(text: str) -> tuple[str, str]:
@@ -61,14 +64,7 @@ def main(argv=None) -> int:
     sl.add_argument("--slurm-folder", help="submitit's job folder (default logs/sweep/slurm)")
     a = ap.parse_args(argv)
 
-    from pathlib import Path
-
-    from simplenet_caffe.errors import UserError
-    from simplenet_caffe.runs import sweep
-
     if a.cost_log:
-        from simplenet_caffe.runs import cost
-
         print("\n".join(cost.lines(cost.costs(sweep.select(a.experiments), dict(a.cost_log)))))
         return 0
     tasks = sweep.tasks_for(sweep.select(a.experiments), a.tag)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from simplenet_caffe.cli import run
+from simplenet_caffe.export import zoo
 
 
 def main(argv=None) -> int:
@@ -26,8 +27,6 @@ def main(argv=None) -> int:
     g.add_argument("--dir", help="keep the files here (default: $SIMPLENET_MODEL_DIR or ~/.cache/simplenet-caffe/models)")
     g.add_argument("--mirror", help="base URL of a mirror (default: $SIMPLENET_MODEL_MIRROR)")
     a = ap.parse_args(argv)
-
-    from simplenet_caffe.export import zoo
 
     if a.cmd == "list":
         print(f"{'name':<22} {'net (deploy prototxt)':<48} {'size':>10}  checksum")

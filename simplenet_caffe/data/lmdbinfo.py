@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..errors import UserError
 from ..progress import progress
 from . import lmdbio
+from .preprocess import class_names_for, image_format, load, recipe_path
 
 
 @dataclass
@@ -57,16 +59,12 @@ class Info:
 
 def _kind(datum) -> str:
     if datum.encoded:
-        from .preprocess import image_format
-
         return f"encoded {image_format(bytes(datum.data[:16])) or 'image (unknown format)'}"
     return "uint8" if datum.data else "float32"
 
 
 def survey(path: str | os.PathLike, limit: int | None = None) -> Info:
     """Read the records (all, or the first ``limit``) and count shapes, kinds and labels."""
-    from .preprocess import class_names_for, load, recipe_path
-
     p = Path(path)
     info = Info(str(p), lmdbio.count_lmdb(p), bytes=(p / "data.mdb").stat().st_size)
     info.class_names = class_names_for(p)
@@ -106,8 +104,6 @@ def grid_png(path: str | os.PathLike, out: str | os.PathLike, n: int = 64, info:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ..atomic import write_atomic
 
     if n < 1:
         raise UserError(f"--samples must be at least 1, got {n}")

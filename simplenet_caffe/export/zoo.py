@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import os
 import sys
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
 from ..fetch import Checksum, fetch, mirrored
+from ..paths import REPO_ROOT
+from . import conversion
 
 _SIMPNET = "https://github.com/Coderx7/SimpleNet/raw/master/SimpNet_V1/Benchmarks%20Results%20with%20Models/"
 _PT_RELEASE = "https://github.com/Coderx7/SimpleNet_Pytorch/releases/download/v1.0.0/"
@@ -43,8 +46,6 @@ class Entry:
 
     @property
     def filename(self) -> str:
-        import urllib.parse
-
         return urllib.parse.unquote(self.url.rsplit("/", 1)[1])
 
     @property
@@ -107,8 +108,6 @@ def url_of(e: Entry, mirror: str | None = None) -> str:
 def get(name: str, mirror: str | None = None, dest: str | os.PathLike | None = None) -> Path:
     """The verified caffemodel of zoo entry ``name`` (fetched, checked and, for a PyTorch
     checkpoint, converted and verified on first use; kept in ``dest`` or :func:`model_dir`)."""
-    from ..paths import REPO_ROOT
-
     e = entry(name)
     folder = Path(dest) if dest else model_dir()
     src = fetch(url_of(e, mirror), folder / e.filename, e.check)
@@ -117,8 +116,6 @@ def get(name: str, mirror: str | None = None, dest: str | os.PathLike | None = N
     out = folder / f"{e.name}.caffemodel"
     if out.is_file():          # written only after the conversion verified it
         return out
-    from . import conversion
-
     print(f"converting {e.filename} for {e.deploy} (verified on {VERIFY_INPUTS} random inputs)", file=sys.stderr)
     res = conversion.import_weights(REPO_ROOT / e.deploy, src, out, experiment=e.experiment,
                                     n_random=VERIFY_INPUTS, batch=VERIFY_INPUTS)

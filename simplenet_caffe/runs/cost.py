@@ -19,6 +19,9 @@ import os
 from dataclasses import dataclass
 
 from ..errors import UserError
+from ..nets import counting, netbuilder
+from ..nets.experiments import EXPERIMENTS
+from .caffelog import parse
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,6 @@ class Cost:
 
 def rate(log: str | os.PathLike) -> float:
     """Seconds per 100 iterations of a Caffe log (or run folder), wall time over iterations."""
-    from .caffelog import parse
-
     try:
         run = parse(log)
     except (ValueError, OSError) as e:       # the parser's "not a log file", a missing file
@@ -46,9 +47,6 @@ def rate(log: str | os.PathLike) -> float:
 
 def work(exp_name: str) -> float:
     """Multiply-accumulates per training iteration: per-image MACs of the net x train batch."""
-    from ..nets import counting, netbuilder
-    from ..nets.experiments import EXPERIMENTS
-
     exp = EXPERIMENTS[exp_name]
     net = EXPERIMENTS[exp.net_experiment]
     return counting.count_prototxt(netbuilder.deploy_net(net)).macs * net.data.train_batch
@@ -56,8 +54,6 @@ def work(exp_name: str) -> float:
 
 def costs(experiments: list[str], logs: dict[str, str]) -> list[Cost]:
     """The cost of each experiment, from ``logs`` (experiment -> its log)."""
-    from ..nets.experiments import EXPERIMENTS
-
     for e in logs:
         if e not in EXPERIMENTS:
             raise UserError(f"--cost-log {e}=...: unknown experiment {e!r}")

@@ -29,7 +29,10 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import UserError
+from ..nets.experiments import EXPERIMENTS
 from ..paths import LOGS_DIR, REPO_ROOT
+from ..progress import progress
+from . import record
 
 #: ``all`` selects the paper's table: every experiment but the shortened CPU demos.
 ALL = "all"
@@ -48,8 +51,6 @@ class Task:
 
 def select(patterns: Sequence[str]) -> list[str]:
     """Experiment names from names, shell globs (``cifar10_*``) or ``all``, in table order, once each."""
-    from ..nets.experiments import EXPERIMENTS
-
     if not patterns:
         raise UserError("name the experiments: names, globs (e.g. 'mnist_*') or 'all' (the paper's table)")
     chosen: set[str] = set()
@@ -79,8 +80,6 @@ class Status:
 
 def status(task: Task, logs_dir: Path = LOGS_DIR, retry_failed: bool = False) -> Status:
     """What the sweep does with ``task``, from its run record."""
-    from . import record
-
     d = logs_dir / task.run
     rec = record.read(d)
     if rec is None:
@@ -128,8 +127,6 @@ def run_local(tasks: Sequence[Task], extra: Sequence[str] = (), gpu: str | None 
     """Run ``tasks`` as a queue over :func:`workers`; returns run -> exit status. Ctrl-C or
     SIGTERM stops the running tasks (each reproduce.py gets SIGTERM: Caffe snapshots) and the
     queue; a rerun continues them."""
-    from ..progress import progress
-
     out_dir = out_dir or LOGS_DIR / "sweep"
     out_dir.mkdir(parents=True, exist_ok=True)
     todo: queue.Queue = queue.Queue()
