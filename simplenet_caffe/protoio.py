@@ -220,15 +220,14 @@ def trial_build(net_file: str | os.PathLike, phase: str = "TEST", weights: str |
     import subprocess
     import sys
 
-    from .caffe_env import tool_env
+    from .caffe_env import fatal_message, tool_env
 
     env = dict(tool_env(), GLOG_minloglevel="2", GLOG_logtostderr="1")
     args = [sys.executable, "-c", _TRIAL, str(net_file), phase, *([str(weights)] if weights is not None else [])]
     cp = subprocess.run(args, env=env, capture_output=True, text=True, errors="replace")
     if cp.returncode == 0:
         return
-    fatal = [m.group(1) for m in re.finditer(r"^F\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] (.*)$", cp.stderr, re.M)]
-    last = fatal[-1] if fatal else (cp.stderr.strip().splitlines() or [""])[-1]
+    last = fatal_message(cp.stderr) or (cp.stderr.strip().splitlines() or [""])[-1]
     what = f"{where or net_file}" + (f" with weights {weights}" if weights is not None else "")
     how = f"signal {-cp.returncode}" if cp.returncode < 0 else f"status {cp.returncode}"
     raise UserError(f"{what}: Caffe cannot build this net ({how}): {last.strip()[:300]}")

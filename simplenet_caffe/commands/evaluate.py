@@ -50,6 +50,10 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.batch < 1:
         raise UserError("--batch must be at least 1")
+    if a.limit is not None and a.limit < 1:
+        raise UserError(f"--limit must be a positive number of records, got {a.limit}")
+    if a.seed < 0:
+        raise UserError(f"--seed must be 0 or more, got {a.seed}")
 
     from simplenet_caffe import caffe_env
     from simplenet_caffe.runs import evaluation

@@ -248,6 +248,8 @@ def count_prototxt(path_or_netparameter, phase: str = "TRAIN", input_shape: tupl
                     s = ()
                 if i == 0 and input_shape:
                     s = tuple(input_shape)
+                if any(d < 1 for d in s):
+                    raise UserError(f"layer {lp.name!r}: input shape {s} has a size below 1")
                 shapes[top] = s
                 input_tops.add(top)
             if lp.top:
@@ -340,6 +342,10 @@ def count_prototxt(path_or_netparameter, phase: str = "TRAIN", input_shape: tupl
             row.shape = (sum(s[0] for s in bshape), *bshape[0][1:])
         else:
             raise UserError(f"layer {lp.name!r}: layer type {t} is not supported by the counter")
+        if any(d < 1 for d in row.shape):
+            raise UserError(f"layer {lp.name!r} ({t}): its output would be {'x'.join(map(str, row.shape))}, a size "
+                            f"below 1, from an input of {'x'.join(map(str, bshape[0]))} (a kernel or window larger "
+                            "than its padded input, or num_output 0); Caffe cannot build this net")
         if t not in ("Accuracy", "SoftmaxWithLoss"):
             row.activations = math.prod(row.shape) if row.shape else 0
         for top in lp.top:

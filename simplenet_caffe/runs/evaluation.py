@@ -222,6 +222,15 @@ class EvalResult:
             return np.diag(cm) / cm.sum(axis=1)
 
 
+def check_finite(out: np.ndarray, what: str) -> None:
+    """Refuse net outputs holding NaN or Inf: argmax and accuracies of them mean nothing (a NaN
+    row's argmax is its first NaN, and every score ties with it)."""
+    bad = ~np.isfinite(out)
+    if bad.any():
+        raise UserError(f"the net's output {what} holds {int(bad.sum())} NaN/Inf value(s) of {out.size}: the weights "
+                        "(a diverged training?) or the input are not finite; no result")
+
+
 def evaluate(en: EvalNet, source: str | os.PathLike, limit: int | None = None, mirror: str = "none",
              seed: int = 0, progress_desc: str = "evaluate") -> EvalResult:
     """Forward every record of ``source`` (an LMDB) through ``en`` and collect the scores.
@@ -236,9 +245,13 @@ def evaluate(en: EvalNet, source: str | os.PathLike, limit: int | None = None, m
 
     if mirror not in ("none", "random", "all"):
         raise UserError(f"mirror must be none, random or all, not {mirror!r}")
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be a positive number of records, got {limit}")
+    if seed < 0:
+        raise UserError(f"--seed must be 0 or more, got {seed}")
     path = data_path(source)
     n = count_lmdb(path)
-    if limit:
+    if limit is not None:
         n = min(n, limit)
     if n == 0:
         raise UserError(f"{path} holds no records")
@@ -262,7 +275,9 @@ def evaluate(en: EvalNet, source: str | os.PathLike, limit: int | None = None, m
             en.net.blobs[en.label_blob].data[:k] = labels[done:done + k]
             en.net.blobs[en.label_blob].data[k:] = 0
         en.net.forward()
-        scores[done:done + k] = en.net.blobs[en.output_blob].data[:k].reshape(k, -1)
+        out = en.net.blobs[en.output_blob].data[:k].reshape(k, -1)
+        check_finite(out, f"{en.output_blob!r} of records {done} to {done + k - 1}")
+        scores[done:done + k] = out
         done += k
         images.clear()
 

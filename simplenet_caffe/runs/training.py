@@ -41,7 +41,7 @@ from .caffelog import LogReader, expand_log_paths, run_logs, session_log_name
 from ..errors import UserError
 from ..paths import LOGS_DIR, REPO_ROOT
 from ..protoio import read_solver, write_text
-from . import live, snapshots
+from . import live, preflight, snapshots
 
 _STARTED_RE = re.compile(r"\] Iteration \d+")
 DERIVED_SOLVER = "solver.prototxt"
@@ -207,6 +207,8 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
         for p in [*existing, *log_dir.glob("events.out.tfevents.*"), *log_dir.glob(DERIVED_SOLVER)]:
             p.unlink()
         log_path = log_dir / session_log_name(0)
+
+    preflight.check_train(sp, net_file, cwd, ws, state)
 
     # Caffe does not create the snapshot folder; create it (relative to cwd, like Caffe reads it)
     if sp.snapshot_prefix:
