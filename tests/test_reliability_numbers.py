@@ -1,6 +1,8 @@
 """Numbers are finite or refused (issue 20, principle 5): NaN/Inf weights are never exported,
 imported, evaluated or classified into a result; count_params refuses a net whose sizes fall
-below 1; numeric options are range-checked (one line, exit 2, nothing written).
+below 1; numeric options are range-checked (one line, exit 2, nothing written). And evaluate
+checks the recipe (principle 8): data prepared another way than the net's own is refused, or
+scored with a loud warning under --allow-recipe-mismatch.
 
 Real files throughout: a tiny net trained by the real ``caffe train``, its caffemodel with one
 blob set to NaN, the committed S300-A deploy net, pycaffe, torch and onnxruntime.
@@ -185,3 +187,52 @@ def test_count_params_refuses_sizes_below_one(tmp_path, caffe_pb2):
     (tmp_path / "zero.prototxt").write_text(text_format.MessageToString(net))
     r = run_script("tools/count_params.py", tmp_path / "zero.prototxt")
     assert "layer 'in': input shape (3, 0, 4) has a size below 1" in _one_error_line(r)
+
+
+# ---------------------------------------------------------------------------- 8. the recipe
+
+def _float_lmdb(path, shape=(1, 8, 8)):
+    """The tiny experiment's test images, standardised to floats (another recipe than the net's uint8)."""
+    from _train_helpers import tiny_images
+    from simplenet_caffe.data.lmdbio import write_lmdb
+
+    items = ((np.resize((img.astype(np.float32) - 100) / 50, shape), lab) for img, lab in tiny_images(50, seed=2))
+    write_lmdb(path, items, total=50)
+    return path
+
+
+def test_evaluate_refuses_data_prepared_another_way(tiny, tmp_path):
+    data = _float_lmdb(tmp_path / "float_lmdb")
+    args = ["--model", tiny["net"], "--weights", tiny["model"], "--data", data, "--out", tmp_path / "e"]
+    line = _one_error_line(run_script("tools/evaluate.py", *args))
+    assert f"{data} was prepared another way than the net's own data {tiny['root'] / 'test_lmdb'}: kind float vs " \
+           "uint8 (this data vs the net's); prepare it with the net's recipe, or --allow-recipe-mismatch" in line, line
+    assert not (tmp_path / "e").exists()
+    r = run_script("tools/evaluate.py", *args, "--allow-recipe-mismatch")
+    assert r.returncode == 0 and "top-1     " in r.stdout, r.stderr
+    assert "WARNING: " in r.stderr and "scored anyway (--allow-recipe-mismatch)" in r.stderr
+    other = _float_lmdb(tmp_path / "shape_lmdb", (1, 10, 10))
+    line = _one_error_line(run_script("tools/evaluate.py", *args[:4], "--data", other, "--out", tmp_path / "e"))
+    assert "kind float vs uint8; shape (1, 10, 10) vs (1, 8, 8)" in line, line
+
+
+def test_evaluate_compares_the_recipes(tiny, tmp_path):
+    """Same record kind and shape, but preprocess.json says another mean/std: refused by name."""
+    import shutil
+
+    from simplenet_caffe.data.preprocess import Recipe
+
+    shutil.copytree(tiny["root"] / "test_lmdb", tmp_path / "copy" / "test_lmdb")
+    common = dict(layout="tiny", dataset="tiny", channel_order="gray", dtype="uint8")
+    Recipe(**common).save(tiny["root"])
+    try:
+        Recipe(**common, mean=[12.5], std=[3.0]).save(tmp_path / "copy")
+        args = ["--model", tiny["net"], "--weights", tiny["model"], "--data", tmp_path / "copy" / "test_lmdb",
+                "--out", tmp_path / "e"]
+        line = _one_error_line(run_script("tools/evaluate.py", *args))
+        assert "mean [12.5] vs None; std [3.0] vs None (this data vs the net's)" in line, line
+        Recipe(**common).save(tmp_path / "copy")
+        r = run_script("tools/evaluate.py", *args)
+        assert r.returncode == 0 and "WARNING" not in r.stderr, r.stderr
+    finally:
+        (tiny["root"] / "preprocess.json").unlink()
