@@ -27,7 +27,7 @@ from google.protobuf import text_format
 
 from _data_helpers import make_cifar
 from _train_helpers import make_tiny_experiment, require_caffe, tiny_solver
-from conftest import PY, need, run_script
+from conftest import PY, need, run_script, tmpfs
 from simplenet_caffe import caffe_env
 from simplenet_caffe.errors import UserError
 from simplenet_caffe.paths import REPO_ROOT
@@ -47,16 +47,9 @@ def _write_solver(path: Path, pb2, net: Path, prefix: str, max_iter: int, **fiel
 
 
 @pytest.fixture
-def tmpfs(tmp_path):
+def small_fs(tmp_path):
     """A 2 MiB tmpfs (root only: CI runs as root); yields its mount point."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True)
-    need(r.returncode == 0, f"cannot mount a tmpfs for the full-disk test ({r.stderr.strip()}); needs root")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+    yield from tmpfs(tmp_path / "mnt", "2m")
 
 
 def _fill(folder: Path) -> Path:
@@ -107,17 +100,18 @@ def test_hdf5_snapshots_are_written_through_a_temp_file_too(tmp_path, caffe_pb2)
         assert f["iter"][()].tolist() in (20, [20]) and len(f["history"]) == 4
 
 
-def test_full_disk_during_a_snapshot_keeps_the_earlier_ones(tmp_path, caffe_pb2, tmpfs):
+def test_full_disk_during_a_snapshot_keeps_the_earlier_ones(tmp_path, caffe_pb2, small_fs):
     require_caffe()
+    fs = small_fs
     exp = make_tiny_experiment(tmp_path / "exp", caffe_pb2)
-    s20 = _write_solver(tmp_path / "s20.prototxt", caffe_pb2, exp["net"], str(tmpfs / "snap/tiny"), 20)
+    s20 = _write_solver(tmp_path / "s20.prototxt", caffe_pb2, exp["net"], str(fs / "snap/tiny"), 20)
     r = _caffe_train(s20, tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
-    snap = tmpfs / "snap"
+    snap = fs / "snap"
     before = {p.name: p.read_bytes() for p in snap.iterdir()}
     assert sorted(before) == ["tiny_iter_20.caffemodel", "tiny_iter_20.solverstate"]
-    _fill(tmpfs)
-    s40 = _write_solver(tmp_path / "s40.prototxt", caffe_pb2, exp["net"], str(tmpfs / "snap/tiny"), 40)
+    _fill(fs)
+    s40 = _write_solver(tmp_path / "s40.prototxt", caffe_pb2, exp["net"], str(fs / "snap/tiny"), 40)
     r = _caffe_train(s40, tmp_path, f"-snapshot={snap / 'tiny_iter_20.solverstate'}")
     assert r.returncode != 0
     why = caffe_env.fatal_message(r.stderr)
@@ -128,19 +122,20 @@ def test_full_disk_during_a_snapshot_keeps_the_earlier_ones(tmp_path, caffe_pb2,
     assert {p.name: p.read_bytes() for p in snap.iterdir()} == before
 
 
-def test_full_disk_between_caffemodel_and_solverstate(tmp_path, caffe_pb2, tmpfs):
+def test_full_disk_between_caffemodel_and_solverstate(tmp_path, caffe_pb2, small_fs):
     """The solverstate is written after its caffemodel: when the disk fills in between, the new
     caffemodel is complete and no solverstate names a missing or partial file."""
     require_caffe()
+    fs = small_fs
     exp = make_tiny_experiment(tmp_path / "exp", caffe_pb2)
     # room for the caffemodel (about 1 KB) but not for the solverstate of Adam (two history blobs)
-    solver = _write_solver(tmp_path / "s.prototxt", caffe_pb2, exp["net"], str(tmpfs / "snap/tiny"), 20)
+    solver = _write_solver(tmp_path / "s.prototxt", caffe_pb2, exp["net"], str(fs / "snap/tiny"), 20)
     r = _caffe_train(solver, tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
-    model_size = (tmpfs / "snap/tiny_iter_20.caffemodel").stat().st_size
-    for p in (tmpfs / "snap").iterdir():
+    model_size = (fs / "snap/tiny_iter_20.caffemodel").stat().st_size
+    for p in (fs / "snap").iterdir():
         p.unlink()
-    filler = _fill(tmpfs)
+    filler = _fill(fs)
     # free exactly one page: a file of up to 4096 bytes fits, the next does not
     assert model_size < 4096
     with open(filler, "r+b") as f:
@@ -148,12 +143,12 @@ def test_full_disk_between_caffemodel_and_solverstate(tmp_path, caffe_pb2, tmpfs
     r = _caffe_train(solver, tmp_path)
     assert r.returncode != 0
     why = caffe_env.fatal_message(r.stderr) or ""
-    assert why.startswith(f"Snapshot not written: {tmpfs}/snap/tiny_iter_20.solverstate: No space left"), \
+    assert why.startswith(f"Snapshot not written: {fs}/snap/tiny_iter_20.solverstate: No space left"), \
         r.stderr[-2000:]
-    assert sorted(p.name for p in (tmpfs / "snap").iterdir()) == ["tiny_iter_20.caffemodel"]
+    assert sorted(p.name for p in (fs / "snap").iterdir()) == ["tiny_iter_20.caffemodel"]
     model = caffe_pb2.NetParameter()
-    model.ParseFromString((tmpfs / "snap/tiny_iter_20.caffemodel").read_bytes())
-    assert (tmpfs / "snap/tiny_iter_20.caffemodel").stat().st_size == model_size
+    model.ParseFromString((fs / "snap/tiny_iter_20.caffemodel").read_bytes())
+    assert (fs / "snap/tiny_iter_20.caffemodel").stat().st_size == model_size
 
 
 # ---------------------------------------------------------------------------- the used-by line

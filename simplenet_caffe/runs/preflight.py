@@ -41,8 +41,13 @@ def check_train(sp, net_file: str | os.PathLike | None, cwd: str | os.PathLike,
     net = read_net(net_file) if net_file is not None else (sp.train_net_param if sp.HasField("train_net_param")
                                                            else sp.net_param)
     where = str(net_file) if net_file is not None else "the solver's inline net"
-    phases = ("TRAIN", "TEST") if len(sp.test_iter) else ("TRAIN",)
+    # Caffe tests the train net file itself (`net`) when test_iter has more entries than test nets
+    n_test_nets = len(sp.test_net) + len(sp.test_net_param)
+    tests_net = bool(sp.net or sp.HasField("net_param")) and len(sp.test_iter) > n_test_nets
+    phases = ("TRAIN", "TEST") if tests_net else ("TRAIN",)
     check_sources(net, where, cwd, phases)
+    for f in sp.test_net:                 # separate test nets (the solver's test_net files)
+        check_sources(read_net(_abs(f, cwd)), f, cwd, ("TEST",))
     if weights and net_file is not None:
         check_weights_fit(net_file, weights, cwd)
     if state is not None:
