@@ -10,8 +10,8 @@ export CUDA BLAS DNN CAFFE_ROOT CAFFE_CACHE CAFFE_APT_MIRROR CAFFE_SOURCE_TARBAL
 help:
 	@echo "make setup      install Debian packages, .venv, build Caffe (cached outside the repo)"
 	@echo "make test       run the test suite (real caffe, real MNIST)"
-	@echo "make demo       MNIST end to end: LMDB -> caffe train -> log -> plots -> table"
-	@echo "make reproduce EXP=<experiment> [NAME=run] [RESUME=1] [OVERWRITE=1] [GPU=0] [ARGS=...]   a paper experiment, full schedule"
+	@echo "make demo [NAME=run] [OVERWRITE=1] [RESUME=1] [GPU=0]   MNIST end to end: LMDB -> caffe train -> log -> plots -> table"
+	@echo "make reproduce EXP=<experiment> [NAME=run] [RESUME=1|CONTINUE=1] [OVERWRITE=1] [GPU=0] [ARGS=...]   a paper experiment, full schedule"
 	@echo "make prototxt   regenerate prototxt/ and solvers/ from the architecture spec"
 	@echo "make bench | bench-lmdb | bench-log | bench-export   benchmarks (speed against named baselines)"
 	@echo "make gpu-bundle build/gpu-bundle.tar.gz: CUDA Caffe + nets + MNIST subset for a GPU machine (docs/gpu.md)"
@@ -26,14 +26,15 @@ test:
 # The main job: SimpleNet S300-A on real MNIST (or DATASET=fashion-mnist), 4-9 minutes on 2 cores.
 DATASET ?= mnist
 demo:
-	$(PY) tools/demo.py --dataset $(DATASET)
+	$(PY) tools/demo.py --dataset $(DATASET) $(if $(NAME),--name $(NAME)) $(if $(OVERWRITE),--overwrite) \
+	  $(if $(RESUME),--resume) $(if $(GPU),--gpu $(GPU))
 
 # Any experiment's full schedule (see `$(PY) tools/reproduce.py --list`); RESUME=1 continues,
 # NAME= names the run (own logs and snapshots), OVERWRITE=1 starts it again, ARGS= passes more
 # options (e.g. ARGS="--max-iter 100 --test-iter 4" for a smoke test).
 reproduce:
-	@test -n "$(EXP)" || { echo "usage: make reproduce EXP=<experiment> [NAME=run] [RESUME=1] [OVERWRITE=1] [GPU=0] [ARGS=...]"; exit 2; }
-	$(PY) tools/reproduce.py $(EXP) $(if $(NAME),--name $(NAME)) $(if $(RESUME),--resume) \
+	@test -n "$(EXP)" || { echo "usage: make reproduce EXP=<experiment> [NAME=run] [RESUME=1|CONTINUE=1] [OVERWRITE=1] [GPU=0] [ARGS=...]"; exit 2; }
+	$(PY) tools/reproduce.py $(EXP) $(if $(NAME),--name $(NAME)) $(if $(RESUME),--resume) $(if $(CONTINUE),--continue) \
 	  $(if $(OVERWRITE),--overwrite) $(if $(GPU),--gpu $(GPU)) $(ARGS)
 
 prototxt:

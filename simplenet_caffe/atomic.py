@@ -179,9 +179,10 @@ def lock_path(path: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def output_lock(path: str | os.PathLike) -> Iterator[None]:
+def output_lock(path: str | os.PathLike, busy: Callable[[str], str] | None = None) -> Iterator[None]:
     """Hold an exclusive ``fcntl.flock`` on ``path``'s lock file for the ``with`` body. If
-    another process holds it, a :class:`UserError` names it (pid, host, since when) at once.
+    another process holds it, a :class:`UserError` names it (pid, host, since when) at once;
+    ``busy(holder)`` words that message when given.
     The kernel drops the lock when its process dies, however it dies."""
     import fcntl
 
@@ -196,13 +197,34 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             who = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-            raise UserError(f"{Path(path)} is being written by {who}; wait for it to finish "
+            raise UserError(busy(who) if busy else
+                            f"{Path(path)} is being written by {who}; wait for it to finish "
                             "(two writers to one output would mix or delete each other's parts)") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
         yield
     finally:
         os.close(fd)      # releases the lock
+
+
+def lock_holder(path: str | os.PathLike) -> str | None:
+    """``pid N on HOST since T`` of the process holding :func:`output_lock` on ``path`` now;
+    None when nobody holds it."""
+    import fcntl
+
+    try:
+        fd = os.open(lock_path(path), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 # ----------------------------------------------------------------------------- multi-part outputs

@@ -118,8 +118,8 @@ def trained(tmp_path_factory, mnist_dir, caffe_pb2):
         solver_mode=caffe_pb2.SolverParameter.CPU)
     sp = root / "solver.prototxt"
     sp.write_text(text_format.MessageToString(solver))
-    rc = training.train(sp, run_name="e2e", log_dir=root / "logs", show_progress=False)
-    assert rc == 0
+    res = training.train(sp, run_name="e2e", log_dir=root / "logs", show_progress=False)
+    assert (res.rc, res.state) == (0, "done")
     weights = root / "snap" / "e2e" / "s300a_iter_300.caffemodel"   # run "e2e" snapshots into its own folder
     assert weights.is_file()
     return root, tv, weights, root / "logs" / "caffe.log"

@@ -27,7 +27,7 @@ def tiny(tmp_path_factory, caffe_pb2):
     exp = make_tiny_experiment(tmp_path_factory.mktemp("tiny_eval"), caffe_pb2, max_iters=(40, 1))
     for solver in exp["solvers"]:
         assert training.train(solver, log_dir=exp["root"] / "logs" / solver.stem, show_progress=False,
-                              tensorboard=False) == 0
+                              tensorboard=False).rc == 0
     exp["model"] = exp["root"] / "snap" / "tiny_iter_40.caffemodel"
     exp["model1"] = exp["root"] / "snap" / "tiny_iter_1.caffemodel"
     assert exp["model"].is_file() and exp["model1"].is_file()

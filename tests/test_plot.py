@@ -184,3 +184,26 @@ def test_a_short_runs_first_test_point_is_kept_in_the_y_range():
     loss = np.array([78.6, 0.30, 0.14, 0.03])
     (lo, hi), dropped = plotting._robust_limits([(0, loss)])
     assert dropped == [(0, 78.6)] and hi < 1.0
+
+
+def test_zoom_panel_repeats_the_curves_over_its_range(caffe_logs_dir, tmp_path):
+    """--zoom: a second panel with the same curves (reference and paper line included) over that
+    x range, its y range fitted to the values shown there; the range is shaded in the first panel."""
+    log = caffe_logs_dir / "mnist_slim310k_99.72.log"
+    run = caffelog.parse(log)
+    fig = plotting.figure([run], "test_accuracy", percent=True, paper=[("", 99.72)], xlim=(0, 40000),
+                          zoom=(30000, 40000))
+    main, zoom = fig.axes
+    assert zoom.get_xlim() == (30000, 40000)
+    shown = [100 * r["accuracy"] for r in run.test.rows if 30000 <= r["iteration"] <= 40000]
+    lo, hi = zoom.get_ylim()
+    assert lo < min(shown) < max(shown) < hi and hi - lo < 1.2 * (max(shown) - min(shown)) + 0.5
+    assert [ln.get_ydata()[0] for ln in zoom.get_lines() if ln.get_linestyle() == ":"] == [99.72]
+    assert any(p.get_x() == 30000 for p in main.patches)          # the shaded range
+    cp = run_script("tools/plot_log.py", log, "--metric", "test_accuracy", "--zoom", "30000:40000",
+                    "--format", "png", "-o", tmp_path)
+    assert cp.returncode == 0, cp.stderr
+    w, h = Image.open(tmp_path / f"{log.stem}.test_accuracy.png").size
+    assert w > 1.5 * h
+    cp = run_script("tools/plot_log.py", log, "--zoom", "40000:30000", "-o", tmp_path)
+    assert cp.returncode == 2 and "LO must be below HI" in cp.stderr

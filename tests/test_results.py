@@ -71,3 +71,41 @@ def test_results_table_cli(caffe_logs_dir, tmp_path):
     assert rows[0]["device"] == "GPU 0: GeForce GTX 980"
     cp = run_script("tools/results_table.py", d / "mnist_finetune_99.75.log", "--net", tmp_path / "none.prototxt")
     assert cp.returncode == 2 and "net prototxt not found" in cp.stderr and "Traceback" not in cp.stderr
+
+
+def test_reference_report_phase_by_phase(caffe_logs_dir, tmp_path):
+    """tools/reference_report.py on a run folder holding the authors' own MNIST log (so "this run"
+    equals the authors' to the digit), and on its part before iteration 19,800 (no after-step phase)."""
+    import shutil
+
+    authors = caffe_logs_dir / "mnist_slim310k_99.72.log"
+    same = tmp_path / "same"
+    same.mkdir()
+    shutil.copy(authors, same / "caffe.log")
+    cp = run_script("tools/reference_report.py", same, "--authors", authors, "--experiment", "mnist_s300a")
+    assert cp.returncode == 0, cp.stderr
+    md = (same / "results.md").read_text()
+    assert "| best test accuracy (%) | 99.72 @ 36,600 | 99.72 @ 36,600 |" in md
+    assert "best test accuracy ≥ 99.65 %: **met**" in md and "authors': **met** (+0.00)" in md
+    before = next(ln for ln in md.splitlines() if ln.startswith("| before the first lr step"))
+    cells = [c.strip() for c in before.strip("|").split("|")]
+    # 53 tests at 600..31,800 (iteration 0 left out), equal means
+    run = caffelog.parse(authors)
+    accs = [r["accuracy"] for r in run.test.rows if 0 < r["iteration"] < 32000]
+    assert cells[1:6] == ["1–31,999", "53", f"{100 * statistics.mean(accs):.2f}", f"{100 * statistics.mean(accs):.2f}",
+                          "+0.00"]
+    for ext in ("png", "svg", "pdf"):
+        assert (same / f"same.test_accuracy.{ext}").stat().st_size > 1000
+    assert "![same.test_accuracy](same.test_accuracy.png)" in md
+    # up to iteration 19,800 only: the goals are not met, the window has no tests
+    short = tmp_path / "short"
+    short.mkdir()
+    lines = authors.read_text(errors="replace").splitlines(keepends=True)
+    cut = next(i for i, ln in enumerate(lines) if "Iteration 19800, Testing net" in ln)
+    (short / "caffe.log").write_text("".join(lines[:cut]))
+    cp = run_script("tools/reference_report.py", short, "--authors", authors, "--experiment", "mnist_s300a")
+    assert cp.returncode == 0, cp.stderr
+    md = (short / "results.md").read_text()
+    assert "≥ 99.65 %: **not met**" in md and "| window 33,000–40,000 | 33,000–40,000 | 0 |" in md
+    cp = run_script("tools/reference_report.py", tmp_path / "nothing", "--authors", authors)
+    assert cp.returncode == 2 and "no Caffe logs" in cp.stderr

@@ -30,10 +30,12 @@ def exp(tmp_path_factory, caffe_pb2):
 
 @pytest.fixture(scope="module")
 def resumed_run(exp):
-    """Run 0-40 with tools/train.py, then --resume to 60 with a longer solver."""
+    """Run 0-40 with tools/train.py, then --resume, extended to 60 by an override on resume."""
     log_dir = exp["root"] / "logs" / "tiny"
     a = run_script("tools/train.py", exp["solvers"][0], "--name", "tiny", "--log-dir", log_dir)
-    b = run_script("tools/train.py", exp["solvers"][1], "--name", "tiny", "--log-dir", log_dir, "--resume")
+    time.sleep(3)        # downtime between the segments, which the stitched clock must leave out
+    b = run_script("tools/train.py", exp["solvers"][0], "--name", "tiny", "--log-dir", log_dir, "--resume",
+                   "--max-iter", "60")
     return log_dir, a, b
 
 
@@ -56,7 +58,9 @@ def test_train_writes_log_that_parses(resumed_run, exp):
     assert not list((log_dir.parent.parent / "snap").glob("*.solverstate"))
     derived = (log_dir / "solver.prototxt").read_text()
     assert 'snapshot_prefix: "' + str(exp["root"] / "snap" / "tiny" / "tiny") + '"' in derived
-    assert "# Derived by tools/train.py from" in derived
+    assert derived.startswith(f"# Solver of run tiny, from {exp['solvers'][0]}:\n")
+    # the first segment's changes stay in the header; the resume's override is added
+    assert "#   snapshot_prefix " in derived and "#   max_iter 60 (was 40)" in derived
 
 
 def test_resume_continues_without_gap(resumed_run, exp):
@@ -71,8 +75,18 @@ def test_resume_continues_without_gap(resumed_run, exp):
     assert [(x["iteration"], x["segment"]) for x in r.test.rows] == [(0, 0), (20, 0), (40, 1), (60, 1)]
     secs = r.train.column("seconds")
     assert np.all(np.diff(secs) >= 0)
-    # no downtime counted: the whole stitched run is shorter than the wall clock of two caffe starts
-    assert secs[-1] < 10
+    # no downtime counted: the stitched clock is the two segments' own time (the first up to the
+    # iteration the second resumed from), at least 3 s less than the wall clock from start to end
+    s0, s1 = r.segments
+    own = (s0.t_last - s0.origin) + (s1.t_last - s1.origin)
+    assert secs[-1] <= own + 0.01
+    assert (s1.t_last - s0.origin) - secs[-1] >= 3
+    # the record: two segments, the second resumed at 40 with its own override, the run done
+    from simplenet_caffe.runs import record
+    rec = record.read(log_dir)
+    assert [(g.log, g.start_iter, g.end_iter, g.overrides, g.state) for g in rec.segments] == [
+        ("caffe.log", 0, 40, {}, "done"), ("caffe.1.log", 40, 60, {"max_iter": 60}, "done")]
+    assert (rec.state, rec.max_iter, rec.overrides) == ("done", 60, {"max_iter": 60})
 
 
 def test_resume_needs_a_snapshot_and_refuses_overwrite(exp, tmp_path):
@@ -107,9 +121,9 @@ def test_caffe_failure_status_is_returned(exp, tmp_path):
     with pytest.raises(UserError, match="no_such_lmdb does not exist"):
         training.train(s, log_dir=tmp_path / "bad", show_progress=False)
     # ... what Caffe itself fails on comes back as its exit status, its message in the log
-    rc = training.train(exp["solvers"][0], log_dir=tmp_path / "bad", show_progress=False,
-                        extra_args=["-level", "not_a_number"])
-    assert rc != 0
+    res = training.train(exp["solvers"][0], log_dir=tmp_path / "bad", show_progress=False,
+                         extra_args=["-level", "not_a_number"])
+    assert res.rc not in (0, training.DIVERGED_RC) and res.state == "failed"
     assert "not_a_number" in (tmp_path / "bad" / "caffe.log").read_text()
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from simplenet_caffe import protoio
-from simplenet_caffe.runs import caffelog, training
+from simplenet_caffe.runs import caffelog, record, training
 
 from _train_helpers import make_tiny_experiment, require_caffe
 from conftest import run_script
@@ -56,7 +56,7 @@ def test_overrides_write_the_derived_solver_and_record_it(smoke):
     derived = protoio.read_solver(log_dir / "solver.prototxt")
     assert (derived.max_iter, derived.test_interval, list(derived.test_iter), derived.snapshot) == (15, 5, [1], 5)
     head = (log_dir / "solver.prototxt").read_text().splitlines()[:5]
-    assert head[0] == f"# Derived by tools/train.py from {solver} for run smoke:"
+    assert head[0] == f"# Solver of run smoke, from {solver}:"
     assert "#   max_iter 15 (was 40)" in head and "#   test_iter 1 (was 2)" in head
     log = (log_dir / "caffe.log").read_text().splitlines()
     assert log[0].startswith("# simplenet-caffe: ") and f"-solver={log_dir / 'solver.prototxt'}" in log[0]
@@ -68,6 +68,14 @@ def test_overrides_write_the_derived_solver_and_record_it(smoke):
         ["smoke_iter_10.solverstate", "smoke_iter_15.solverstate", "smoke_iter_5.solverstate"]
     # the closing line says what is known, never None
     assert "smoke done at iteration 15, last test accuracy" in cp.stderr and "None" not in cp.stderr
+    # the record: what ran, with which overrides, how it ended
+    rec = record.read(log_dir)
+    assert (rec.run, rec.state, rec.max_iter, rec.iterations_done) == ("smoke", "done", 15, 15)
+    assert rec.overrides == {"max_iter": 15, "test_interval": 5, "test_iter": 1, "snapshot": 5}
+    assert rec.solver == str(log_dir / "solver.prototxt") and rec.solver_sha256 == record.sha256_file(log_dir / "solver.prototxt")
+    assert rec.source_solver == str(solver) and rec.seed == protoio.read_solver(solver).random_seed == 7
+    assert [(s.start_iter, s.end_iter, s.rc, s.state) for s in rec.segments] == [(0, 15, 0, "done")]
+    assert rec.segments[0].build == record.build_key() and rec.segments[0].pid > 0
 
 
 def test_bad_override_is_one_line(exp, tmp_path):
@@ -217,6 +225,18 @@ def test_make_reproduce_passes_name_overwrite_and_args():
     assert cp.returncode == 0, cp.stderr
     cmd = " ".join(cp.stdout.replace("\\\n", " ").split())
     assert "tools/reproduce.py mnist_s300a --name smoke --resume --overwrite --gpu 0 --max-iter 100 --test-iter 4" in cmd
+    cp = subprocess.run(["make", "-n", "reproduce", "EXP=mnist_s300a", "CONTINUE=1"], cwd=REPO_ROOT, capture_output=True,
+                        text=True)
+    assert "tools/reproduce.py mnist_s300a --continue" in " ".join(cp.stdout.replace("\\\n", " ").split())
+
+
+def test_make_demo_passes_name_overwrite_resume_and_gpu():
+    for make_vars, flags in ((["GPU=0"], "--gpu 0"), (["OVERWRITE=1", "NAME=d2"], "--name d2 --overwrite"),
+                             (["RESUME=1"], "--resume")):
+        cp = subprocess.run(["make", "-n", "demo", *make_vars], cwd=REPO_ROOT, capture_output=True, text=True)
+        assert cp.returncode == 0, cp.stderr
+        cmd = " ".join(cp.stdout.replace("\\\n", " ").split())
+        assert f"tools/demo.py --dataset mnist {flags}" in cmd, cmd
 
 
 def test_reproduce_closing_line_never_says_none(tmp_path):
@@ -225,4 +245,4 @@ def test_reproduce_closing_line_never_says_none(tmp_path):
     out = Outcome("r", tmp_path, tmp_path, 0, 1.0, None, None, None, None, [])
     assert out.summary() == "no test pass in the log, so no accuracy"
     out = Outcome("r", tmp_path, tmp_path, 0, 1.0, 0.25, 0.5, 100, None, [], {"max_iter": 200})
-    assert out.summary() == "final test accuracy 0.2500, best 0.5000 at iteration 100 (smoke test: max_iter 200)"
+    assert out.summary() == "final test accuracy 0.2500, best 0.5000 at iteration 100 (overrides: max_iter 200)"

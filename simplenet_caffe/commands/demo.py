@@ -28,7 +28,12 @@ DEMOS = {  # dataset -> (experiment, layout, the paper's experiment to compare w
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=sorted(DEMOS), default="mnist")
-    ap.add_argument("--resume", action="store_true", help="continue an interrupted demo run from its last snapshot")
+    ap.add_argument("--name", help="run name (default: the demo experiment's name; when that run exists, the next "
+                                   "free <name>-N, so an earlier demo run is kept)")
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true", help="continue an interrupted demo run from its last snapshot")
+    g.add_argument("--overwrite", action="store_true", help="train the named (or default) demo run again, "
+                                                           "replacing it")
     ap.add_argument("--gpu", help="GPU id(s) for caffe -gpu (default: CPU)")
     ap.add_argument("--rebuild-data", action="store_true", help="rebuild the LMDBs even if present")
     a = ap.parse_args(argv)
@@ -53,7 +58,16 @@ def main(argv=None):
         cmd = [sys.executable, str(REPO_ROOT / "data_prep" / "mnist.py"), "--dataset", a.dataset, "--force"]
         if subprocess.run(cmd, cwd=REPO_ROOT).returncode != 0:
             raise UserError("data preparation failed (see above)")
-    out = pipeline.run_experiment(exp_name, resume=a.resume, gpu=a.gpu, overwrite=not a.resume, compare_with=paper)
+    run_name = a.name or exp_name
+    if not (a.resume or a.overwrite) and run_exists(run_name):
+        if a.name:
+            raise UserError(f"run {run_name} exists in logs/{run_name}/; give another --name (NAME=), --resume "
+                            "(RESUME=1) to continue it, or --overwrite (OVERWRITE=1) to train it again")
+        run_name = next(f"{exp_name}-{k}" for k in range(2, 10_000) if not run_exists(f"{exp_name}-{k}"))
+        pipeline.say(f"logs/{exp_name}/ holds an earlier demo run, kept; this one is {run_name} "
+                     "(--overwrite, make demo OVERWRITE=1, trains the default run again)")
+    out = pipeline.run_experiment(exp_name, run_name=run_name, resume=a.resume, gpu=a.gpu, overwrite=a.overwrite,
+                                  compare_with=paper)
     paper = EXPERIMENTS[paper].reported if paper else None
     print()
     print(f"SimpleNet S300-A on {a.dataset}: {out.seconds / 60:.1f} min of training ({exp.solver_path})")
@@ -69,6 +83,16 @@ def main(argv=None):
     for f in out.files:
         print(f"           {f.relative_to(REPO_ROOT)}")
     return 0
+
+
+def run_exists(run_name: str) -> bool:
+    """Whether logs/<run_name>/ holds a run (a record or a log)."""
+    from simplenet_caffe.paths import LOGS_DIR
+    from simplenet_caffe.runs.caffelog import run_logs
+    from simplenet_caffe.runs.record import record_path
+
+    d = LOGS_DIR / run_name
+    return record_path(d).is_file() or bool(run_logs(d))
 
 
 def entry() -> None:

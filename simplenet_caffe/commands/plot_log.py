@@ -5,6 +5,7 @@
     tools/plot_log.py caffe.log,caffe_resumed1.log --metric test_accuracy --smooth 0.6
     tools/plot_log.py logs/run1 --x epoch --dataset-size 50000 --logy train_loss
     tools/plot_log.py logs/cifar10_a5m_zeropad --reference authors=caffe.log --percent --format pdf,png
+    tools/plot_log.py logs/mnist_s300a --reference authors=slim.log --percent --xlim 0:40000 --zoom 30000:40000
 
 A run is [LABEL=]PATH[,PATH...]: a log, a run folder, or several files of one resumed run
 (stitched). Each run keeps one colour in every chart; the best test point of each run is
@@ -84,6 +85,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-paper", action="store_true", help="draw no paper reference line")
     ap.add_argument("--percent", action="store_true", help="accuracy in %% instead of 0-1")
     ap.add_argument("--xlim", type=_range, metavar="LO:HI", help="x range in the unit of --x (either side may be empty)")
+    ap.add_argument("--zoom", type=_range, metavar="LO:HI",
+                    help="a second panel with the same curves over this x range, y fitted to them")
     ap.add_argument("--ylim", action="append", default=[], metavar="[METRIC=]LO:HI",
                     help="y range for every chart, or for one metric (repeatable); replaces the robust default")
     ap.add_argument("--logy", nargs="*", metavar="METRIC", help="log y axis (all charts, or the metrics named)")
@@ -125,14 +128,22 @@ def main(argv=None) -> int:
         ylim = _ylims(args.ylim)
     except (ValueError, argparse.ArgumentTypeError) as e:
         raise UserError(str(e)) from e
+    skipped: list[str] = []
     try:
-        runs, labels = caffelog.parse_run_specs(args.runs, year=args.year)
+        runs, labels = caffelog.parse_run_specs(args.runs, year=args.year, skipped=skipped)
         refs, ref_labels = caffelog.parse_run_specs(args.reference, year=args.year) if args.reference else ([], [])
     except (OSError, ValueError) as e:
         raise UserError(str(e)) from e
+    for why in skipped:
+        print(f"note: skipped {why}", file=sys.stderr)
+    if not runs:
+        raise UserError(f"none of the {len(args.runs)} run(s) has training output to plot (see the notes above)")
     for r in runs + refs:
         for n in r.notes:
             print(f"warning: {n}", file=sys.stderr)
+        if r.diverged_iteration is not None:
+            print(f"warning: {r.name} diverged at iteration {r.diverged_iteration} (a NaN or infinite loss): its "
+                  "test accuracy from there on is not real (Caffe counts NaN scores as correct)", file=sys.stderr)
     labels = [lab or r.name for lab, r in zip(labels, runs)]
     ref_labels = [lab or f"reference: {r.name}" for lab, r in zip(ref_labels, refs)]
     logy = True if args.logy == [] else (args.logy or False)
@@ -141,7 +152,7 @@ def main(argv=None) -> int:
                                      dataset_size=args.dataset_size, logy=logy, smooth=args.smooth, name=args.name,
                                      labels=labels, formats=formats, size=args.size, dpi=args.dpi,
                                      references=refs, reference_labels=ref_labels, paper_value=paper,
-                                     percent=args.percent, xlim=args.xlim, ylim=ylim)
+                                     percent=args.percent, xlim=args.xlim, ylim=ylim, zoom=args.zoom)
     except ValueError as e:
         raise UserError(str(e)) from e
     except OSError as e:

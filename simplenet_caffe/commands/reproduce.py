@@ -2,6 +2,7 @@
 
   reproduce.py cifar10_a5m_zeropad            # solvers/cifar10_a5m_zeropad_solver.prototxt
   reproduce.py cifar10_a5m_zeropad --resume   # continue after an interruption (newest .solverstate)
+  reproduce.py cifar10_a5m_zeropad --continue # resume if there is a snapshot, else start; done: nothing
   reproduce.py cifar10_a5m_zeropad --name smoke --max-iter 100 --test-iter 4 --overwrite
   reproduce.py --list
 
@@ -20,17 +21,16 @@ import argparse
 
 from simplenet_caffe.errors import UserError
 from simplenet_caffe.cli import run
-from simplenet_caffe.commands.train import add_override_args, overrides_of
+from simplenet_caffe.commands.train import add_override_args, add_run_args, overrides_of
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("experiment", nargs="?", help="experiment name (see --list)")
     ap.add_argument("--list", action="store_true", help="list the experiments and exit")
-    ap.add_argument("--resume", action="store_true", help="continue from the run's newest .solverstate")
     ap.add_argument("--gpu", help="GPU id(s) for caffe -gpu (default: CPU when no GPU is present)")
     ap.add_argument("--name", help="run name (default: the experiment name)")
-    ap.add_argument("--overwrite", action="store_true", help="replace an earlier run's logs")
+    add_run_args(ap)
     add_override_args(ap)
     a = ap.parse_args(argv)
 
@@ -44,7 +44,7 @@ def main(argv=None):
     if not a.experiment:
         raise UserError("name an experiment (see --list)")
     out = pipeline.run_experiment(a.experiment, run_name=a.name, resume=a.resume, gpu=a.gpu, overwrite=a.overwrite,
-                                  overrides=overrides_of(a))
+                                  overrides=overrides_of(a), cont=a.cont)
     print(f"{out.run}: {out.summary()}; plots in {out.plot_dir}")
     return 0
 

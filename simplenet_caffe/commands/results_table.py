@@ -5,7 +5,10 @@
     tools/results_table.py old=caffe.log,caffe_resumed1.log
 
 A run is [LABEL=]PATH[,PATH...]: a log, a run folder, or several files of one resumed run
-(stitched). Runs with the same LABEL are seeds of one experiment and give mean ± std.
+(stitched). Runs with the same LABEL are seeds of one experiment and give mean ± std. A run
+without test output (a failed start, an empty folder) is skipped with a note. A run whose loss
+became NaN or infinite gets a "diverged @ iter" column, and its best/final accuracy count only
+the tests before that iteration (Caffe's Accuracy layer counts NaN scores as correct).
 Columns: best and final test accuracy, iteration of the best, iterations run, wall time,
 seconds per 100 iterations, and with --net the learnable parameters of the net.
 """
@@ -33,10 +36,15 @@ def main(argv=None) -> int:
     ap.add_argument("-o", "--out", default=str(PLOTS_DIR), help="output folder (default plots/)")
     ap.add_argument("--name", default="results", help="file name stem (default results -> results.md/.csv)")
     args = ap.parse_args(argv)
+    skipped: list[str] = []
     try:
-        runs, labels = caffelog.parse_run_specs(args.runs, year=args.year, need_test=True)
+        runs, labels = caffelog.parse_run_specs(args.runs, year=args.year, need_test=True, skipped=skipped)
     except (OSError, ValueError) as e:
         raise UserError(str(e)) from e
+    for why in skipped:
+        print(f"note: skipped {why}", file=sys.stderr)
+    if not runs:
+        raise UserError(f"none of the {len(args.runs)} run(s) has test output to tabulate (see the notes above)")
     for r in runs:
         for n in r.notes:
             print(f"warning: {n}", file=sys.stderr)

@@ -200,15 +200,17 @@ class EvalResult:
 
     def topk(self, k: int, ignore_label: int | None = None) -> float:
         """Fraction of records (those whose label is not ``ignore_label``) whose label is among
-        the k best scores, exactly as Caffe's Accuracy layer counts: fewer than k other classes
-        score ``>=`` the label's score (ties count against, as in Caffe; 0.0 when no record counts)."""
+        the k best scores, as Caffe's Accuracy layer counts: fewer than k other classes score
+        ``>=`` the label's score (ties count against, as in Caffe; 0.0 when no record counts).
+        Unlike Caffe's layer, a record with any NaN or infinite score counts as wrong (Caffe's
+        comparisons with NaN are all false, so it counts such a record as correct)."""
         keep = np.ones(len(self.labels), bool) if ignore_label is None else self.labels != ignore_label
         labels, scores = self.labels[keep], self.scores[keep]
         if not len(labels):
             return 0.0
         true = scores[np.arange(len(labels)), labels]
         others = (scores >= true[:, None]).sum(axis=1) - 1
-        return float((others < k).mean())
+        return float(((others < k) & np.isfinite(scores).all(axis=1)).mean())
 
     def confusion(self) -> np.ndarray:
         """(K, K) counts: row = true label, column = predicted."""

@@ -24,6 +24,8 @@ Both are fed the lines Caffe prints, as :func:`simplenet_caffe.runs.training.tra
 """
 from __future__ import annotations
 
+import math
+
 import sys
 import time
 from collections import deque
@@ -205,7 +207,8 @@ class TensorBoard:
     @staticmethod
     def _scalars(row: dict):
         for k, v in row.items():
-            if k not in ("iteration", "seconds", "test_net") and not k.startswith("_") and isinstance(v, (int, float)):
+            if k not in ("iteration", "seconds", "test_net") and not k.startswith("_") and isinstance(v, (int, float)) \
+                    and math.isfinite(v):     # a diverged run's NaN is in the log and the record, not the plots
                 yield k, float(v)
 
     def update(self, reader, final: bool = False) -> None:

@@ -46,7 +46,7 @@ class Outcome:
         if self.evaluated_accuracy is not None:
             s += f", evaluated top-1 {self.evaluated_accuracy:.4f}"
         if self.overrides:
-            s += " (smoke test: " + ", ".join(f"{k} {v}" for k, v in self.overrides.items()) + ")"
+            s += " (overrides: " + ", ".join(f"{k} {v}" for k, v in self.overrides.items()) + ")"
         return s
 
 
@@ -63,6 +63,20 @@ def ensure_data(exp) -> None:
     if missing:
         cmd = lay.command or "the data_prep recipe of this dataset"
         raise UserError(f"experiment {exp.name} needs {', '.join(missing)}: build it with `{cmd}`")
+
+
+#: overrides that leave the experiment's schedule as it is (a shorter max_iter only ends it early)
+_SAME_SCHEDULE = ("random_seed", "snapshot", "max_iter")
+
+
+def overrides_note(overrides: dict) -> str:
+    """``Solver overrides `max_iter: 40000`, `random_seed: 1` (the experiment's schedule, ended early)``,
+    or, when an override changes the schedule, a smoke-test warning."""
+    what = ", ".join(f"`{k}: {v}`" for k, v in overrides.items())
+    if any(k not in _SAME_SCHEDULE for k in overrides):
+        return f"Smoke test, not the experiment's schedule: solver overrides {what}"
+    return f"The experiment's schedule with solver overrides {what}" + (
+        " (ended early)" if "max_iter" in overrides else "")
 
 
 def latest_caffemodel(run_name: str) -> Path | None:
@@ -101,8 +115,7 @@ def report(exp, run_name: str, reported: tuple[str, str] | None = None,
                      f"| difference | {got - float(value):+.2f} |\n")
     if overrides:
         md = out / "results.md"
-        write_atomic(md, md.read_text() + "\nSmoke test, not the experiment's schedule: solver overrides "
-                     + ", ".join(f"`{k}: {v}`" for k, v in overrides.items())
+        write_atomic(md, md.read_text() + "\n" + overrides_note(overrides)
                      + f" (solver used: logs/{run_name}/{training.DERIVED_SOLVER}).\n")
     for part, tab in (("train", run.train), ("test", run.test)):
         files.append(tab.to_csv(out / f"{run_name}.{part}.csv"))
@@ -111,7 +124,7 @@ def report(exp, run_name: str, reported: tuple[str, str] | None = None,
 
 def run_experiment(exp_name: str, run_name: str | None = None, resume: bool = False, gpu=None,
                    overwrite: bool = False, evaluate_final: bool = True, compare_with: str | None = None,
-                   overrides: dict | None = None) -> Outcome:
+                   overrides: dict | None = None, cont: bool = False) -> Outcome:
     """Train ``exp_name`` with its generated solver, then parse, plot, tabulate and evaluate.
 
     The results table compares the run with the authors' accuracy of ``compare_with`` (an
@@ -128,9 +141,16 @@ def run_experiment(exp_name: str, run_name: str | None = None, resume: bool = Fa
     solver = REPO_ROOT / exp.solver_path
     say(f"training {exp_name} with {exp.solver_path} (log: logs/{run_name}/)")
     t0 = time.time()
-    rc = training.train(solver, run_name=run_name, gpu=gpu, resume=resume or None, overwrite=overwrite,
-                        overrides=overrides)
+    res = training.train(solver, run_name=run_name, gpu=gpu, resume=resume or None, overwrite=overwrite,
+                         overrides=overrides, experiment=exp_name, cont=cont)
     seconds = time.time() - t0
+    rc = res.rc
+    if res.state == "diverged":
+        err = UserError(f"{run_name} diverged ({res.diverged}): no accuracy is reported; see logs/{run_name}/")
+        err.exit_code = training.DIVERGED_RC
+        raise err
+    if res.record is not None:
+        overrides = res.record.overrides
     if rc != 0:
         logs = training.run_log_paths(run_name)
         if rc > 128 and training.run_started(logs):

@@ -159,12 +159,15 @@ def figure(runs: Sequence[CaffeLog], metric: str, *, x: str = "iteration", batch
            labels: Sequence[str] | None = None, references: Sequence[CaffeLog] = (),
            reference_labels: Sequence[str] | None = None, paper: Sequence[tuple[str, float]] = (),
            percent: bool = False, xlim: Range | None = None, ylim: Range | None = None,
-           size: tuple[float, float] = (8.0, 5.0), dpi: int = 300, mark_best: bool = True):
+           size: tuple[float, float] = (8.0, 5.0), dpi: int = 300, mark_best: bool = True,
+           zoom: Range | None = None):
     """The matplotlib Figure of one metric, or None when no run has it.
 
     `paper`: (label, accuracy in %) reference lines, drawn on accuracy charts. `percent`: show
     accuracy columns in % (values, labels, annotations). `xlim`/`ylim`: (lo, hi), either None
-    for matplotlib's choice; an explicit `ylim` replaces the robust default range.
+    for matplotlib's choice; an explicit `ylim` replaces the robust default range. `zoom`:
+    (lo, hi) in the x unit: a second panel, right of the first, with the same curves over that
+    range and a y range fitted to them (the range is shaded in the first panel).
     """
     import matplotlib
     from matplotlib.figure import Figure
@@ -177,8 +180,8 @@ def figure(runs: Sequence[CaffeLog], metric: str, *, x: str = "iteration", batch
     ref_labels = list(reference_labels) if reference_labels else [f"reference: {r.name}" for r in references]
     title = TITLES.get(metric, metric) + (" (%)" if scale != 1.0 else "")
     with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42, "font.size": 10}):
-        fig = Figure(figsize=size, dpi=dpi, layout="constrained")
-        ax = fig.add_subplot(1, 1, 1)
+        fig = Figure(figsize=(size[0] * 1.6, size[1]) if zoom else size, dpi=dpi, layout="constrained")
+        ax = fig.add_subplot(1, 2, 1) if zoom else fig.add_subplot(1, 1, 1)
         series = []
         drawn = 0
         entries = [(run, labels[i], _colour(i), False, i) for i, run in enumerate(runs)]
@@ -204,21 +207,7 @@ def figure(runs: Sequence[CaffeLog], metric: str, *, x: str = "iteration", batch
                 series.append((rows[0]["iteration"], ys))
                 drawn += 1
                 if mark_best and table_name == "test" and not is_ref:
-                    best = run.best_test(col, net=net or 0)
-                    if best is not None:
-                        bx = unit.values(run, [best])[0]
-                        by = best[col] * scale
-                        ax.plot([bx], [by], marker="*", markersize=12, color=colour, markeredgecolor="black",
-                                linestyle="none", zorder=5)
-                        pct = "%" if scale != 1.0 else ""
-                        text = f"best {_fmt_value(by)}{pct} @ {unit.where(bx, best)}"
-                        below = "loss" not in col and "error" not in col
-                        n = k + (net or 0)
-                        a = ax.annotate(text, xy=(bx, by), xytext=(-12, -22 - 16 * n if below else 14 + 16 * n),
-                                        textcoords="offset points", ha="right", color=colour, fontsize=9,
-                                        gid=f"best-{k}-{net or 0}",
-                                        arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.8})
-                        a.set_in_layout(False)          # placed by _keep_inside instead
+                    _mark_best(ax, run, col, net or 0, unit, scale, colour, k)
         if not drawn:
             return None
         if is_acc and table_name == "test":
@@ -249,8 +238,60 @@ def figure(runs: Sequence[CaffeLog], metric: str, *, x: str = "iteration", batch
             ax.annotate(textwrap.fill(note, _chars_per_line(fig)), xy=(1.0, 0.0), xycoords="axes fraction",
                         xytext=(0, -30), textcoords="offset points", ha="right", va="top", fontsize=8, color="0.3",
                         gid="note")
+        if zoom:
+            _zoom_panel(fig, ax, zoom, unit.label, title)
         _keep_inside(fig, [t for t in ax.texts if (t.get_gid() or "").startswith("best")])
     return fig
+
+
+def _mark_best(ax, run: CaffeLog, col: str, net: int, unit, scale: float, colour: str, k: int) -> None:
+    """A star at the run's best test value, annotated with the value and where it was reached."""
+    best = run.best_test(col, net=net)
+    if best is None:
+        return
+    bx = unit.values(run, [best])[0]
+    by = best[col] * scale
+    ax.plot([bx], [by], marker="*", markersize=12, color=colour, markeredgecolor="black", linestyle="none", zorder=5)
+    pct = "%" if scale != 1.0 else ""
+    text = f"best {_fmt_value(by)}{pct} @ {unit.where(bx, best)}"
+    below = "loss" not in col and "error" not in col
+    n = k + net
+    a = ax.annotate(text, xy=(bx, by), xytext=(-12, -22 - 16 * n if below else 14 + 16 * n),
+                    textcoords="offset points", ha="right", color=colour, fontsize=9, gid=f"best-{k}-{net}",
+                    arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.8})
+    a.set_in_layout(False)          # placed by _keep_inside instead
+
+
+def _zoom_panel(fig, ax, zoom: Range, xlabel: str, ylabel: str) -> None:
+    """The curves of `ax` again over x in `zoom`, in a panel of their own; y fitted to what is shown."""
+    lo, hi = zoom
+    zax = fig.add_subplot(1, 2, 2)
+    lo = ax.get_xlim()[0] if lo is None else lo
+    hi = ax.get_xlim()[1] if hi is None else hi
+    shown = []
+    for line in ax.get_lines():
+        gid = line.get_gid() or ""
+        kw = {"linestyle": line.get_linestyle(), "color": line.get_color(), "linewidth": line.get_linewidth(),
+              "marker": line.get_marker(), "markersize": line.get_markersize(), "alpha": line.get_alpha(),
+              "drawstyle": line.get_drawstyle(), "zorder": line.get_zorder()}
+        if gid.startswith("paper-"):
+            zax.axhline(line.get_ydata()[0], **{k: kw[k] for k in ("linestyle", "color", "linewidth", "zorder")})
+            shown.append(float(line.get_ydata()[0]))
+            continue
+        xs, ys = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+        zax.plot(xs, ys, **kw)
+        inside = (xs >= lo) & (xs <= hi) & np.isfinite(ys)
+        shown += list(ys[inside])
+    zax.set_xlim(lo, hi)
+    if shown:
+        ylo, yhi = min(shown), max(shown)
+        pad = 0.08 * (yhi - ylo) or 0.01 * (abs(yhi) or 1.0)
+        zax.set_ylim(ylo - pad, yhi + pad)
+    ax.axvspan(lo, hi, color="0.5", alpha=0.08, zorder=0)
+    zax.set_xlabel(xlabel)
+    zax.set_ylabel(ylabel)
+    zax.set_title(f"{_fmt_value(lo)}-{_fmt_value(hi)}")
+    zax.grid(True, alpha=0.3)
 
 
 def _chars_per_line(fig, points: float = 8.0) -> int:
@@ -307,13 +348,14 @@ def plot_runs(runs: CaffeLog | Sequence[CaffeLog], out_dir: str | os.PathLike = 
               size: tuple[float, float] = (8.0, 5.0), dpi: int = 300, mark_best: bool = True,
               references: Sequence[CaffeLog] = (), reference_labels: Sequence[str] | None = None,
               paper_value: float | tuple[str, float] | None | bool = None, percent: bool = False, xlim: Range | None = None,
-              ylim: Range | Mapping[str, Range] | None = None) -> list[Path]:
+              ylim: Range | Mapping[str, Range] | None = None, zoom: Range | None = None) -> list[Path]:
     """Draw one figure per metric for `runs`; returns the files written (``<out>/<name>.<metric>.<fmt>``).
 
     `logy`: True for every metric, or the metric names to draw on a log axis. `smooth`: EMA
     weight in [0, 1). `paper_value`: the paper's accuracy in % (or (label, %)) as a reference line; None looks
     each run up in the experiment table (:func:`reported_accuracy`), False draws none. `ylim`:
-    one range for every chart or {metric: range}. A PNG is ``size`` inches x ``dpi`` pixels.
+    one range for every chart or {metric: range}. `zoom`: a second panel over that x range (see
+    :func:`figure`). A PNG is ``size`` inches x ``dpi`` pixels (1.6 times as wide with a zoom panel).
     """
     if isinstance(runs, CaffeLog):
         runs = [runs]
@@ -346,7 +388,7 @@ def plot_runs(runs: CaffeLog | Sequence[CaffeLog], out_dir: str | os.PathLike = 
             fig = figure(runs, metric, x=x, batch_size=batch_size, dataset_size=dataset_size,
                          logy=metric in logy_set, smooth=smooth, labels=labels, references=references,
                          reference_labels=reference_labels, paper=paper, percent=percent, xlim=xlim, ylim=lim,
-                         size=size, dpi=dpi, mark_best=mark_best)
+                         size=size, dpi=dpi, mark_best=mark_best, zoom=zoom if metric != "lr" else None)
             if fig is None:
                 continue
             safe = metric.replace(":", "-")

@@ -33,7 +33,10 @@ COLUMNS = [
     ("wall_hours", "wall time (h)", "hours"),
     ("seconds_per_100_iters", "s / 100 it", "float"),
     ("params", "params", "int"),
+    ("diverged_iteration", "diverged @ iter", "int"),
 ]
+#: columns shown only when some row has a value
+_OPTIONAL = {"diverged_iteration"}
 
 
 def count_params(prototxt: str | os.PathLike) -> int:
@@ -49,17 +52,21 @@ def count_params(prototxt: str | os.PathLike) -> int:
 class ResultsTable:
     rows: list[dict] = field(default_factory=list)   # one per experiment; see COLUMNS (+ _std, n, runs)
 
+    def columns(self) -> list[tuple[str, str, str]]:
+        return [c for c in COLUMNS if c[0] not in _OPTIONAL or any(r.get(c[0]) is not None for r in self.rows)]
+
     def to_markdown(self) -> str:
-        head = ["experiment", "n"] + [h for _, h, _ in COLUMNS]
+        cols = self.columns()
+        head = ["experiment", "n"] + [h for _, h, _ in cols]
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
         for r in self.rows:
-            cells = [r["experiment"], str(r["n"])] + [_md_cell(r, k, kind) for k, _, kind in COLUMNS]
+            cells = [r["experiment"], str(r["n"])] + [_md_cell(r, k, kind) for k, _, kind in cols]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
 
     def csv_columns(self) -> list[str]:
         cols = ["experiment", "n"]
-        for k, _, _ in COLUMNS:
+        for k, _, _ in self.columns():
             cols += [k, f"{k}_std"]
         return cols + ["device", "runs"]
 
@@ -131,6 +138,10 @@ def results_table(runs: Sequence[CaffeLog], labels: Sequence[str | None] | None 
         row: dict = {"experiment": label, "n": len(members), "runs": [s["run"] for s in stats]}
         for key, _, kind in COLUMNS:
             if key == "params":
+                continue
+            if key == "diverged_iteration":     # which runs diverged, and where: never averaged
+                its = [s[key] for s in stats if s[key] is not None]
+                row[key], row[f"{key}_std"] = (min(its) if its else None), None
                 continue
             mean, sd = _mean_std([s[key] for s in stats])
             row[key], row[f"{key}_std"] = mean, sd

@@ -34,7 +34,8 @@ class Snapshot:
     caffemodel: Path | None = None
 
 
-def _iteration(p: str) -> int | None:
+def iteration_of(p: str) -> int | None:
+    """N of a ``..._iter_N.solverstate`` / ``.caffemodel`` file name, else None."""
     m = _ITER_RE.search(p)
     return int(m.group(1)) if m else None
 
@@ -51,7 +52,7 @@ def logged_snapshots(logs: Sequence[str | os.PathLike], cwd: str | os.PathLike =
         for _, name, _ in (snap for seg in segments for snap in seg.snapshots):
             p = Path(name)
             p = p if p.is_absolute() else cwd / p
-            it = _iteration(p.name)
+            it = iteration_of(p.name)
             if it is None or not p.is_file():
                 continue
             snap = by_iter.setdefault(it, Snapshot(it))

@@ -36,6 +36,9 @@ from pathlib import Path
 from .grammar import (BATCH_RE, DATA_SIZE_RE, FINAL_RE, HEADER_YEAR_RE, ITER_LOSS_RE, ITER_LR_RE,
                       ITER_TEST_RE, KEYWORDS, OUTPUT_RE, SNAP_ITER_RE, looks_cut, proto_scalars, to_float)
 
+_RESUMED_ITER_RE = re.compile(r"_iter_(\d+)\.solverstate(?:\.h5)?\s*$")
+
+
 @dataclass
 class Segment:
     """One `caffe` session: a file, or one restart appended within a file."""
@@ -82,6 +85,19 @@ class Segment:
     def last_iteration(self) -> int | None:
         its = self.iterations
         return max(its) if its else None
+
+    @property
+    def resumed_iteration(self) -> int | None:
+        """The iteration of the .solverstate this session resumed from (``..._iter_N.solverstate``),
+        None when it did not resume or the file name does not say."""
+        m = _RESUMED_ITER_RE.search(self.resumed_from or "")
+        return int(m.group(1)) if m else None
+
+    @property
+    def start_iteration(self) -> int | None:
+        """Where this session's iterations begin: the resumed-from iteration, else the first logged one."""
+        r = self.resumed_iteration
+        return r if r is not None else self.first_iteration
 
     def meta(self) -> dict:
         return {

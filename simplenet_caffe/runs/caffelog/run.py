@@ -52,7 +52,7 @@ class CaffeLog:
         # segment's clock starts where the earlier one had reached its first iteration.
         history: list[tuple[int, float]] = []
         for k, seg in enumerate(train_segs):
-            first = seg.first_iteration
+            first = seg.start_iteration
             origin = seg.origin
             anchor = 0.0
             if k > 0 and first is not None:
@@ -60,9 +60,11 @@ class CaffeLog:
                 if cands:
                     top = max(it for it, _ in cands)
                     anchor = min(s for it, s in cands if it == top)
-                # a later segment replaces everything from its first iteration on
-                kept_train = {i: r for i, r in kept_train.items() if i < first}
-                kept_test = {key: r for key, r in kept_test.items() if key[0] < first}
+                # a later segment redoes every iteration after the one it starts from; a row logged
+                # at that very iteration is kept unless the later segment logs it again
+                kept_train = {i: r for i, r in kept_train.items() if i < first or (i == first and i not in seg.train)}
+                kept_test = {key: r for key, r in kept_test.items()
+                             if key[0] < first or (key[0] == first and key not in seg.test)}
 
             def stitched(t):
                 return round(anchor + (t - origin), 6) if (t is not None and origin is not None) else None
@@ -143,22 +145,36 @@ class CaffeLog:
         s = [r["seconds"] for r in self.train.rows + self.test.rows if r.get("seconds") is not None]
         return max(s) if s else None
 
+    @property
+    def diverged_iteration(self) -> int | None:
+        """The first iteration at which a train or test loss (any column whose name contains
+        "loss") is NaN or infinite; None when every logged loss is finite."""
+        bad = [r["iteration"] for r in self.train.rows + self.test.rows if _non_finite_loss(r)]
+        return min(bad) if bad else None
+
+    def _valid_test_rows(self, net: int):
+        """Test rows of net `net` that can be vouched for: none from the divergence on (Caffe's
+        Accuracy layer counts NaN scores as correct, so such rows show a false 100 %)."""
+        stop = self.diverged_iteration
+        return [r for r in self.test.rows if r.get("test_net") == net and (stop is None or r["iteration"] < stop)]
+
     def best_test(self, metric: str = "accuracy", net: int = 0, mode: str | None = None) -> dict | None:
-        """The test row with the best `metric` (first occurrence). mode "max"/"min"; default max
-        unless the metric name contains "loss" or "error"."""
+        """The test row with the best `metric` (first occurrence), before any divergence. mode
+        "max"/"min"; default max unless the metric name contains "loss" or "error"."""
         if mode is None:
             mode = "min" if ("loss" in metric or "error" in metric) else "max"
         best = None
-        for r in self.test.rows:
+        for r in self._valid_test_rows(net):
             v = r.get(metric)
-            if r.get("test_net") != net or v is None or math.isnan(v):
+            if v is None or not math.isfinite(v):
                 continue
             if best is None or (v > best[metric] if mode == "max" else v < best[metric]):
                 best = r
         return best
 
     def final_test(self, metric: str = "accuracy", net: int = 0) -> dict | None:
-        rows = [r for r in self.test.rows if r.get("test_net") == net and r.get(metric) is not None]
+        """The last test row with `metric`, before any divergence (see :meth:`_valid_test_rows`)."""
+        rows = [r for r in self._valid_test_rows(net) if r.get(metric) is not None]
         return rows[-1] if rows else None
 
     def seconds_per_100_iters(self) -> float | None:
@@ -221,6 +237,10 @@ def _json_safe(obj):
     return json_value(obj)
 
 
+def _non_finite_loss(row: dict) -> bool:
+    return any("loss" in k and isinstance(v, float) and not math.isfinite(v) for k, v in row.items())
+
+
 def _add_columns(cols: list[str], rows) -> None:
     seen = set(cols)
     for r in rows:
@@ -247,6 +267,7 @@ def run_stats(run: CaffeLog, metric: str = "accuracy", test_net: int = 0) -> dic
         "wall_hours": wall / 3600.0 if wall is not None else None,
         "seconds_per_100_iters": run.seconds_per_100_iters(),
         "device": run.device,
+        "diverged_iteration": run.diverged_iteration,
     }
 
 
@@ -271,10 +292,13 @@ def _starts_new_run(prev: Segment, seg: Segment) -> str | None:
     return None
 
 
-def split_runs(segments: list[Segment]) -> tuple[list[list[Segment]], list[str]]:
-    """Group segments into independent runs (see the module doc); returns (groups, notes)."""
+def split_runs(segments: list[Segment]) -> tuple[list[list[Segment]], list[str], list[str]]:
+    """Group segments into independent runs (see the module doc); returns (groups, notes,
+    warnings): a warning for each resumed session that starts after the iteration the session
+    before it reached (iterations whose log is missing)."""
     groups: list[list[Segment]] = [[]]
     notes: list[str] = []
+    gaps: list[str] = []
     prev: Segment | None = None              # the last segment with rows in the current group
     for seg in segments:
         why = _starts_new_run(prev, seg) if prev is not None else None
@@ -282,15 +306,15 @@ def split_runs(segments: list[Segment]) -> tuple[list[list[Segment]], list[str]]
             notes.append(f"{_where(seg)}: a new, independent run begins here ({why}); it is not merged "
                          f"with the run before")
             groups.append([])
-        elif prev is not None and seg.solver_init and seg.first_iteration is not None:
+        elif prev is not None and seg.solver_init and seg.start_iteration is not None:
             reached = max([prev.last_iteration or 0] + [i for i, _, _ in prev.snapshots if i is not None])
-            if seg.first_iteration > reached:
-                notes.append(f"{_where(seg)}: the resumed session starts at iteration {seg.first_iteration}, "
-                             f"after the session before ended at {reached}: iterations are missing")
+            if seg.start_iteration > reached:
+                gaps.append(f"{_where(seg)}: the resumed session starts at iteration {seg.start_iteration}, "
+                            f"after the session before ended at {reached}: iterations are missing")
         groups[-1].append(seg)
         if seg.train or seg.test:
             prev = seg
-    return groups, notes
+    return groups, notes, gaps
 
 
 def _read_all(paths, year):
@@ -319,7 +343,8 @@ def parse_runs(*paths: str | os.PathLike, name: str | None = None, year: int | N
     ``<name>-run2``, ... Each run's ``notes`` say where the runs were split.
     """
     default, files, segments, warnings, notes = _read_all(paths, year)
-    groups, split_notes = split_runs(segments)
+    groups, split_notes, gaps = split_runs(segments)
+    warnings = warnings + gaps
     base = name or default
     if len(groups) == 1:
         return [CaffeLog(base, files, segments, warnings, notes + split_notes)]
@@ -368,20 +393,34 @@ def parse_run_spec(spec: str, year: int | None = None) -> tuple[str | None, Caff
     return label, parse(*parts, year=year)
 
 
-def parse_run_specs(specs: Sequence[str], year: int | None = None,
-                    need_test: bool = False) -> tuple[list[CaffeLog], list[str | None]]:
+def parse_run_specs(specs: Sequence[str], year: int | None = None, need_test: bool = False,
+                    skipped: list[str] | None = None) -> tuple[list[CaffeLog], list[str | None]]:
     """Parse several ``[LABEL=]PATH[,PATH...]`` specs (see :func:`parse_run_spec`).
 
     Raises OSError/ValueError with a one-line message when a path is missing or a log holds no
-    training output (no test output, with `need_test`).
+    training output (no test output, with `need_test`). With a `skipped` list, a run that cannot
+    be used (no log files, no training or test output) is left out and ``"<spec>: why"`` appended
+    to it instead, so one failed run among many (``logs/*``) does not stop the rest; a missing
+    path is still an error.
     """
     runs, labels = [], []
     for spec in specs:
-        label, run = parse_run_spec(spec, year=year)
-        if need_test and not len(run.test):
-            raise ValueError(f"{spec}: no test output in the log, so there is no accuracy to tabulate")
-        if not len(run.train) and not len(run.test):
-            raise ValueError(f"{spec}: no training output found in the log")
+        try:
+            label, run = parse_run_spec(spec, year=year)
+            if need_test and not len(run.test):
+                raise ValueError(f"{spec}: no test output in the log, so there is no accuracy to tabulate")
+            if not len(run.train) and not len(run.test):
+                raise ValueError(f"{spec}: no training output found in the log")
+        except FileNotFoundError as e:
+            if skipped is None or not Path(spec.split("=", 1)[-1].split(",")[0]).exists() and not Path(spec).exists():
+                raise
+            skipped.append(f"{spec}: {e}")
+            continue
+        except ValueError as e:
+            if skipped is None:
+                raise
+            skipped.append(str(e) if str(e).startswith(spec) else f"{spec}: {e}")
+            continue
         runs.append(run)
         labels.append(label)
     return runs, labels

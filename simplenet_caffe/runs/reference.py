@@ -1,0 +1,132 @@
+"""A reference run against the authors' log: phase-by-phase numbers, the figure, results.md.
+
+The phases of a multistep schedule are split at the solver's first ``stepvalue``: *before the
+step* (lr = base_lr, tests swing) and *after it*. For each phase and for a window of iterations
+(``window``, e.g. 33,000-40,000 for the MNIST S300-A run, whose first step is at 32,000) the
+numbers are computed over the test iterations that both runs logged, so the means compare like
+with like. Accuracies are fractions (0-1) in the data and percent in the Markdown.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..atomic import write_atomic
+from ..errors import UserError
+from . import record
+from .caffelog import CaffeLog, run_stats
+
+
+@dataclass
+class Phase:
+    name: str
+    lo: int                      # first iteration included
+    hi: int                      # last iteration included
+    iterations: list[int]        # test iterations both runs logged in [lo, hi]
+    ours: np.ndarray             # test accuracy at those iterations
+    theirs: np.ndarray
+
+    def row(self) -> list[str]:
+        if not self.iterations:
+            return [self.name, f"{self.lo:,}–{self.hi:,}", "0", "–", "–", "–", "–", "–"]
+        d = self.ours.mean() - self.theirs.mean()
+        return [self.name, f"{self.lo:,}–{self.hi:,}", str(len(self.iterations)), _pct(self.ours.mean()),
+                _pct(self.theirs.mean()), f"{100 * d:+.2f}", f"{_pct(self.ours.min())}–{_pct(self.ours.max())}",
+                f"{_pct(self.theirs.min())}–{_pct(self.theirs.max())}"]
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.2f}"
+
+
+def _acc_by_iter(run: CaffeLog, metric: str = "accuracy") -> dict[int, float]:
+    stop = run.diverged_iteration
+    return {r["iteration"]: r[metric] for r in run.test.rows
+            if r.get("test_net", 0) == 0 and r.get(metric) is not None and (stop is None or r["iteration"] < stop)}
+
+
+def phases(ours: CaffeLog, theirs: CaffeLog, first_step: int, window: tuple[int, int]) -> list[Phase]:
+    """Before the first step (the untrained net's test at iteration 0 left out), after it (up to
+    our last test), and the window; shared test iterations only."""
+    a, b = _acc_by_iter(ours), _acc_by_iter(theirs)
+    if not a:
+        raise UserError(f"{ours.name}: no test accuracy in the log")
+    end = max(max(a), first_step)
+    out = []
+    for name, lo, hi in (("before the first lr step", 1, first_step - 1), ("after the first lr step", first_step, end),
+                         (f"window {window[0]:,}–{window[1]:,}", window[0], window[1])):
+        its = sorted(i for i in a if lo <= i <= hi and i in b)
+        out.append(Phase(name, lo, hi, its, np.array([a[i] for i in its]), np.array([b[i] for i in its])))
+    return out
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _mean_in(run: CaffeLog, window: tuple[int, int]) -> float | None:
+    vals = [v for i, v in _acc_by_iter(run).items() if window[0] <= i <= window[1]]
+    return float(np.mean(vals)) if vals else None
+
+
+def results_markdown(ours: CaffeLog, theirs: CaffeLog, log_dir: str | os.PathLike, *, paper: float | None,
+                     first_step: int, window: tuple[int, int], best_goal: float, mean_tolerance: float,
+                     figures: Sequence[str] = (), command: str = "") -> str:
+    """results.md of a reference run (see the module docstring). `paper`, `best_goal` in %,
+    `mean_tolerance` in percentage points."""
+    rec = record.read(log_dir)
+    so, st = run_stats(ours), run_stats(theirs)
+    lines = [f"# Reference run `{ours.name}`", ""]
+    if rec is not None:
+        commits = sorted({s.commit for s in rec.segments if s.commit})
+        builds = sorted({s.build for s in rec.segments if s.build})
+        lines += [f"- experiment `{rec.experiment}`, solver `{rec.source_solver}` run as the run's own "
+                  f"`{rec.solver}` (sha256 `{rec.solver_sha256[:16]}…`)",
+                  "- overrides: " + (", ".join(f"`{k}: {v}`" for k, v in rec.overrides.items()) or "none"),
+                  f"- solver seed (`random_seed`): {rec.seed if rec.seed is not None else 'none (clock)'}",
+                  "- commit(s): " + ", ".join(f"`{c}`" for c in commits),
+                  "- Caffe build(s): " + ", ".join(f"`{b}`" for b in builds),
+                  f"- state: {record.effective_state(rec, log_dir)}, {len(rec.segments)} segment(s), "
+                  f"iterations {rec.iterations_done:,} of {rec.max_iter:,}"]
+    wall = ours.wall_seconds
+    lines += [f"- wall time (stitched, downtime left out): {wall / 3600:.2f} h" if wall else "- wall time: –",
+              f"- device: {ours.device or '–'}; the authors': {theirs.device or '–'}", ""]
+    mo, mt = _mean_in(ours, window), _mean_in(theirs, window)
+    best_ok = so["best_accuracy"] is not None and 100 * so["best_accuracy"] >= best_goal
+    mean_ok = mo is not None and mt is not None and abs(100 * (mo - mt)) <= mean_tolerance
+    lines += ["## Result", "",
+              _table(["", "this run", "the authors' log"], [
+                  ["best test accuracy (%)", f"{_pct(so['best_accuracy'])} @ {so['best_iteration']:,}" if so["best_iteration"] is not None else "–",
+                   f"{_pct(st['best_accuracy'])} @ {st['best_iteration']:,}" if st["best_iteration"] is not None else "–"],
+                  ["final test accuracy (%)", f"{_pct(so['final_accuracy'])} @ {so['final_iteration']:,}" if so["final_iteration"] is not None else "–",
+                   f"{_pct(st['final_accuracy'])} @ {st['final_iteration']:,}" if st["final_iteration"] is not None else "–"],
+                  [f"mean test accuracy {window[0]:,}–{window[1]:,} (%)", _pct(mo), _pct(mt)],
+                  *([[f"at this run's last test, iteration {so['final_iteration']:,} (%)",
+                      _pct(so["final_accuracy"]), _pct(_acc_by_iter(theirs).get(so["final_iteration"]))]]
+                    if so["final_iteration"] is not None else []),
+                  ["s / 100 iterations", f"{so['seconds_per_100_iters']:.1f}" if so["seconds_per_100_iters"] else "–",
+                   f"{st['seconds_per_100_iters']:.1f}" if st["seconds_per_100_iters"] else "–"]]),
+              f"The paper reports {paper:g} %." if paper is not None else "", "",
+              f"- best test accuracy ≥ {best_goal:g} %: **{'met' if best_ok else 'not met'}**",
+              f"- mean over {window[0]:,}–{window[1]:,} within {mean_tolerance:g} points of the authors': "
+              f"**{'met' if mean_ok else 'not met'}**" + (f" ({100 * (mo - mt):+.2f})" if mo is not None and mt is not None else ""),
+              "", "## Phase by phase", "",
+              f"Over the test iterations both logs have (the first lr step is at {first_step:,}):", "",
+              _table(["phase", "iterations", "tests", "this run (mean %)", "authors (mean %)", "difference",
+                      "this run (range %)", "authors (range %)"],
+                     [p.row() for p in phases(ours, theirs, first_step, window)])]
+    if figures:
+        lines += ["## Figures", ""] + [f"![{Path(f).stem}]({Path(f).name})" for f in figures] + [""]
+    if command:
+        lines += ["## How this file was made", "", "```bash", command, "```", ""]
+    return "\n".join(lines)
+
+
+def write_results(path: str | os.PathLike, text: str) -> Path:
+    return write_atomic(path, text)
