@@ -285,20 +285,29 @@ def test_train_refuses_weights_of_another_net(tmp_path, caffe_pb2, caffe):
 
 
 def test_train_refuses_a_solver_type_changed_on_resume(tmp_path, caffe_pb2):
+    """Run b trains with Adam; resuming it from run a's SGD solverstate would make Caffe abort
+    ("Incorrect length of history blobs"): refused before Caffe starts, saying why."""
     require_caffe()
     exp = make_tiny_experiment(tmp_path / "exp", caffe_pb2, max_iters=(20,))
-    r = _train(exp["solvers"][0], tmp_path)
+    r = _train(exp["solvers"][0], tmp_path / "a")
     assert r.returncode == 0, r.stderr[-2000:]
+    sgd_state = exp["root"] / "snap" / "tiny_iter_20.solverstate"
+    assert sgd_state.is_file()
     sp = caffe_pb2.SolverParameter()
     text_format.Parse(exp["solvers"][0].read_text(), sp)
-    sp.type, sp.max_iter = "Adam", 40
-    sp.ClearField("momentum")
-    sp.momentum = 0.9
-    exp["solvers"][0].write_text(text_format.MessageToString(sp))
-    r = _train(exp["solvers"][0], tmp_path, "--resume")
+    sp.type, sp.snapshot_prefix = "Adam", str(exp["root"] / "adam" / "tiny")
+    adam = exp["root"] / "tiny_adam_solver.prototxt"
+    adam.write_text(text_format.MessageToString(sp))
+    r = _train(adam, tmp_path / "b")
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = _train(adam, tmp_path / "b", "--resume", sgd_state)
     line = _one_line(r)
-    assert "was written by a solver of type SGD, Nesterov, AdaGrad or RMSProp (1 history blob(s) per parameter), " \
-           "but the solver now says type 'Adam': resume with the solver type the run was trained with" in line, line
+    assert f"{sgd_state} was written by a solver of type SGD, Nesterov, AdaGrad or RMSProp (1 history blob(s) per " \
+           "parameter), but the solver now says type 'Adam': resume with the solver type the run was trained with" \
+           in line, line
+    # its own Adam state resumes
+    r = _train(adam, tmp_path / "b", "--resume", "--max-iter", "40")
+    assert r.returncode == 0, r.stderr[-2000:]
 
 
 # ---------------------------------------------------------------------------- Caffe's fatal line

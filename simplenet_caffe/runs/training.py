@@ -618,7 +618,7 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
         plan = _plan(solver, run_name, log_dir, cwd, gpu, cpu, resume, weights, overwrite, overrides, cont)
         if isinstance(plan, TrainResult):
             return plan
-        preflight.check_train(plan.sp, plan.net_file, cwd, plan.ws, plan.state)
+        preflight.check_train(plan.sp, plan.net_file, cwd, plan.weights, plan.state)
         # stock Caffe does not create the snapshot folder (relative to cwd, like Caffe reads it)
         if plan.sp.snapshot_prefix:
             pp = Path(plan.sp.snapshot_prefix)
