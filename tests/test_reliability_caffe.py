@@ -100,13 +100,19 @@ def test_hdf5_snapshots_are_written_through_a_temp_file_too(tmp_path, caffe_pb2)
         assert f["iter"][()].tolist() in (20, [20]) and len(f["history"]) == 4
 
 
-def test_full_disk_during_a_snapshot_keeps_the_earlier_ones(tmp_path, caffe_pb2, small_fs):
+def _snapshot_20_on(fs: Path, tmp_path: Path, pb2) -> dict:
+    """The tiny experiment trained 20 iterations by `caffe train`, snapshotting into ``fs``/snap."""
     require_caffe()
-    fs = small_fs
-    exp = make_tiny_experiment(tmp_path / "exp", caffe_pb2)
-    s20 = _write_solver(tmp_path / "s20.prototxt", caffe_pb2, exp["net"], str(fs / "snap/tiny"), 20)
-    r = _caffe_train(s20, tmp_path)
+    exp = make_tiny_experiment(tmp_path / "exp", pb2)
+    exp["s20"] = _write_solver(tmp_path / "s20.prototxt", pb2, exp["net"], str(fs / "snap/tiny"), 20)
+    r = _caffe_train(exp["s20"], tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
+    return exp
+
+
+def test_full_disk_during_a_snapshot_keeps_the_earlier_ones(tmp_path, caffe_pb2, small_fs):
+    fs = small_fs
+    exp = _snapshot_20_on(fs, tmp_path, caffe_pb2)
     snap = fs / "snap"
     before = {p.name: p.read_bytes() for p in snap.iterdir()}
     assert sorted(before) == ["tiny_iter_20.caffemodel", "tiny_iter_20.solverstate"]
@@ -125,18 +131,13 @@ def test_full_disk_during_a_snapshot_keeps_the_earlier_ones(tmp_path, caffe_pb2,
 def test_full_disk_between_caffemodel_and_solverstate(tmp_path, caffe_pb2, small_fs):
     """The solverstate is written after its caffemodel: when the disk fills in between, the new
     caffemodel is complete and no solverstate names a missing or partial file."""
-    require_caffe()
     fs = small_fs
-    exp = make_tiny_experiment(tmp_path / "exp", caffe_pb2)
-    # room for the caffemodel (about 1 KB) but not for the solverstate of Adam (two history blobs)
-    solver = _write_solver(tmp_path / "s.prototxt", caffe_pb2, exp["net"], str(fs / "snap/tiny"), 20)
-    r = _caffe_train(solver, tmp_path)
-    assert r.returncode == 0, r.stderr[-2000:]
+    solver = _snapshot_20_on(fs, tmp_path, caffe_pb2)["s20"]
     model_size = (fs / "snap/tiny_iter_20.caffemodel").stat().st_size
     for p in (fs / "snap").iterdir():
         p.unlink()
     filler = _fill(fs)
-    # free exactly one page: a file of up to 4096 bytes fits, the next does not
+    # free exactly one page: the caffemodel (under 4096 bytes) fits in it, the solverstate then does not
     assert model_size < 4096
     with open(filler, "r+b") as f:
         f.truncate(filler.stat().st_size - 4096)

@@ -48,7 +48,7 @@ def tiny(tmp_path_factory, caffe_pb2):
 
     exp = make_tiny_experiment(tmp_path_factory.mktemp("tiny_nan"), caffe_pb2, max_iters=(20,))
     assert training.train(exp["solvers"][0], log_dir=exp["root"] / "logs", show_progress=False,
-                          tensorboard=False) == 0
+                          tensorboard=False).rc == 0
     exp["model"] = exp["root"] / "snap" / "tiny_iter_20.caffemodel"
     return exp
 
