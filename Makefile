@@ -1,14 +1,16 @@
-# SimpleNet in Caffe. `make setup`, then `make test`, then `make demo`.
+# SimpleNet in Caffe. `make demo` or `make test` (each runs `make setup` first when it is needed).
 SHELL := /bin/bash
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
 # Options passed to setup/setup.sh: CUDA=1, BLAS=mkl|openmp|open, DNN=onednn|none, CAFFE_ROOT=..., CAFFE_CACHE=...
 export CUDA BLAS DNN CAFFE_ROOT CAFFE_CACHE CAFFE_APT_MIRROR CAFFE_SOURCE_TARBALL PYTHON SKIP_APT
+# Commands run by the targets below name make variables (RESUME=1) in their advice (simplenet_caffe/cli.py).
+UNDER_MAKE := SIMPLENET_UNDER_MAKE=1
 
-.PHONY: help setup test demo reproduce bench bench-lmdb bench-log bench-export prototxt clean-venv gpu-bundle gpu-check
+.PHONY: help setup setup-if-needed test demo reproduce bench bench-lmdb bench-log bench-export prototxt clean-venv gpu-bundle gpu-check
 
 help:
-	@echo "make setup      install Debian packages, .venv, build Caffe (cached outside the repo)"
+	@echo "make setup      install Debian packages, .venv, build Caffe (cached outside the repo); the targets below run it when needed"
 	@echo "make test       run the test suite (real caffe, real MNIST)"
 	@echo "make demo [NAME=run] [OVERWRITE=1] [RESUME=1] [GPU=0]   MNIST end to end: LMDB -> caffe train -> log -> plots -> table"
 	@echo "make reproduce EXP=<experiment> [NAME=run] [RESUME=1|CONTINUE=1] [OVERWRITE=1] [GPU=0] [ARGS=...]   a paper experiment, full schedule"
@@ -20,42 +22,46 @@ help:
 setup:
 	bash setup/setup.sh
 
-test:
+# About a second when nothing changed since the last setup (setup/setup.sh keeps a stamp in the venv).
+setup-if-needed:
+	@bash setup/setup.sh --if-needed
+
+test: setup-if-needed
 	$(PY) -m pytest -q tests
 
 # The main job: SimpleNet S300-A on real MNIST (or DATASET=fashion-mnist), 4-9 minutes on 2 cores.
 DATASET ?= mnist
-demo:
-	$(PY) tools/demo.py --dataset $(DATASET) $(if $(NAME),--name $(NAME)) $(if $(OVERWRITE),--overwrite) \
+demo: setup-if-needed
+	$(UNDER_MAKE) $(PY) tools/demo.py --dataset $(DATASET) $(if $(NAME),--name $(NAME)) $(if $(OVERWRITE),--overwrite) \
 	  $(if $(RESUME),--resume) $(if $(GPU),--gpu $(GPU))
 
 # Any experiment's full schedule (see `$(PY) tools/reproduce.py --list`); RESUME=1 continues,
 # NAME= names the run (own logs and snapshots), OVERWRITE=1 starts it again, ARGS= passes more
 # options (e.g. ARGS="--max-iter 100 --test-iter 4" for a smoke test).
-reproduce:
+reproduce: setup-if-needed
 	@test -n "$(EXP)" || { echo "usage: make reproduce EXP=<experiment> [NAME=run] [RESUME=1|CONTINUE=1] [OVERWRITE=1] [GPU=0] [ARGS=...]"; exit 2; }
-	$(PY) tools/reproduce.py $(EXP) $(if $(NAME),--name $(NAME)) $(if $(RESUME),--resume) $(if $(CONTINUE),--continue) \
+	$(UNDER_MAKE) $(PY) tools/reproduce.py $(EXP) $(if $(NAME),--name $(NAME)) $(if $(RESUME),--resume) $(if $(CONTINUE),--continue) \
 	  $(if $(OVERWRITE),--overwrite) $(if $(GPU),--gpu $(GPU)) $(ARGS)
 
-prototxt:
+prototxt: setup-if-needed
 	$(PY) tools/gen_prototxt.py
 
 # caffe time of three nets -> images/s, GFLOP/s, share of numpy's SGEMM, peak RSS, PyTorch CPU if installed
 # (docs/speed.md). BENCH_ARGS="--baseline-caffe <other build>/bin/caffe --demo .venv" adds a second build
 # and the demo's wall time (minutes).
-bench:
+bench: setup-if-needed
 	$(PY) bench/bench_caffe.py $(BENCH_ARGS)
 
 # Log parser time and peak RSS on a 200 MB log made from the real CIFAR-10 log, beside Caffe's parse_log.py algorithm.
-bench-log:
+bench-log: setup-if-needed
 	$(PY) bench/bench_parse_log.py $(BENCH_LOG_ARGS)
 
 # LMDB conversion records/s: tools/to_lmdb.py vs Caffe's convert_mnist_data and convert_imageset, same input.
-bench-lmdb:
+bench-lmdb: setup-if-needed
 	$(PY) bench/bench_lmdb.py
 
 # caffemodel -> safetensors / ONNX / back for the 6.4M ImageNet net, beside pycaffe loading the same files.
-bench-export:
+bench-export: setup-if-needed
 	$(PY) bench/bench_export.py
 
 # GPU bundle (docs/gpu.md): a minimal CUDA build (cuDNN 9, NCCL; its own venv GPU_VENV with the CUDA

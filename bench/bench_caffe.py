@@ -36,6 +36,7 @@ from simplenet_caffe.atomic import write_atomic
 from simplenet_caffe.errors import UserError
 from simplenet_caffe.progress import progress
 from simplenet_caffe.cli import run
+from simplenet_caffe.nets.counting import count_prototxt
 from simplenet_caffe.nets.timing import BENCH_NETS, input_chw, timing_net
 from simplenet_caffe.paths import PROTOTXT_DIR, REPO_ROOT
 
@@ -170,6 +171,118 @@ def torch_time(net, chw, batch: int, iterations: int, channels_last: bool) -> fl
     return sum(times[1:]) / iterations
 
 
+def _measure(nets, builds, have_torch: bool, args, pb2) -> tuple[dict, dict, dict]:
+    """Time every (net, build or PyTorch layout): ms per batch, peak RSS (MiB), and ms by layer type."""
+    # Each net's Caffe and PyTorch runs back to back, so that both sides see the same load on a
+    # shared machine; with --rounds N every run is repeated N times and the fastest kept.
+    steps = [(n, w) for _ in range(args.rounds) for n in nets
+             for w in builds + (["nchw", "cl"] if have_torch else [])]
+    if args.train_rss:
+        steps += [(n, ("train",) + b) for n in nets for b in builds]
+    res: dict = {}
+    rss: dict = {}
+    by_type: dict = {}  # (stem, build, layer type) -> ms forward + backward per batch
+    with tempfile.TemporaryDirectory() as tmp:
+        for (title, stem, batch, cit, tit), what in progress(steps, total=len(steps), desc="bench", unit="run"):
+            train_val, deploy = PROTOTXT_DIR / f"{stem}_train_val.prototxt", PROTOTXT_DIR / f"{stem}_deploy.prototxt"
+            chw = input_chw(deploy, pb2)
+            net = timing_net(train_val, batch, chw, pb2)
+            if isinstance(what, tuple):  # a Caffe build: (label, binary) or ("train", label, binary)
+                model = Path(tmp) / f"{stem}_time.prototxt"
+                protoio.write_text(model, net)
+            if isinstance(what, tuple) and what[0] == "train":
+                rss[stem, "train", what[1]] = train_rss(what[2], stem, model, Path(tmp))
+            elif isinstance(what, tuple):
+                t = caffe_time(what[1], model, max(1, round(cit * args.scale)))
+                if (stem, what[0]) in res and res[stem, what[0]] <= t["fwdbwd"]:
+                    continue
+                res[stem, what[0]], rss[stem, what[0]] = t["fwdbwd"], t["rss"]
+                kinds = {l.name: l.type for l in net.layer}
+                for k in [k for k in by_type if k[:2] == (stem, what[0])]:
+                    del by_type[k]
+                for name, ms in t["layers"].items():
+                    key = (stem, what[0], kinds.get(name, "?"))
+                    by_type[key] = by_type.get(key, 0.0) + ms
+            else:
+                ms, mem = torch_time_process(stem, batch, max(1, round(tit * args.scale)), what)
+                if (stem, what) not in res or ms < res[stem, what]:
+                    res[stem, what], rss[stem, what] = ms, mem
+    return res, rss, by_type
+
+
+def _rows(nets, builds, res: dict, rss: dict, gemm: float, args, have_torch: bool) -> list[dict]:
+    """One result row per net: Caffe's speed, its share of SGEMM, the baseline and PyTorch beside it."""
+    rows = []
+    for title, stem, batch, _, _ in nets:
+        macs = count_prototxt(PROTOTXT_DIR / f"{stem}_deploy.prototxt").macs
+        flop_img = 6 * macs
+        ms = res[stem, "caffe"]
+        row = {"net": title, "batch": batch, "train_GFLOP_per_image": round(flop_img / 1e9, 3),
+               "caffe_ms": round(ms, 1), "caffe_img_s": round(batch / ms * 1e3, 1),
+               "caffe_GFLOP_s": round(flop_img * batch / ms / 1e6, 1), "sgemm_GFLOP_s": round(gemm, 1),
+               "caffe_pct_sgemm": round(100 * flop_img * batch / ms / 1e6 / gemm, 1),
+               "caffe_rss_MiB": round(rss[stem, "caffe"])}
+        if args.train_rss:
+            row["caffe_train_rss_MiB"] = round(rss[stem, "train", "caffe"])
+        if ("baseline", args.baseline_caffe) in builds:
+            b = res[stem, "baseline"]
+            row.update(baseline_ms=round(b, 1), baseline_img_s=round(batch / b * 1e3, 1),
+                       baseline_rss_MiB=round(rss[stem, "baseline"]), speedup_vs_baseline=round(b / ms, 2))
+            if args.train_rss:
+                row["baseline_train_rss_MiB"] = round(rss[stem, "train", "baseline"])
+        if have_torch:
+            for t in ("nchw", "cl"):
+                row[f"torch_{t}_ms"] = round(res[stem, t], 1)
+                row[f"torch_{t}_rss_MiB"] = round(rss[stem, t])
+                row[f"caffe_vs_torch_{t}"] = round(res[stem, t] / ms, 2)
+        rows.append(row)
+    return rows
+
+
+def _report(rows: list[dict], nets, builds, by_type: dict, about: str, args, have_torch: bool) -> str:
+    """Print the rows and write bench/results/bench_caffe.{csv,md}; returns the Markdown."""
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, cols)
+    w.writeheader()
+    w.writerows(rows)
+    write_atomic(RESULTS / "bench_caffe.csv", buf.getvalue())
+    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    md += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
+    header = (f"{about}; training FLOPs/image = 6 x MACs; "
+              f"ms = forward+backward per batch (no update); ratios > 1 mean Caffe is faster; "
+              f"rss = peak resident memory of the timing process.\n\n")
+    md_text = header + "\n".join(md) + "\n"
+    print()
+    for r in rows:
+        line = (f"{r['net']:22s} batch {r['batch']:3d}: caffe {r['caffe_ms']:8.1f} ms = {r['caffe_img_s']:6.1f} img/s"
+                f" = {r['caffe_GFLOP_s']:6.1f} GFLOP/s = {r['caffe_pct_sgemm']:5.1f}% of SGEMM, {r['caffe_rss_MiB']} MiB")
+        if "baseline_ms" in r:
+            line += (f" | baseline {r['baseline_img_s']:6.1f} img/s, {r['baseline_rss_MiB']} MiB,"
+                     f" speedup {r['speedup_vs_baseline']:.2f}x")
+        if have_torch:
+            line += (f" | torch NCHW {r['torch_nchw_ms']:.0f} ms ({r['caffe_vs_torch_nchw']:.2f}x),"
+                     f" channels_last {r['torch_cl_ms']:.0f} ms ({r['caffe_vs_torch_cl']:.2f}x), {r['torch_cl_rss_MiB']} MiB")
+        if args.train_rss:
+            line += f" | caffe train peak RSS {r['caffe_train_rss_MiB']} MiB" + (
+                f", baseline {r['baseline_train_rss_MiB']} MiB ({r['caffe_train_rss_MiB'] / r['baseline_train_rss_MiB']:.2f}x)"
+                if "baseline_train_rss_MiB" in r else "")
+        print(line)
+    type_md = ["", "ms per batch by layer type (forward + backward, `caffe time`):", "",
+               "| net | build | " + " | ".join(TYPES_SHOWN) + " | other |", "|---|---|" + "---|" * (len(TYPES_SHOWN) + 1)]
+    for title, stem, *_ in nets:
+        for b, _ in builds:
+            ms = {t: v for (st, bb, t), v in by_type.items() if st == stem and bb == b}
+            cells = [f"{ms.get(t, 0):.0f}" for t in TYPES_SHOWN]
+            other = sum(v for t, v in ms.items() if t not in TYPES_SHOWN)
+            type_md.append(f"| {title} | {b} | " + " | ".join(cells) + f" | {other:.0f} |")
+            print(f"{title:22s} {b:8s} ms by layer type: " + ", ".join(
+                f"{t} {c}" for t, c in zip(TYPES_SHOWN, cells)) + f", other {other:.0f}")
+    md_text += "\n".join(type_md) + "\n"
+    write_atomic(RESULTS / "bench_caffe.md", md_text)
+    return md_text
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -211,110 +324,16 @@ def main(argv=None):
     except ImportError:
         have_torch = False
         print("torch not installed: PyTorch columns left empty (pip install torch==2.13.0)")
-    from simplenet_caffe.nets.counting import count_prototxt
     pb2 = caffe_env.caffe_pb2()
 
     cpu = cpu_name()
     print(f"CPU: {cpu}")
     gemm = sgemm_gflops()
     print(f"numpy SGEMM (2048^3, float32, {os.cpu_count()} cores): {gemm:.0f} GFLOP/s")
-    rows = []
-    # Each net's Caffe and PyTorch runs back to back, so that both sides see the same load on a
-    # shared machine; with --rounds N every run is repeated N times and the fastest kept.
-    steps = [(n, w) for _ in range(args.rounds) for n in nets
-             for w in builds + (["nchw", "cl"] if have_torch else [])]
-    if args.train_rss:
-        steps += [(n, ("train",) + b) for n in nets for b in builds]
-    res: dict = {}
-    rss: dict = {}
-    by_type: dict = {}  # (stem, build, layer type) -> ms forward + backward per batch
-    with tempfile.TemporaryDirectory() as tmp:
-        for (title, stem, batch, cit, tit), what in progress(steps, total=len(steps), desc="bench", unit="run"):
-            train_val, deploy = PROTOTXT_DIR / f"{stem}_train_val.prototxt", PROTOTXT_DIR / f"{stem}_deploy.prototxt"
-            chw = input_chw(deploy, pb2)
-            net = timing_net(train_val, batch, chw, pb2)
-            if isinstance(what, tuple):  # a Caffe build: (label, binary) or ("train", label, binary)
-                model = Path(tmp) / f"{stem}_time.prototxt"
-                protoio.write_text(model, net)
-            if isinstance(what, tuple) and what[0] == "train":
-                rss[stem, "train", what[1]] = train_rss(what[2], stem, model, Path(tmp))
-            elif isinstance(what, tuple):
-                t = caffe_time(what[1], model, max(1, round(cit * args.scale)))
-                if (stem, what[0]) in res and res[stem, what[0]] <= t["fwdbwd"]:
-                    continue
-                res[stem, what[0]], rss[stem, what[0]] = t["fwdbwd"], t["rss"]
-                kinds = {l.name: l.type for l in net.layer}
-                for k in [k for k in by_type if k[:2] == (stem, what[0])]:
-                    del by_type[k]
-                for name, ms in t["layers"].items():
-                    key = (stem, what[0], kinds.get(name, "?"))
-                    by_type[key] = by_type.get(key, 0.0) + ms
-            else:
-                ms, mem = torch_time_process(stem, batch, max(1, round(tit * args.scale)), what)
-                if (stem, what) not in res or ms < res[stem, what]:
-                    res[stem, what], rss[stem, what] = ms, mem
-    for title, stem, batch, _, _ in nets:
-        macs = count_prototxt(PROTOTXT_DIR / f"{stem}_deploy.prototxt").macs
-        flop_img = 6 * macs
-        ms = res[stem, "caffe"]
-        row = {"net": title, "batch": batch, "train_GFLOP_per_image": round(flop_img / 1e9, 3),
-               "caffe_ms": round(ms, 1), "caffe_img_s": round(batch / ms * 1e3, 1),
-               "caffe_GFLOP_s": round(flop_img * batch / ms / 1e6, 1), "sgemm_GFLOP_s": round(gemm, 1),
-               "caffe_pct_sgemm": round(100 * flop_img * batch / ms / 1e6 / gemm, 1),
-               "caffe_rss_MiB": round(rss[stem, "caffe"])}
-        if args.train_rss:
-            row["caffe_train_rss_MiB"] = round(rss[stem, "train", "caffe"])
-        if ("baseline", args.baseline_caffe) in builds:
-            b = res[stem, "baseline"]
-            row.update(baseline_ms=round(b, 1), baseline_img_s=round(batch / b * 1e3, 1),
-                       baseline_rss_MiB=round(rss[stem, "baseline"]), speedup_vs_baseline=round(b / ms, 2))
-            if args.train_rss:
-                row["baseline_train_rss_MiB"] = round(rss[stem, "train", "baseline"])
-        if have_torch:
-            for t in ("nchw", "cl"):
-                row[f"torch_{t}_ms"] = round(res[stem, t], 1)
-                row[f"torch_{t}_rss_MiB"] = round(rss[stem, t])
-                row[f"caffe_vs_torch_{t}"] = round(res[stem, t] / ms, 2)
-        rows.append(row)
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, cols)
-    w.writeheader()
-    w.writerows(rows)
-    write_atomic(RESULTS / "bench_caffe.csv", buf.getvalue())
-    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    md += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
-    header = (f"CPU: {cpu}\n\ncaffe: {caffe}\n\nnumpy SGEMM {gemm:.0f} GFLOP/s; training FLOPs/image = 6 x MACs; "
-              f"ms = forward+backward per batch (no update); ratios > 1 mean Caffe is faster; "
-              f"rss = peak resident memory of the timing process.\n\n")
-    md_text = header + "\n".join(md) + "\n"
-    print()
-    for r in rows:
-        line = (f"{r['net']:22s} batch {r['batch']:3d}: caffe {r['caffe_ms']:8.1f} ms = {r['caffe_img_s']:6.1f} img/s"
-                f" = {r['caffe_GFLOP_s']:6.1f} GFLOP/s = {r['caffe_pct_sgemm']:5.1f}% of SGEMM, {r['caffe_rss_MiB']} MiB")
-        if "baseline_ms" in r:
-            line += (f" | baseline {r['baseline_img_s']:6.1f} img/s, {r['baseline_rss_MiB']} MiB,"
-                     f" speedup {r['speedup_vs_baseline']:.2f}x")
-        if have_torch:
-            line += (f" | torch NCHW {r['torch_nchw_ms']:.0f} ms ({r['caffe_vs_torch_nchw']:.2f}x),"
-                     f" channels_last {r['torch_cl_ms']:.0f} ms ({r['caffe_vs_torch_cl']:.2f}x), {r['torch_cl_rss_MiB']} MiB")
-        if args.train_rss:
-            line += f" | caffe train peak RSS {r['caffe_train_rss_MiB']} MiB" + (
-                f", baseline {r['baseline_train_rss_MiB']} MiB ({r['caffe_train_rss_MiB'] / r['baseline_train_rss_MiB']:.2f}x)"
-                if "baseline_train_rss_MiB" in r else "")
-        print(line)
-    type_md = ["", "ms per batch by layer type (forward + backward, `caffe time`):", "",
-               "| net | build | " + " | ".join(TYPES_SHOWN) + " | other |", "|---|---|" + "---|" * (len(TYPES_SHOWN) + 1)]
-    for title, stem, *_ in nets:
-        for b, _ in builds:
-            ms = {t: v for (st, bb, t), v in by_type.items() if st == stem and bb == b}
-            cells = [f"{ms.get(t, 0):.0f}" for t in TYPES_SHOWN]
-            other = sum(v for t, v in ms.items() if t not in TYPES_SHOWN)
-            type_md.append(f"| {title} | {b} | " + " | ".join(cells) + f" | {other:.0f} |")
-            print(f"{title:22s} {b:8s} ms by layer type: " + ", ".join(
-                f"{t} {c}" for t, c in zip(TYPES_SHOWN, cells)) + f", other {other:.0f}")
-    md_text += "\n".join(type_md) + "\n"
-    write_atomic(RESULTS / "bench_caffe.md", md_text)
+    res, rss, by_type = _measure(nets, builds, have_torch, args, pb2)
+    rows = _rows(nets, builds, res, rss, gemm, args, have_torch)
+    md_text = _report(rows, nets, builds, by_type, f"CPU: {cpu}\n\ncaffe: {caffe}\n\nnumpy SGEMM {gemm:.0f} GFLOP/s",
+                      args, have_torch)
     demo_md = []
     for venv in args.demo:
         print(f"\ndemo with {venv} (tools/demo.py, minutes)...", flush=True)

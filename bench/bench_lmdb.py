@@ -105,7 +105,7 @@ def tool_or_none(name: str):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mnist-dir", default=None, help="MNIST idx folder (default ../shared/data/mnist)")
+    ap.add_argument("--src", default=None, help="MNIST idx folder (default ../shared/data/mnist)")
     ap.add_argument("--images", type=int, default=4000, help="images in the generated folder (default 4000)")
     ap.add_argument("--size", default="96x96", help="generated image size WxH (default 96x96)")
     ap.add_argument("--repeat", type=int, default=5, help="timed rounds per side (default 5)")
@@ -115,9 +115,9 @@ def main(argv=None):
     py = sys.executable
     caffe_envvars = caffe_env.tool_env()
     caffe_envvars["GLOG_minloglevel"] = "1"
-    mnist = Path(a.mnist_dir) if a.mnist_dir else SHARED_DIR / "data" / "mnist"
+    mnist = Path(a.src) if a.src else SHARED_DIR / "data" / "mnist"
     if not (mnist / "train-images-idx3-ubyte.gz").is_file():
-        raise UserError(f"no MNIST at {mnist} (give --mnist-dir)")
+        raise UserError(f"no MNIST at {mnist} (give --src)")
     with tempfile.TemporaryDirectory(prefix="bench_lmdb_") as tmp:
         tmp = Path(tmp)
         ours_env = dict(os.environ)
@@ -130,7 +130,7 @@ def main(argv=None):
         raw.mkdir()
         for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):   # Caffe's tool needs them gunzipped
             (raw / n).write_bytes(gzip.decompress((mnist / f"{n}.gz").read_bytes()))
-        sides = {"ours": ([py, str(REPO_ROOT / "tools/to_lmdb.py"), "mnist", str(raw), str(tmp / "o"),
+        sides = {"ours": ([py, str(REPO_ROOT / "tools/to_lmdb.py"), "mnist", str(raw), "-o", str(tmp / "o"),
                            "--split", "train"], tmp / "o", ours_env)}
         tool = tool_or_none("convert_mnist_data")
         if tool:
@@ -154,7 +154,7 @@ def main(argv=None):
             cv2.imwrite(str(root / cls / f"{i:06d}.jpg"), img)
             lines.append(f"{cls}/{i:06d}.jpg {i % 10}\n")
         (tmp / "list.txt").write_text("".join(lines))
-        sides = {"ours": ([py, str(REPO_ROOT / "tools/to_lmdb.py"), "folder", str(root), str(tmp / "fo"),
+        sides = {"ours": ([py, str(REPO_ROOT / "tools/to_lmdb.py"), "folder", str(root), "-o", str(tmp / "fo"),
                            "--list", str(tmp / "list.txt")], tmp / "fo", ours_env)}
         tool = tool_or_none("convert_imageset")
         if tool:

@@ -9,11 +9,11 @@
 #   CUDA=1                 build the GPU variant (sm_90 by default, CUDA_ARCH_BIN to change)
 #   BLAS=mkl|openmp|open   BLAS Caffe links (default mkl, the fastest measured: docs/speed.md; openmp with CUDA=1);
 #                          mkl: Intel MKL from PyPI's wheels (pinned by sha256, unpacked into the cache), GNU OpenMP
-#                          threading layer, + setup/patches/speed (Caffe's conv image loop and
+#                          threading layer, + the speed patch (setup/patches/series, Caffe's conv image loop and
 #                          element-wise layers on OpenMP threads; docs/speed.md);
-#                          openmp: Debian OpenBLAS's OpenMP build + setup/patches/speed;
+#                          openmp: Debian OpenBLAS's OpenMP build + the speed patch;
 #                          open: Debian OpenBLAS (pthreads), stock Caffe code
-#   DNN=onednn|none        oneDNN engine for Caffe's CPU convolutions (setup/patches/onednn; default onednn
+#   DNN=onednn|none        oneDNN engine for Caffe's CPU convolutions (the onednn patches of setup/patches/series; default onednn
 #                          with BLAS=mkl|openmp, none with BLAS=open or CUDA=1): PyPI's pinned oneDNN
 #                          GNU OpenMP build, unpacked into the cache; engine: CAFFE in a prototxt keeps stock code
 #   CUDA_TOOLKIT_ROOT_DIR  (CUDA=1) toolkit with nvcc, cuBLAS, cuRAND, cuDNN 9, NCCL; default: nvcc's
@@ -32,6 +32,36 @@ set -Eeuo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 VENV=${VENV:-$ROOT/.venv}
+
+# ---------------------------------------------------------------- done already?
+# A finished setup writes $VENV/.setup-stamp: a hash of what it read (this script, pyproject.toml,
+# the patches) and the options it resolved. `setup.sh --if-needed` (make test, make demo, ...)
+# exits at once when that still holds and the linked Caffe is there; otherwise it runs the whole
+# setup, with the recorded options as defaults for those not given now.
+STAMP=$VENV/.setup-stamp
+STAMP_OPTS=(CUDA BLAS DNN MINIMAL CAFFE_ROOT)
+setup_inputs_hash() {
+  { cat setup/setup.sh pyproject.toml; find setup/patches -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-16
+}
+if [ "${1:-}" = --if-needed ] && [ -f "$STAMP" ]; then
+  declare -A REC=()
+  while IFS='=' read -r k v; do REC[$k]=$v; done < "$STAMP"
+  fresh=1
+  [ "${REC[inputs]:-}" = "$(setup_inputs_hash)" ] || fresh=0
+  for o in "${STAMP_OPTS[@]}"; do
+    [ -z "${!o:-}" ] || [ "${!o}" = "${REC[$o]:-}" ] || fresh=0
+    [ -n "${!o:-}" ] || [ -z "${REC[$o]:-}" ] || export "$o=${REC[$o]}"
+  done
+  [ -x "$VENV/bin/python" ] && [ -x "$VENV/bin/caffe" ] && [ -d "${REC[prefix]:-/nonexistent}/bin" ] || fresh=0
+  if [ "$fresh" = 1 ]; then exit 0; fi
+  echo "setup: $VENV is missing or out of date: running setup/setup.sh"
+fi
+rm -f "$STAMP"
+INPUTS_HASH=$(setup_inputs_hash)   # as read now: a file changed during setup makes the next check rerun it
+write_stamp() {  # $1 = the linked Caffe prefix
+  { echo "inputs=$INPUTS_HASH"; for o in "${STAMP_OPTS[@]}"; do echo "$o=${!o:-}"; done; echo "prefix=$1"; } > "$STAMP.tmp"
+  mv "$STAMP.tmp" "$STAMP"
+}
 CUDA=${CUDA:-0}
 # CPU builds default to MKL (fastest measured); GPU builds to OpenMP OpenBLAS, the compile-checked
 # GPU combination (the CPU BLAS hardly matters when the GPU trains).
@@ -136,6 +166,7 @@ if [ -n "${CAFFE_ROOT:-}" ]; then
   PYTHONPATH="$CAFFE_ROOT/python${PYTHONPATH:+:$PYTHONPATH}" GLOG_minloglevel=2 "$VPY" -c "import caffe" 2>/dev/null \
     || die "pycaffe not importable from CAFFE_ROOT=$CAFFE_ROOT" "build Caffe with -DBUILD_python=ON, or install pycaffe into this Python"
   link_caffe "$CAFFE_ROOT"
+  write_stamp "$CAFFE_ROOT"
   say "using Caffe at $CAFFE_ROOT"
   exit 0
 fi
@@ -299,7 +330,7 @@ NUMPY_MAJOR=$("$VPY" -c 'import numpy; print(numpy.__version__.split(".")[0])')
 CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Release -Dpython_version=3 -DBUILD_python=ON -DBUILD_python_layer=ON
   -DUSE_OPENCV=ON -DUSE_LEVELDB=ON -DUSE_LMDB=ON -DBUILD_docs=OFF -DBUILD_matlab=OFF
 )
-PATCHES=(setup/patches/*.patch)
+PATCH_TAGS=()   # which of setup/patches/series apply (speed, onednn, cuda); the plain ones always do
 case "$BLAS" in
   open) CMAKE_FLAGS+=(-DBLAS=Open) ;;
   openmp)
@@ -308,7 +339,7 @@ case "$BLAS" in
     OMP_BLAS=/usr/lib/$(gcc -print-multiarch)/openblas-openmp/libopenblas.so.0
     [ -f "$OMP_BLAS" ] || die "BLAS=openmp needs $OMP_BLAS" "apt-get install libopenblas0-openmp"
     CMAKE_FLAGS+=(-DBLAS=Open -DUSE_OPENMP=ON "-DOpenBLAS_LIB=$OMP_BLAS")
-    PATCHES+=(setup/patches/speed/*.patch) ;;
+    PATCH_TAGS+=(speed) ;;
   mkl)
     # GNU threading layer (not mkl_rt's default Intel OpenMP): MKL shares libgomp with Caffe's
     # OpenMP loops and runs single-threaded inside them. FindMKL's single-library slot is
@@ -318,7 +349,7 @@ case "$BLAS" in
     CMAKE_FLAGS+=(-DBLAS=MKL -DUSE_OPENMP=ON "-DMKL_ROOT=$MKL_DIR" "-DMKL_INCLUDE_DIR=$MKL_DIR/include"
       -DMKL_USE_SINGLE_DYNAMIC_LIBRARY=ON
       "-DMKL_RT_LIBRARY=$MKL_DIR/lib/libmkl_intel_lp64.so;$MKL_DIR/lib/libmkl_gnu_thread.so;$MKL_DIR/lib/libmkl_core.so")
-    PATCHES+=(setup/patches/speed/*.patch) ;;
+    PATCH_TAGS+=(speed) ;;
   *) die "unknown BLAS=$BLAS" "use BLAS=mkl, BLAS=openmp or BLAS=open" ;;
 esac
 case "$DNN" in
@@ -327,7 +358,7 @@ case "$DNN" in
     [ "$BLAS" != open ] || die "DNN=onednn builds on the speed patch: use it with BLAS=mkl or BLAS=openmp" "BLAS=mkl DNN=onednn, or DNN=none for the stock build"
     ONEDNN_DIR=$(assemble_onednn)
     CMAKE_FLAGS+=("-DONEDNN_ROOT=$ONEDNN_DIR")
-    PATCHES+=(setup/patches/onednn/*.patch) ;;
+    PATCH_TAGS+=(onednn) ;;
   *) die "unknown DNN=$DNN" "use DNN=onednn or DNN=none" ;;
 esac
 if [ "${MINIMAL:-0}" = 1 ]; then  # later -D settings override the defaults above
@@ -339,10 +370,17 @@ if [ "$CUDA" = 1 ]; then
   # Caffe's FindNCCL searches only /usr and NCCL_DIR; cuDNN is found in the toolkit folder.
   CMAKE_FLAGS+=("-DCUDA_TOOLKIT_ROOT_DIR=$CUDA_TOOLKIT_ROOT_DIR" "-DNCCL_INCLUDE_DIR=$CUDA_TOOLKIT_ROOT_DIR/include"
     "-DNCCL_LIBRARIES=$CUDA_TOOLKIT_ROOT_DIR/lib64/libnccl.so")
-  PATCHES+=(setup/patches/cuda/*.patch)
+  PATCH_TAGS+=(cuda)
 else
   CMAKE_FLAGS+=(-DCPU_ONLY=ON)
 fi
+# The patches, in the order of setup/patches/series ("NAME [TAG]" lines, # comments).
+PATCHES=()
+while read -r name tag _; do
+  case "$name" in ''|'#'*) continue ;; esac
+  [ -f "setup/patches/$name" ] || die "setup/patches/series names a missing patch: $name"
+  if [ -z "$tag" ] || [[ " ${PATCH_TAGS[*]} " == *" $tag "* ]]; then PATCHES+=("setup/patches/$name"); fi
+done < setup/patches/series
 # Bump INSTALL_LAYOUT when what setup puts into an install prefix changes.
 INSTALL_LAYOUT=2
 KEY=$( { echo "$SRC_SHA256 layout$INSTALL_LAYOUT"; cat "${PATCHES[@]}"; printf '%s\n' "${CMAKE_FLAGS[@]}"; echo "$PY_BASE numpy$NUMPY_MAJOR"; } | sha256sum | cut -c1-16)
@@ -352,6 +390,7 @@ PREFIX=$CAFFE_CACHE/caffe-$VARIANT-$KEY
 if [ -f "$PREFIX/.complete" ]; then
   say "Caffe build cached at $PREFIX (key $KEY): nothing to build"
   link_caffe "$PREFIX"
+  write_stamp "$PREFIX"
   exit 0
 fi
 
@@ -427,4 +466,5 @@ touch "$WORK/stage$PREFIX/.complete"
 rm -rf "$PREFIX"
 mv "$WORK/stage$PREFIX" "$PREFIX"
 link_caffe "$PREFIX"
+write_stamp "$PREFIX"
 say "Caffe installed at $PREFIX"

@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import re
 import shutil
+import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator, Union
@@ -184,8 +187,6 @@ def output_lock(path: str | os.PathLike, busy: Callable[[str], str] | None = Non
     another process holds it, a :class:`UserError` names it (pid, host, since when) at once;
     ``busy(holder)`` words that message when given.
     The kernel drops the lock when its process dies, however it dies."""
-    import fcntl
-
     lp = lock_path(path)
     try:
         lp.parent.mkdir(parents=True, exist_ok=True)
@@ -210,8 +211,6 @@ def output_lock(path: str | os.PathLike, busy: Callable[[str], str] | None = Non
 def lock_holder(path: str | os.PathLike) -> str | None:
     """``pid N on HOST since T`` of the process holding :func:`output_lock` on ``path`` now;
     None when nobody holds it."""
-    import fcntl
-
     try:
         fd = os.open(lock_path(path), os.O_RDONLY)
     except OSError:
@@ -289,8 +288,6 @@ def atomic_outputs(folder: str | os.PathLike, parts: Iterable[str], *, force: bo
 def _signals_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP (a scheduler's pre-emption, a closed terminal) raise KeyboardInterrupt
     like Ctrl-C while an output is built, so its staging folder is removed on the way out."""
-    import signal
-    import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield

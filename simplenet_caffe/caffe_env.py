@@ -12,6 +12,7 @@ that a missing build gives one message: "Caffe is not built: run make setup".
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import re
 import shutil
@@ -149,7 +150,6 @@ def caffe_pb2():
         # Load the generated file on its own: `from caffe.proto import ...` would first run
         # caffe/__init__.py (the C++ extension, skimage, scipy: ~1 s per tool start). It is
         # registered under its real name, so a later `import caffe` reuses this module.
-        import importlib.util  # noqa: PLC0415
 
         for base in ([prefix / "python"] if prefix is not None else []) + [Path(p) for p in sys.path if p]:
             f = base / "caffe" / "proto" / "caffe_pb2.py"

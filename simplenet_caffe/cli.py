@@ -4,6 +4,8 @@
   (``<prog>: error: <message>``) and exits with status 2 -- never a traceback.
 * Ctrl-C exits 130 with one line.
 * Long loops use :func:`simplenet_caffe.progress.progress`.
+* Advice that names an option goes through :func:`option_hint`: under ``make`` (the Makefile sets
+  ``SIMPLENET_UNDER_MAKE=1`` for the commands it runs) it names the make variable instead.
 """
 from __future__ import annotations
 
@@ -12,6 +14,14 @@ import sys
 from typing import Callable, Sequence
 
 from .errors import UserError
+
+UNDER_MAKE_ENV = "SIMPLENET_UNDER_MAKE"
+
+
+def option_hint(option: str, make_var: str) -> str:
+    """How to spell an option in advice printed to the user: ``make_var`` (e.g. ``"RESUME=1"``)
+    when the command was started by the Makefile, else ``option`` (e.g. ``"--resume"``)."""
+    return make_var if os.environ.get(UNDER_MAKE_ENV) == "1" else option
 
 
 def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:

@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Iterable, TypeVar
 
+from tqdm import tqdm
+
 T = TypeVar("T")
 
 
@@ -25,7 +27,6 @@ def progress(iterable: Iterable[T] | None = None, total: int | None = None, desc
     benchmarks) do not pay tqdm's import (about 40 ms)."""
     if not enabled():
         return _Quiet(iterable)
-    from tqdm import tqdm
 
     return tqdm(iterable, total=total, desc=desc, unit=unit, dynamic_ncols=True, **kw)
 

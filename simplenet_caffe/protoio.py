@@ -16,17 +16,21 @@ from __future__ import annotations
 import math
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
+from google.protobuf import text_format
+from google.protobuf.message import DecodeError
+
 from .atomic import write_atomic
-from .caffe_env import caffe_pb2
+from .caffe_env import caffe_pb2, fatal_message, import_caffe, tool_env
 from .errors import UserError
 
 
 def to_text(msg) -> str:
     """A message in protobuf text format (what Caffe reads from a .prototxt)."""
-    from google.protobuf import text_format
-
     return text_format.MessageToString(msg)
 
 
@@ -44,8 +48,6 @@ def read_text(path: str | os.PathLike, type_name: str, what: str):
     """Parse the text-format file ``path`` into a new ``caffe_pb2.<type_name>``; ``what`` names
     the file's kind in error messages. Bytes that are not UTF-8 text and parse errors are
     refused with ``file:line[:column]``."""
-    from google.protobuf import text_format
-
     p = Path(path)
     data = _read_bytes(p, what)
     try:
@@ -56,22 +58,26 @@ def read_text(path: str | os.PathLike, type_name: str, what: str):
     if "\0" in text:
         line = text[:text.index("\0")].count("\n") + 1
         raise UserError(f"{p}:{line}: a NUL byte: a binary file, not a {what}")
+    return parse_text(text, type_name, what, str(p))
+
+
+def parse_text(text: str, type_name: str, what: str, where: str, first_line: int = 1):
+    """Parse protobuf text into a new ``caffe_pb2.<type_name>``, strictly; errors name
+    ``where:line[:column]``, lines counted from ``first_line`` (text cut from a larger file)."""
     msg = getattr(caffe_pb2(), type_name)()
     try:
         text_format.Merge(text, msg)
     except text_format.ParseError as e:
         detail = re.sub(r"^\d+:\d+ : ", "", str(e)).replace("\n", " ")
-        where = f"{p}:{e.GetLine()}:{e.GetColumn()}" if e.GetLine() else str(p)
-        raise UserError(f"{where}: not a valid {what}: {detail}") from None
+        at = f"{where}:{e.GetLine() + first_line - 1}:{e.GetColumn()}" if e.GetLine() else where
+        raise UserError(f"{at}: not a valid {what}: {detail}") from None
     except ValueError as e:     # e.g. a number out of range for its field
-        raise UserError(f"{p}: not a valid {what}: {str(e).replace(chr(10), ' ')}") from None
+        raise UserError(f"{where}: not a valid {what}: {str(e).replace(chr(10), ' ')}") from None
     return msg
 
 
 def read_binary(path: str | os.PathLike, type_name: str, what: str):
     """Parse the binary file ``path`` into a new ``caffe_pb2.<type_name>``."""
-    from google.protobuf.message import DecodeError
-
     p = Path(path)
     data = _read_bytes(p, what)
     msg = getattr(caffe_pb2(), type_name)()
@@ -122,8 +128,6 @@ def check_net_for_caffe(net, where) -> None:
     """Refuse, in one line, what Caffe's net construction would abort on (a CHECK, rc 134):
     a layer type this Caffe build does not have (pycaffe's ``layer_type_list()``) and, in each
     phase, a bottom blob that no earlier layer (or legacy ``input:``) produces."""
-    from .caffe_env import import_caffe
-
     known = set(import_caffe().layer_type_list())
     for lp in net.layer:
         if lp.type not in known:
@@ -193,6 +197,22 @@ def read_blob(path: str | os.PathLike):
     return blob
 
 
+def read_binaryproto(path: str | os.PathLike) -> np.ndarray:
+    """A mean ``.binaryproto`` as a C×H×W float32 array (a 1×C×H×W blob loses its num axis)."""
+    p = Path(path)
+    blob = read_blob(p)
+    shape = tuple(blob.shape.dim) if blob.HasField("shape") else (blob.num, blob.channels, blob.height, blob.width)
+    data = np.array(blob.data if len(blob.data) else blob.double_data, dtype=np.float32)
+    if not data.size or int(np.prod(shape)) != data.size:
+        raise UserError(f"{p}: blob shape {shape} does not match its {data.size} values")
+    data = data.reshape(shape)
+    while data.ndim > 3 and data.shape[0] == 1:
+        data = data[0]
+    if data.ndim == 2:
+        data = data[None]
+    return data
+
+
 def _check_blob(blob, where: str) -> None:
     legacy = ("num", "channels", "height", "width")
     dims = ([getattr(blob, f) for f in legacy] if any(blob.HasField(f) for f in legacy) else list(blob.shape.dim))
@@ -217,10 +237,6 @@ def trial_build(net_file: str | os.PathLike, phase: str = "TEST", weights: str |
     """Build ``net_file`` in ``phase`` (and load ``weights``) with pycaffe in a child process, so
     that whatever Caffe aborts on (a CHECK: rc 134, or a crash) becomes one :class:`UserError`
     line carrying Caffe's own message, instead of killing the calling process."""
-    import subprocess
-    import sys
-
-    from .caffe_env import fatal_message, tool_env
 
     env = dict(tool_env(), GLOG_minloglevel="2", GLOG_logtostderr="1")
     args = [sys.executable, "-c", _TRIAL, str(net_file), phase, *([str(weights)] if weights is not None else [])]

@@ -1,12 +1,56 @@
 """Helpers for the data tests: small files in the real formats, and a tiny real Caffe net."""
 from __future__ import annotations
 
+import gzip
 import os
+import pickle
+import struct
 from pathlib import Path
 
 import numpy as np
 
 from simplenet_caffe.caffe_env import caffe_pb2, run_tool
+
+
+# --- writers of the real file formats (the package only reads them) --------------------------------
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write a uint8 array as an IDX file (gzip when the name ends in .gz)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    head = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = head + array.tobytes()
+    path = Path(path)
+    if path.suffix == ".gz":
+        with gzip.open(path, "wb", compresslevel=1) as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+
+
+def write_cifar_python(path: str | os.PathLike, images: np.ndarray, labels: dict[str, list]) -> None:
+    """Write a batch in the official pickle layout (bytes keys, protocol 2)."""
+    d = {b"batch_label": b"written by simplenet_caffe", b"data": np.asarray(images, np.uint8).reshape(len(images), -1)}
+    for k, v in labels.items():
+        d[k.encode()] = list(map(int, v))
+    d[b"filenames"] = [f"img_{i}.png".encode() for i in range(len(images))]
+    with open(path, "wb") as f:
+        pickle.dump(d, f, protocol=2)
+
+
+def write_cifar_binary(path: str | os.PathLike, images: np.ndarray, *label_columns) -> None:
+    """Write records ``<labels...><3072 pixel bytes>`` (CIFAR-100: coarse then fine)."""
+    x = np.asarray(images, np.uint8).reshape(len(images), -1)
+    cols = [np.asarray(c, np.uint8).reshape(-1, 1) for c in label_columns]
+    Path(path).write_bytes(np.hstack([*cols, x]).tobytes())
+
+
+def write_svhn_mat(path: str | os.PathLike, images_nchw: np.ndarray, digits: np.ndarray) -> None:
+    """Write a format-2 file (digit 0 stored as 10)."""
+    import scipy.io
+
+    y = np.asarray(digits, np.uint8).copy()
+    y[y == 0] = 10
+    scipy.io.savemat(str(path), {"X": np.asarray(images_nchw, np.uint8).transpose(2, 3, 1, 0), "y": y.reshape(-1, 1)})
 
 
 def rng(seed=0):
@@ -15,7 +59,7 @@ def rng(seed=0):
 
 def make_cifar(dirpath: Path, dataset: str, form: str, n_per_file: int = 8, seed: int = 0):
     """Write a small CIFAR-10/100 file set; returns {split: (images N×3×32×32, labels[, coarse])}."""
-    from simplenet_caffe.data.cifar import FILES, write_cifar_binary, write_cifar_python
+    from simplenet_caffe.data.cifar import FILES
 
     r = rng(seed)
     dirpath.mkdir(parents=True, exist_ok=True)

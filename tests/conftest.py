@@ -100,7 +100,7 @@ def trained(tmp_path_factory, mnist_dir, caffe_pb2):
     from simplenet_caffe.runs import training
 
     root = tmp_path_factory.mktemp("e2e")
-    prep = run_script("data_prep/mnist.py", "--mnist-dir", mnist_dir, "--root", root,
+    prep = run_script("data_prep/mnist.py", "--src", mnist_dir, "--root", root,
                       "--limit-train", N_TRAIN, "--limit-test", N_TEST)
     assert prep.returncode == 0, prep.stderr
     net = netbuilder.train_val_net(EXPERIMENTS["mnist_s300a_demo"])

@@ -1,8 +1,8 @@
 """The project's changes to Caffe's own tools (setup/patches), run through the real binaries.
 
-- 0006: a CPU-only build trains a solver file that says ``solver_mode: GPU`` on the CPU, with one
+- 0005: a CPU-only build trains a solver file that says ``solver_mode: GPU`` on the CPU, with one
   warning line; an explicit ``-gpu`` still stops with Caffe's message.
-- 0007: ``net_pass`` (one forward/backward pass, every array as text; the GPU check compares
+- 0006: ``net_pass`` (one forward/backward pass, every array as text; the GPU check compares
   builds with it) gives pycaffe's numbers for the same net, weights and inputs.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 from google.protobuf import text_format
 
 from simplenet_caffe import caffe_env
+from simplenet_caffe.paths import REPO_ROOT
 
 from _train_helpers import make_tiny_experiment
 from conftest import need
@@ -102,3 +103,36 @@ def test_train_py_hands_multi_gpu_ids_to_caffe(gpu_solver, tmp_path):
     log = (tmp_path / "logs" / "caffe.log").read_text()
     assert "Using GPUs 0, 1" in log
     assert "Cannot use GPU in CPU-only Caffe" in log
+
+
+PATCH_DIR = REPO_ROOT / "setup" / "patches"
+
+
+def _series() -> list[tuple[str, str]]:
+    out = []
+    for line in (PATCH_DIR / "series").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, *tag = line.split()
+            out.append((name, tag[0] if tag else ""))
+    return out
+
+
+def test_the_series_orders_every_patch_and_numbers_follow_it():
+    series = _series()
+    names = [n for n, _ in series]
+    assert sorted(p.name for p in PATCH_DIR.rglob("*.patch")) == sorted(names)   # every patch, once, no folders
+    assert [int(n[:4]) for n in names] == list(range(1, len(names) + 1)), names
+    assert {t for _, t in series} <= {"", "speed", "onednn", "cuda"}
+
+
+def test_each_patch_says_what_it_is_for_and_applies_at_p1():
+    import re
+    for name, _ in _series():
+        text = (PATCH_DIR / name).read_text()
+        header = text[: re.search(r"^(--- |diff )", text, re.M).start()]
+        fields = dict(re.findall(r"^([A-Z][\w-]*): (.*)$", header, re.M))
+        assert len(fields.get("Description", "")) > 20, f"{name}: no DEP-3 Description"
+        assert "Author" in fields or "Origin" in fields, f"{name}: no Author or Origin"
+        assert fields.get("Forwarded") == "not-needed", name
+        for path in re.findall(r"^(?:---|\+\+\+) (\S+)", text, re.M):  # one leading folder: patch -p1
+            assert path == "/dev/null" or (path.count("/") >= 1 and path.split("/")[0] in ("a", "b", "x")), (name, path)

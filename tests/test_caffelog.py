@@ -275,6 +275,22 @@ def test_parse_log_cli_writes_csv_and_json(logs, tmp_path):
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]  # no temp of write_atomic left
 
 
+def test_parse_log_cli_bvlc_log_dir_form(logs, tmp_path):
+    """BVLC's `parse_log.py LOG DIR`: a last folder with no logs in it is the output folder, in
+    either format; a folder that is missing, or given beside -o, is one error line."""
+    out = tmp_path / "out"
+    out.mkdir()
+    cp = run_script("tools/parse_log.py", logs / MISC0, out, "-q")
+    assert cp.returncode == 0, cp.stderr
+    assert len((out / "cifar100_misc_caffe.train.csv").read_text().splitlines()) > 100
+    cp = run_script("tools/parse_log.py", logs / MISC0, out, "--format", "bvlc", "-q")
+    assert cp.returncode == 0, cp.stderr
+    assert (out / f"{MISC0}.train").read_text().startswith("NumIters,Seconds,LearningRate,loss")
+    for args, msg in ([tmp_path / "nonexistent"], "(to write into it, give -o DIR)"), ([out, "-o", tmp_path], "drop one"):
+        cp = run_script("tools/parse_log.py", logs / MISC0, *args)
+        assert cp.returncode == 2 and msg in cp.stderr and len(cp.stderr.strip().splitlines()) == 1, cp.stderr
+
+
 def test_parse_log_cli_bad_input(tmp_path):
     cp = run_script("tools/parse_log.py", tmp_path / "missing.log")
     assert cp.returncode == 2 and "error: no such file" in cp.stderr and "Traceback" not in cp.stderr

@@ -24,9 +24,9 @@ def test_folder_splits_share_the_train_label_map(tmp_path):
     make_images(tmp_path / "val", classes=("bird", "cat", "dog"), per_class=1, seed=1)
     shutil.rmtree(tmp_path / "val" / "cat")                       # val lacks one class
     out = tmp_path / "ds"
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "train", out)
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "train", "-o", out)
     assert r.returncode == 0, r.stderr
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "val", out, "--split", "val")
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "val", "-o", out, "--split", "val")
     assert r.returncode == 0, r.stderr
     assert "no images of 1 of the 3 classes (cat)" in r.stdout
     assert _labels(out / "train_lmdb") == [0, 1, 2] and _labels(out / "val_lmdb") == [0, 2]   # dog stays 2
@@ -37,17 +37,17 @@ def test_folder_splits_share_the_train_label_map(tmp_path):
     assert class_names_for(out / "val_lmdb") == ["bird", "cat", "dog"]
 
     make_images(tmp_path / "test", classes=("bird", "emu"), per_class=1)
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "test", out, "--split", "test")
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "test", "-o", out, "--split", "test")
     assert r.returncode == 2 and "not in the dataset's label map: emu" in r.stderr and "Traceback" not in r.stderr
     assert not (out / "test_lmdb").exists()
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "val", tmp_path / "ds2", "--split", "val")
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "val", "-o", tmp_path / "ds2", "--split", "val")
     assert r.returncode == 2 and "convert the train split first" in r.stderr
 
 
 def test_labels_file_fixes_the_map(tmp_path):
     make_images(tmp_path / "val", classes=("cat", "dog"), per_class=1)
     (tmp_path / "labels.txt").write_text("ant\ncat\ndog\n")
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "val", tmp_path / "o", "--split", "val",
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "val", "-o", tmp_path / "o", "--split", "val",
                    "--labels", tmp_path / "labels.txt")
     assert r.returncode == 0, r.stderr
     assert _labels(tmp_path / "o" / "val_lmdb") == [1, 2]
@@ -59,10 +59,10 @@ def test_cifar_and_mnist_names_come_from_the_source(tmp_path, mnist_dir):
     names = [f"class{i}" for i in range(10)]
     with open(tmp_path / "c" / "batches.meta", "wb") as f:
         pickle.dump({b"label_names": [n.encode() for n in names], b"num_vis": 3072}, f, protocol=2)
-    r = run_script("tools/to_lmdb.py", "cifar10", tmp_path / "c", tmp_path / "o", "--split", "test")
+    r = run_script("tools/to_lmdb.py", "cifar10", tmp_path / "c", "-o", tmp_path / "o", "--split", "test")
     assert r.returncode == 0, r.stderr
     assert class_names_for(tmp_path / "o") == names
-    r = run_script("data_prep/mnist.py", "--root", tmp_path, "--mnist-dir", mnist_dir, "--limit-train", "100",
+    r = run_script("data_prep/mnist.py", "--root", tmp_path, "--src", mnist_dir, "--limit-train", "100",
                    "--limit-test", "20")
     assert r.returncode == 0, r.stderr
     assert class_names_for(tmp_path / "data" / "mnist_norm") == [str(d) for d in range(10)]

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from conftest import PY, REPO_ROOT, run_script
-from simplenet_caffe.data import idx, lmdbio, stats
+from simplenet_caffe import protoio
+from simplenet_caffe.data import idx, lmdbio
 from simplenet_caffe.errors import UserError
 
-from _data_helpers import caffe_train, files_under, make_cifar, make_images, rng, write_tiny_net
+from _data_helpers import caffe_train, files_under, make_cifar, make_images, rng, write_idx, write_tiny_net
 
 
 def _items(n, shape=(3, 4, 5), dtype=np.uint8, seed=0):
@@ -131,7 +132,7 @@ def test_interrupted_process_leaves_no_complete_db(tmp_path):
 def test_encoded_png_jpg_have_shape_and_gray(tmp_path, caffe):
     imgs = make_images(tmp_path / "imgs", per_class=2, size=(12, 10))
     out = tmp_path / "out"
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "imgs", out, "--encoded", "png")
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "imgs", "-o", out, "--encoded", "png")
     assert r.returncode == 0, r.stderr
     _, d = next(lmdbio.read_datums(out / "train_lmdb"))
     assert d.encoded and (d.channels, d.height, d.width) == (3, 10, 12) and d.data[:4] == b"\x89PNG"
@@ -139,7 +140,7 @@ def test_encoded_png_jpg_have_shape_and_gray(tmp_path, caffe):
     for key, arr, lab in lmdbio.read_lmdb(out / "train_lmdb"):
         rel = key.split("_", 1)[1]
         assert np.array_equal(arr, next(i for p, _, i in imgs if p == rel).transpose(2, 0, 1))
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "imgs", tmp_path / "g", "--encoded", "jpg", "--gray",
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "imgs", "-o", tmp_path / "g", "--encoded", "jpg", "--gray",
                    "--resize", "8x6")
     assert r.returncode == 0, r.stderr
     _, d = next(lmdbio.read_datums(tmp_path / "g" / "train_lmdb"))
@@ -153,7 +154,7 @@ def test_seeded_shuffle_is_reproducible(tmp_path):
     keys = []
     for run in ("a", "b", "c"):
         seed = "7" if run != "c" else "8"
-        r = run_script("tools/to_lmdb.py", "cifar10", tmp_path / "c", tmp_path / run, "--split", "train",
+        r = run_script("tools/to_lmdb.py", "cifar10", tmp_path / "c", "-o", tmp_path / run, "--split", "train",
                        "--shuffle", "--seed", seed)
         assert r.returncode == 0, r.stderr
         keys.append([lab for _, _, lab in lmdbio.read_lmdb(tmp_path / run / "train_lmdb")])
@@ -162,17 +163,17 @@ def test_seeded_shuffle_is_reproducible(tmp_path):
 
 def test_to_lmdb_cifar100_coarse_resize_modes(tmp_path):
     truth = make_cifar(tmp_path / "c", "cifar100", "python", n_per_file=5)
-    r = run_script("tools/to_lmdb.py", "cifar100", tmp_path / "c", tmp_path / "o", "--label", "coarse",
+    r = run_script("tools/to_lmdb.py", "cifar100", tmp_path / "c", "-o", tmp_path / "o", "--label", "coarse",
                    "--channel-order", "BGR", "--mean")
     assert r.returncode == 0, r.stderr
     x, y = lmdbio.read_arrays(tmp_path / "o" / "test_lmdb")
     assert np.array_equal(x, truth["test"][0][:, ::-1]) and np.array_equal(y, truth["test"][2])
     meta = json.loads((tmp_path / "o" / "preprocess.json").read_text())
     assert meta["channel_order"] == "BGR" and meta["labels"] == "coarse"
-    m = stats.read_binaryproto(tmp_path / "o" / "mean.binaryproto")
+    m = protoio.read_binaryproto(tmp_path / "o" / "mean.binaryproto")
     np.testing.assert_allclose(m, truth["train"][0][:, ::-1].mean(axis=0), rtol=1e-6)
     for mode, size in (("squash", "20x10"), ("crop", "20x10"), ("fill", "20x10")):
-        r = run_script("tools/to_lmdb.py", "cifar100", tmp_path / "c", tmp_path / mode, "--split", "test",
+        r = run_script("tools/to_lmdb.py", "cifar100", tmp_path / "c", "-o", tmp_path / mode, "--split", "test",
                        "--resize", size, "--resize-mode", mode)
         assert r.returncode == 0, r.stderr
         xs, _ = lmdbio.read_arrays(tmp_path / mode / "test_lmdb")
@@ -197,8 +198,8 @@ def _bad_idx(d, how):
     src = d / "in"
     src.mkdir()
     for split, n in (("train", 6), ("t10k", 4)):
-        idx.write_idx(src / f"{split}-images-idx3-ubyte", np.zeros((n, 28, 28), np.uint8))
-        idx.write_idx(src / f"{split}-labels-idx1-ubyte", np.zeros(n if how != "count" or split == "train" else n + 1, np.uint8))
+        write_idx(src / f"{split}-images-idx3-ubyte", np.zeros((n, 28, 28), np.uint8))
+        write_idx(src / f"{split}-labels-idx1-ubyte", np.zeros(n if how != "count" or split == "train" else n + 1, np.uint8))
     p = src / "t10k-images-idx3-ubyte"
     if how == "truncate":
         p.write_bytes(p.read_bytes()[:-1])
@@ -214,7 +215,7 @@ def _bad_cifar(d):
 
 
 def _bad_mat(d):
-    from simplenet_caffe.data.svhn import write_svhn_mat
+    from _data_helpers import write_svhn_mat
     (d / "in").mkdir()
     write_svhn_mat(d / "in" / "train_32x32.mat", np.zeros((2, 3, 32, 32), np.uint8), [1, 2])
     (d / "in" / "test_32x32.mat").write_bytes((d / "in" / "train_32x32.mat").read_bytes()[:300])
@@ -232,7 +233,7 @@ def test_bad_input_one_error_no_db(tmp_path, case):
     (tmp_path / "in").mkdir(exist_ok=True) if case == "empty folder" else None
     dataset, src = BAD_INPUTS[case](tmp_path)
     out = tmp_path / "out"
-    r = run_script("tools/to_lmdb.py", dataset, src, out)
+    r = run_script("tools/to_lmdb.py", dataset, src, "-o", out)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     err = [l for l in r.stderr.splitlines() if l.strip()]
@@ -249,7 +250,7 @@ def test_bad_input_one_error_no_db(tmp_path, case):
 def test_mnist_cli_all_70000_roundtrip_pycaffe(tmp_path, mnist_dir, caffe):
     """Acceptance: to_lmdb.py mnist builds both splits; pycaffe reads every record back exactly."""
     out = tmp_path / "mnist"
-    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, out)
+    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, "-o", out)
     assert r.returncode == 0, r.stderr
     assert "60000 records, shape 1x28x28" in r.stdout and "10000 records" in r.stdout
     for split, n in (("train", 60000), ("test", 10000)):
@@ -274,7 +275,7 @@ def test_mnist_cli_all_70000_roundtrip_pycaffe(tmp_path, mnist_dir, caffe):
 def test_caffe_train_reads_to_lmdb_output(tmp_path, mnist_dir, caffe):
     """A real `caffe train` (Data layer, LMDB backend) on a DB made by tools/to_lmdb.py."""
     out = tmp_path / "m"
-    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, out, "--split", "test", "--limit", "200")
+    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, "-o", out, "--split", "test", "--limit", "200")
     assert r.returncode == 0, r.stderr
     solver = write_tiny_net(tmp_path, out / "test_lmdb", max_iter=4)
     p = caffe_train(solver, tmp_path)
@@ -286,7 +287,7 @@ def test_caffe_train_reads_to_lmdb_output(tmp_path, mnist_dir, caffe):
 def test_mean_binaryproto_in_caffe_and_pycaffe(tmp_path, caffe):
     """mean.binaryproto: pycaffe reads it; Caffe's transform_param.mean_file subtracts it exactly."""
     truth = make_cifar(tmp_path / "c", "cifar10", "binary", n_per_file=4)
-    r = run_script("tools/to_lmdb.py", "cifar10", tmp_path / "c", tmp_path / "o", "--split", "train", "--mean")
+    r = run_script("tools/to_lmdb.py", "cifar10", tmp_path / "c", "-o", tmp_path / "o", "--split", "train", "--mean")
     assert r.returncode == 0, r.stderr
     mean_file = tmp_path / "o" / "mean.binaryproto"
     blob = caffe.proto.caffe_pb2.BlobProto()
@@ -317,13 +318,13 @@ def test_mean_binaryproto_in_caffe_and_pycaffe(tmp_path, caffe):
 
 def test_compute_mean_tool_matches_caffe_compute_image_mean(tmp_path):
     make_cifar(tmp_path / "c", "cifar10", "python", n_per_file=3)
-    run_script("tools/to_lmdb.py", "cifar10", tmp_path / "c", tmp_path / "o", "--split", "train", check=True)
+    run_script("tools/to_lmdb.py", "cifar10", tmp_path / "c", "-o", tmp_path / "o", "--split", "train", check=True)
     r = run_script("tools/compute_mean.py", tmp_path / "o" / "train_lmdb", "-o", tmp_path / "ours")
     assert r.returncode == 0, r.stderr
     from simplenet_caffe.caffe_env import run_tool
     run_tool("compute_image_mean", tmp_path / "o" / "train_lmdb", tmp_path / "caffe.binaryproto")
-    ours = stats.read_binaryproto(tmp_path / "ours" / "mean.binaryproto")
-    theirs = stats.read_binaryproto(tmp_path / "caffe.binaryproto")
+    ours = protoio.read_binaryproto(tmp_path / "ours" / "mean.binaryproto")
+    theirs = protoio.read_binaryproto(tmp_path / "caffe.binaryproto")
     assert ours.shape == theirs.shape == (3, 32, 32)
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
     r = run_script("tools/compute_mean.py", tmp_path / "nope")

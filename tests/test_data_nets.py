@@ -68,7 +68,7 @@ def test_caffe_train_generated_mnist_net_on_recipe_output(tmp_path, mnist_dir, c
     """Acceptance: `caffe train` with a generated MNIST net runs on data_prep/mnist.py's DBs."""
     proto = PROTOTXT_DIR / "mnist_s300a_demo_train_val.prototxt"
     need(proto.is_file(), f"{proto} not generated")
-    r = run_script("data_prep/mnist.py", "--mnist-dir", mnist_dir, "--root", tmp_path,
+    r = run_script("data_prep/mnist.py", "--src", mnist_dir, "--root", tmp_path,
                    "--limit-train", "300", "--limit-test", "200")
     assert r.returncode == 0, r.stderr
     from google.protobuf import text_format

@@ -13,7 +13,7 @@ from conftest import need
 from simplenet_caffe.data import cifar, idx, imagefolder, svhn
 from simplenet_caffe.errors import UserError
 
-from _data_helpers import make_cifar, make_images, rng
+from _data_helpers import make_cifar, make_images, rng, write_cifar_binary, write_idx, write_svhn_mat
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -45,8 +45,8 @@ def _small_idx(d: Path, n=5, nlab=None, gz=True):
     x = rng().integers(0, 256, (n, 28, 28), dtype=np.uint8)
     y = rng(1).integers(0, 10, n if nlab is None else nlab).astype(np.uint8)
     sfx = ".gz" if gz else ""
-    idx.write_idx(d / f"train-images-idx3-ubyte{sfx}", x)
-    idx.write_idx(d / f"train-labels-idx1-ubyte{sfx}", y)
+    write_idx(d / f"train-images-idx3-ubyte{sfx}", x)
+    write_idx(d / f"train-labels-idx1-ubyte{sfx}", y)
     return x, y
 
 
@@ -141,7 +141,7 @@ def test_cifar_binary_bad_size_and_labels(tmp_path):
     p.write_bytes(p.read_bytes()[:-1])
     with pytest.raises(UserError, match="not a multiple of the 3073-byte"):
         cifar.read_cifar(tmp_path, "cifar10", "test")
-    cifar.write_cifar_binary(p, np.zeros((2, 3, 32, 32), np.uint8), [3, 12])
+    write_cifar_binary(p, np.zeros((2, 3, 32, 32), np.uint8), [3, 12])
     with pytest.raises(UserError, match="label of record 1 is 12: labels are whole numbers 0 to 9"):
         cifar.read_cifar(tmp_path, "cifar10", "test")
 
@@ -156,7 +156,7 @@ def test_cifar_missing_files(tmp_path):
 def test_svhn_mat(tmp_path):
     x = rng().integers(0, 256, (7, 3, 32, 32), dtype=np.uint8)
     y = np.array([0, 1, 2, 9, 0, 5, 3])
-    svhn.write_svhn_mat(tmp_path / "train_32x32.mat", x, y)
+    write_svhn_mat(tmp_path / "train_32x32.mat", x, y)
     import scipy.io
     raw = scipy.io.loadmat(tmp_path / "train_32x32.mat")
     assert raw["X"].shape == (32, 32, 3, 7) and raw["y"].ravel().tolist() == [10, 1, 2, 9, 10, 5, 3]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import os
 import http.server
 import json
 import threading
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import need, run_script
+from simplenet_caffe import protoio
 from simplenet_caffe.data import download, layout, lmdbio, preprocess, stats
 from simplenet_caffe.errors import UserError
 from simplenet_caffe.data.layout import LAYOUTS
@@ -28,7 +30,7 @@ def _db(root: Path, layout: str, split: str) -> Path:
 
 
 def test_mnist_recipe_real(tmp_path, mnist_dir):
-    r = run_script("data_prep/mnist.py", "--mnist-dir", mnist_dir, "--root", tmp_path)
+    r = run_script("data_prep/mnist.py", "--src", mnist_dir, "--root", tmp_path)
     assert r.returncode == 0, r.stderr
     assert "train mean 33.318421, std 78.567490" in r.stdout          # docs/spec.md §6.4: ≈33.32 / ≈78.57
     rec = preprocess.load(tmp_path / "data" / "mnist_norm")
@@ -45,7 +47,7 @@ def test_mnist_recipe_real(tmp_path, mnist_dir):
     # train records standardised: mean 0, std 1 over the whole set
     tx, _ = lmdbio.read_arrays(_db(tmp_path, "mnist_norm", "train"))
     assert abs(tx.mean()) < 1e-4 and abs(tx.std() - 1) < 1e-4
-    r = run_script("data_prep/mnist.py", "--mnist-dir", mnist_dir, "--root", tmp_path)
+    r = run_script("data_prep/mnist.py", "--src", mnist_dir, "--root", tmp_path)
     assert r.returncode == 2 and "already exists" in r.stderr
 
 
@@ -69,7 +71,7 @@ def test_cifar_recipe_both_setups(tmp_path):
     # plain: uint8 RGB records identical to the files + per-pixel mean image
     x, y = lmdbio.read_arrays(_db(tmp_path, "cifar10", "train"))
     assert x.dtype == np.uint8 and np.array_equal(x, xtr) and np.array_equal(y, truth["train"][1])
-    np.testing.assert_allclose(stats.read_binaryproto(tmp_path / LAYOUTS["cifar10"].mean_file),
+    np.testing.assert_allclose(protoio.read_binaryproto(tmp_path / LAYOUTS["cifar10"].mean_file),
                                xtr.mean(axis=0), rtol=1e-6)
     # zeropad: per-channel train mean/std, standardised, 4-px zero pad → 40x40 float
     x, _ = lmdbio.read_arrays(_db(tmp_path, "cifar10_zeropad", "test"))
@@ -91,7 +93,7 @@ def test_cifar_recipe_both_setups(tmp_path):
 
 
 def test_svhn_recipe(tmp_path):
-    from simplenet_caffe.data.svhn import write_svhn_mat
+    from _data_helpers import write_svhn_mat
 
     r0 = rng(3)
     parts = {}
@@ -124,7 +126,7 @@ def test_imagenet_recipe_folders(tmp_path):
     assert (out / "labels.txt").read_text().split() == ["n01", "n02", "n03"]
     x, y = lmdbio.read_arrays(out / "train_lmdb")
     assert x.shape == (9, 3, 16, 16) and sorted(y.tolist()) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
-    np.testing.assert_allclose(stats.read_binaryproto(out / "mean.binaryproto"), x.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(protoio.read_binaryproto(out / "mean.binaryproto"), x.mean(axis=0), rtol=1e-5)
     rec = preprocess.load(out)
     assert rec.channel_order == "BGR" and rec.transform["crop_size"] == 227
 
@@ -155,7 +157,7 @@ def http_dir(tmp_path):
 
 
 def test_download_verifies_checksums(tmp_path, http_dir, monkeypatch):
-    from simplenet_caffe.data.idx import write_idx
+    from _data_helpers import write_idx
 
     root, url = http_dir
     files = {}
@@ -163,7 +165,7 @@ def test_download_verifies_checksums(tmp_path, http_dir, monkeypatch):
                       ("t10k-images-idx3-ubyte.gz", np.ones((2, 28, 28))), ("t10k-labels-idx1-ubyte.gz", [4, 5])):
         write_idx(root / name, np.asarray(arr, np.uint8))
         files[name] = hashlib.md5((root / name).read_bytes()).hexdigest()
-    src = download.Source(("http://example.invalid/",), tuple(download.RemoteFile(n, m) for n, m in files.items()))
+    src = layout.Source(("http://example.invalid/",), tuple(layout.RemoteFile(n, m) for n, m in files.items()))
     monkeypatch.setitem(layout.DATASETS, "mnist", dataclasses.replace(layout.DATASETS["mnist"], download=src))
     out = download.download("mnist", tmp_path / "dl", mirror=url)
     assert sorted(p.name for p in out.iterdir()) == sorted(files)
@@ -181,25 +183,48 @@ def test_download_verifies_checksums(tmp_path, http_dir, monkeypatch):
         download.download("mnist", out, mirror=url)
 
 
+def _serve_mnist(root, mnist_dir) -> dict[str, str]:
+    """Copy the MNIST .gz files into the served folder; file name -> md5."""
+    out = {}
+    for f in layout.DATASETS["mnist"].download.files:
+        (root / f.name).write_bytes((mnist_dir / f.name).read_bytes())
+        out[f.name] = hashlib.md5((root / f.name).read_bytes()).hexdigest()
+    return out
+
+
 def test_mnist_recipe_downloads_via_mirror(tmp_path, http_dir, monkeypatch, mnist_dir):
-    """data_prep/mnist.py with no local copy fetches (mirror = local server) and verifies md5."""
+    """data_prep/mnist.py with no local copy fetches from the mirror (a local server), checks each
+    file's md5 against the dataset record and builds the LMDBs from what it fetched."""
+    from simplenet_caffe.commands import prep_mnist
+
     root, url = http_dir
-    names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-             "t10k-labels-idx1-ubyte.gz"]
-    for n in names:
-        (root / n).write_bytes((mnist_dir / n).read_bytes())
-    # the official md5s are of the official .gz files; the shared copies are re-compressed, so
-    # this test checks that a mismatch is caught: one clear error, no LMDB
+    md5s = _serve_mnist(root, mnist_dir)
+    src = layout.Source(("http://example.invalid/",), tuple(layout.RemoteFile(n, m) for n, m in md5s.items()))
+    monkeypatch.setitem(layout.DATASETS, "mnist", dataclasses.replace(layout.DATASETS["mnist"], download=src))
+    monkeypatch.setattr(layout, "SHARED_DIR", tmp_path / "none")
+    monkeypatch.setattr(layout, "DATA_DIR", tmp_path / "none")
+    monkeypatch.setenv("MNIST_DIR", "")
+    monkeypatch.setenv("SIMPLENET_DATA_MIRROR", url)
+    prep_mnist.main(["--root", str(tmp_path), "--limit-train", "10", "--limit-test", "10", "--raw-dir", str(tmp_path / "raw")])
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == sorted(md5s)
+    assert lmdbio.count_lmdb(tmp_path / "data" / "mnist_norm" / "train_lmdb") == 10
+
+
+def test_mnist_recipe_refuses_a_mirror_copy_with_another_checksum(tmp_path, http_dir, mnist_dir):
+    """The shared MNIST files are re-compressed, so their md5s are not the official ones: fetched
+    through the mirror they are refused in one line, and nothing is left behind."""
+    root, url = http_dir
+    md5s = _serve_mnist(root, mnist_dir)
+    official = {f.name: f.md5 for f in layout.DATASETS["mnist"].download.files}
+    assert all(md5s[n] != official[n] for n in official)     # the premise of this test
     r = run_script("data_prep/mnist.py", "--root", tmp_path, "--limit-train", "10", "--limit-test", "10",
                    "--raw-dir", tmp_path / "raw",
-                   env={**__import__("os").environ, "MNIST_DIR": "", "SIMPLENET_DATA_MIRROR": url,
+                   env={**os.environ, "MNIST_DIR": "", "SIMPLENET_DATA_MIRROR": url,
                         "SIMPLENET_SHARED": str(tmp_path / "none")})
-    if r.returncode == 0:     # the shared copies are byte-identical to the official ones
-        assert (tmp_path / "data" / "mnist_norm" / "train_lmdb").is_dir()
-    else:
-        assert r.returncode == 2 and "checksum mismatch" in r.stderr and "Traceback" not in r.stderr
-        assert not (tmp_path / "data" / "mnist_norm").exists()
-        assert not (tmp_path / "raw").exists() or not list((tmp_path / "raw").iterdir())
+    assert r.returncode == 2 and "checksum mismatch" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) <= 2, r.stderr   # "reading ..." is on stdout
+    assert not (tmp_path / "data" / "mnist_norm").exists()
+    assert not (tmp_path / "raw").exists() or not list((tmp_path / "raw").iterdir())
 
 
 def test_sources_table():
@@ -220,7 +245,7 @@ def test_to_lmdb_download_rejects_bad_checksum(tmp_path, http_dir):
     make_cifar(tmp_path / "cifar-10-batches-py", "cifar10", "python", n_per_file=2)
     with tarfile.open(root / "cifar-10-python.tar.gz", "w:gz") as t:
         t.add(tmp_path / "cifar-10-batches-py", arcname="cifar-10-batches-py")
-    r = run_script("tools/to_lmdb.py", "cifar10", tmp_path / "raw", tmp_path / "out", "--download",
+    r = run_script("tools/to_lmdb.py", "cifar10", tmp_path / "raw", "-o", tmp_path / "out", "--download",
                    env={**os.environ, "SIMPLENET_DATA_MIRROR": url})
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "checksum mismatch" in r.stderr and "c58f30108f718f92721af3b95e74349a" in r.stderr

@@ -34,7 +34,7 @@ from simplenet_caffe.paths import REPO_ROOT, SHARED_DIR
 
 DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")), REPO_ROOT / "prototxt" / "README.md"]
 #: README's plain-Caffe command: the paper's CIFAR-10 solver (this Caffe creates its snapshot folder:
-#: setup/patches/0011-atomic-snapshots.patch).
+#: setup/patches/0015-atomic-snapshots.patch).
 LITERAL = "caffe train -solver solvers/cifar10_solver.prototxt"
 CIFAR10_NAMES = "airplane automobile bird cat deer dog frog horse ship truck".split()
 _COMMAND_START = re.compile(r"(?:time )?make |(?:\.venv/bin/)?python |\.venv/bin/|tools/|data_prep/|bench/|mkdir |caffe |"
@@ -113,10 +113,10 @@ HOW: list[tuple[str, How]] = [
     (r"\.venv/bin/python tools/(evaluate|classify)\.py .*_iter_N\.caffemodel.*",
      How("run", subst=(("_iter_N.", "_iter_600."),))),
     (r".*--state simplenetv1_5m_m2\.pth.*", How("skip", "needs the SimpleNet_Pytorch release checkpoint (a download)")),
-    (r"\.venv/bin/python tools/to_lmdb\.py mnist data/raw/mnist data/mnist --download",
+    (r"\.venv/bin/python tools/to_lmdb\.py mnist data/raw/mnist -o data/mnist --download",
      How("skip", "downloads from the internet (CI has no network; ../shared's MNIST is recompressed, so its MD5s "
                  "differ from the official files' and a download would be tried)")),
-    (r"\.venv/bin/python tools/to_lmdb\.py mnist \.\./shared/data/mnist data/mnist", How("run", fresh=("data/mnist",))),
+    (r"\.venv/bin/python tools/to_lmdb\.py mnist \.\./shared/data/mnist -o data/mnist", How("run", fresh=("data/mnist",))),
     (r"data_prep/mnist\.py --dataset fashion-mnist", How("fashion", append=" --limit-train 300 --limit-test 100 --force")),
     (r'make reproduce .* ARGS=".*"', How("run")),        # a smoke run as written
     (r"(time )?make .*", How("dry")),   # another make target: `make -n` (it exists, its recipe expands)
@@ -156,7 +156,8 @@ def _copy_repo(dst: Path) -> None:
 def write_cifar10_targz(path: Path, n_per_batch: int = 20, seed: int = 0) -> None:
     """A CIFAR-10 python-version tarball in the official layout (cifar-10-batches-py/ with five
     data batches, test_batch and batches.meta): pickled dicts with bytes keys, uint8 RGB rows."""
-    from simplenet_caffe.data.cifar import FILES, write_cifar_python
+    from _data_helpers import write_cifar_python
+    from simplenet_caffe.data.cifar import FILES
 
     src = path.parent / "cifar-10-batches-py"
     src.mkdir(parents=True)
@@ -172,7 +173,7 @@ def write_cifar10_targz(path: Path, n_per_batch: int = 20, seed: int = 0) -> Non
 
 
 def write_cifar100_targz(path: Path, n: int = 30, seed: int = 1) -> None:
-    from simplenet_caffe.data.cifar import write_cifar_python
+    from _data_helpers import write_cifar_python
 
     src = path.parent / "cifar-100-python"
     src.mkdir(parents=True)
@@ -219,7 +220,7 @@ def scratch(tmp_path_factory, mnist_dir, caffe) -> Scratch:
     s.ok("data_prep/cifar.py --src ../cifar-10-python.tar.gz --setup both --no-download")
     s.ok("data_prep/mnist.py --limit-train 400 --limit-test 200")
     write_cifar100_targz(repo / "cifar-100-python.tar.gz")
-    from simplenet_caffe.data.svhn import write_svhn_mat
+    from _data_helpers import write_svhn_mat
     (repo / "data" / "raw" / "svhn").mkdir(parents=True)
     for name, n in [("train", 12), ("extra", 8), ("test", 10)]:
         r = np.random.default_rng(len(name))
@@ -350,7 +351,7 @@ def _caffe_until(s: Scratch, cmd: str, stop: re.Pattern, signum: int, timeout: f
     return "".join(lines), matched, proc.returncode
 
 
-_NO_PATCH = ("this CPU-only Caffe lacks setup/patches/0006 (solver_mode: GPU from a solver file trains on the CPU): "
+_NO_PATCH = ("this CPU-only Caffe lacks setup/patches/0005 (solver_mode: GPU from a solver file trains on the CPU): "
              "run make setup")
 
 

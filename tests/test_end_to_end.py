@@ -41,7 +41,7 @@ def test_evaluate_agrees_with_caffe_test(trained, tmp_path):
     caffe_acc = parse(log).test_result["accuracy"]
 
     out = run_script("tools/evaluate.py", "--model", tv, "--weights", weights, "--out", tmp_path / "eval",
-                     "--batch", TEST_BATCH)
+                     "--batch-size", TEST_BATCH)
     assert out.returncode == 0, out.stderr
     ours = float(re.search(r"^top-1\s+([0-9.]+)", out.stdout, re.M).group(1))
     assert re.search(r"^records\s+1000$", out.stdout, re.M)

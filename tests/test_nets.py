@@ -295,15 +295,15 @@ def test_demo_experiment_is_short_and_cpu():
 
 
 def test_draw_net_png_and_dot(tmp_path):
-    r = run_script("tools/draw_net.py", "prototxt/mnist_s300a_train_val.prototxt", tmp_path / "n.png")
+    r = run_script("tools/draw_net.py", "prototxt/mnist_s300a_train_val.prototxt", "-o", tmp_path / "n.png")
     assert r.returncode == 0, r.stderr
     png = (tmp_path / "n.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20000
-    r = run_script("tools/draw_net.py", "--experiment", "cifar10_s460", tmp_path / "n.dot", "--rankdir", "LR")
+    r = run_script("tools/draw_net.py", "--experiment", "cifar10_s460", "-o", tmp_path / "n.dot", "--rankdir", "LR")
     assert r.returncode == 0, r.stderr
     dot = (tmp_path / "n.dot").read_text()
     for name in ("conv1", "bn4_0", "poolcp6", "ip1", "prob", "96x4x4", "params 83,040"):
         assert name in dot
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]   # no temp leftovers
-    r = run_script("tools/draw_net.py", "prototxt/mnist_s300a_train_val.prototxt", tmp_path / "n.bmpx")
+    r = run_script("tools/draw_net.py", "prototxt/mnist_s300a_train_val.prototxt", "-o", tmp_path / "n.bmpx")
     assert r.returncode == 2 and "unsupported picture format" in r.stderr and "Traceback" not in r.stderr

@@ -2,7 +2,7 @@
 
 A small fixed net (3x3 and 1x1 convs, BatchNorm with batch statistics + Scale, ReLU, Dropout
 with a fixed Caffe seed, max pooling, InnerProduct, SoftmaxWithLoss; big enough that the
-OpenMP paths of setup/patches/speed run) gets fixed weights and inputs, one forward and one
+OpenMP paths of the speed patch, setup/patches/0008, run) gets fixed weights and inputs, one forward and one
 backward pass in TRAIN phase. Its outputs, loss, data gradient and parameter gradients are
 compared with tests/fixtures/numerics_stock.npz, written by the STOCK build (Debian
 OpenBLAS, no speed patch) with ``python tests/test_numerics.py --write-fixture``.
@@ -113,7 +113,7 @@ def test_fixed_pass_is_deterministic(caffe, tmp_path):
     ("scaleconv1", None), (None, "scaleconv2"), ("reluconv2", "reluconv1")])
 def test_batchnorm_scale_relu_group_split_by_a_partial_pass(caffe, tmp_path, forward_split, backward_split):
     """The oneDNN build runs an in-place BatchNorm -> Scale -> ReLU group as one layer's passes
-    (setup/patches/onednn/0203); a pycaffe forward or backward that stops inside a group runs its
+    (setup/patches/0011); a pycaffe forward or backward that stops inside a group runs its
     layers one by one. Either way the pass gives what the whole pass gives."""
     whole = run_net(caffe, tmp_path)
     split = run_net(caffe, tmp_path, forward_split, backward_split)

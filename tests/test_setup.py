@@ -148,3 +148,42 @@ def test_caffe_train_tiny_net_loss_falls(caffe_pb2, tmp_path):
     assert run.train[-1]["iteration"] == 20  # the closing "Iteration 20, loss = ..." line
     assert losses[0] == pytest.approx(np.log(2), abs=0.05)  # tiny weights: uniform softmax
     assert losses[-1] < 0.2 * losses[0]
+
+
+def _fake_venv(tmp_path, stamp: str):
+    """A venv folder holding only what `setup.sh --if-needed` looks at: bin/python, bin/caffe (both
+    failing at once if run, so a setup that goes on stops at its first use of the venv's Python), the stamp."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    for name in ("python", "caffe"):
+        (venv / "bin" / name).write_text("#!/bin/sh\nexit 3\n")
+        (venv / "bin" / name).chmod(0o755)
+    (venv / ".setup-stamp").write_text(stamp)
+    return venv
+
+
+def _if_needed(venv, **env):
+    import os
+    keep = {k: v for k, v in os.environ.items() if k not in ("CUDA", "BLAS", "DNN", "MINIMAL", "CAFFE_ROOT")}
+    return subprocess.run(["bash", "setup/setup.sh", "--if-needed"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          env={**keep, "VENV": str(venv), "SKIP_APT": "1", **env})
+
+
+def test_setup_if_needed_is_a_no_op_after_setup_and_reruns_when_stale(tmp_path):
+    """`make test` / `make demo` run `setup.sh --if-needed`: nothing when the venv's stamp matches
+    the inputs and options, the whole setup (here stopped at its venv step) when it does not."""
+    stamp = REPO_ROOT / ".venv" / ".setup-stamp"
+    need(stamp.is_file(), "no .venv/.setup-stamp: run make setup")
+    text = stamp.read_text()
+    fresh = _if_needed(_fake_venv(tmp_path / "a", text))
+    assert fresh.returncode == 0 and fresh.stdout == "" and fresh.stderr == "", fresh.stdout + fresh.stderr
+    rec = dict(line.split("=", 1) for line in text.splitlines())
+    other_blas = "open" if rec["BLAS"] != "open" else "mkl"
+    stale_cases = [(_fake_venv(tmp_path / "b", text.replace(f"inputs={rec['inputs']}", "inputs=0")), {}),
+                   (_fake_venv(tmp_path / "c", text), {"BLAS": other_blas})]
+    for venv, env in stale_cases:
+        out = _if_needed(venv, **env)
+        assert out.returncode != 0, out.stdout
+        assert "is missing or out of date: running setup/setup.sh" in out.stdout
+        assert 'error in step "python venv"' in out.stderr
+        assert not (venv / ".setup-stamp").exists()

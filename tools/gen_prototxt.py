@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """``simplenet-gen-prototxt``: the code is in simplenet_caffe/commands/gen_prototxt.py (``--help`` for usage)."""
-from simplenet_caffe.commands.gen_prototxt import entry
+try:
+    from simplenet_caffe.commands.gen_prototxt import entry
+except ModuleNotFoundError as e:  # a Python without the project's venv
+    raise SystemExit(f"{__file__}: error: no module {e.name!r}: run `source .venv/bin/activate` first (made by `make setup`)")
 
 if __name__ == "__main__":
     entry()

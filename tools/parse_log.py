@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """``simplenet-parse-log``: the code is in simplenet_caffe/commands/parse_log.py (``--help`` for usage)."""
-from simplenet_caffe.commands.parse_log import entry
+try:
+    from simplenet_caffe.commands.parse_log import entry
+except ModuleNotFoundError as e:  # a Python without the project's venv
+    raise SystemExit(f"{__file__}: error: no module {e.name!r}: run `source .venv/bin/activate` first (made by `make setup`)")
 
 if __name__ == "__main__":
     entry()

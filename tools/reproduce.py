@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """``simplenet-reproduce``: the code is in simplenet_caffe/commands/reproduce.py (``--help`` for usage)."""
-from simplenet_caffe.commands.reproduce import entry
+try:
+    from simplenet_caffe.commands.reproduce import entry
+except ModuleNotFoundError as e:  # a Python without the project's venv
+    raise SystemExit(f"{__file__}: error: no module {e.name!r}: run `source .venv/bin/activate` first (made by `make setup`)")
 
 if __name__ == "__main__":
     entry()

@@ -22,6 +22,7 @@ import argparse
 import json
 
 from simplenet_caffe.cli import run
+from simplenet_caffe.runs import classification
 
 
 def main(argv=None):
@@ -37,8 +38,6 @@ def main(argv=None):
     ap.add_argument("--allow-partial", action="store_true",
                     help="accept weights that cover only some of the net's layers (the others keep random fillers)")
     a = ap.parse_args(argv)
-
-    from simplenet_caffe.runs import classification
 
     results = classification.classify_files(a.model, a.weights, a.images, recipe=a.preprocess, top_k=a.top_k,
                                             transform_from=a.transform_from, allow_partial=a.allow_partial)

@@ -22,11 +22,11 @@ from simplenet_caffe.cli import run
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("lmdb", help="LMDB folder of Datum records (uint8, float or encoded)")
-    ap.add_argument("-o", "--out-dir", help="where to write (default: the folder holding the LMDB)")
+    ap.add_argument("-o", "--out", help="where to write (default: the folder holding the LMDB)")
     ap.add_argument("--stem", default="mean", help="file name stem (default mean -> mean.binaryproto ...)")
     a = ap.parse_args(argv)
     db = Path(a.lmdb)
-    out = Path(a.out_dir or db.parent)
+    out = Path(a.out or db.parent)
     order = None
     if (db.parent / RECIPE_FILE).is_file():
         order = preprocess.load(db.parent).channel_order

@@ -14,8 +14,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from simplenet_caffe.errors import UserError
+from simplenet_caffe.atomic import write_atomic
 from simplenet_caffe.cli import run
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.nets import counting, experiments, netbuilder
+from simplenet_caffe.nets.experiments import EXPERIMENTS
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -38,27 +41,20 @@ def main(argv=None) -> int:
     ap.add_argument("--input-shape", type=_shape, metavar="C,H,W",
                     help="shape of the data top (default: from the Input layer, or the Data layer's layout + crop)")
     ap.add_argument("--format", default="table", choices=["table", "json", "csv"])
-    ap.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    ap.add_argument("-o", "--out", type=Path, help="write to this file instead of stdout")
     args = ap.parse_args(argv)
     if bool(args.net) == bool(args.experiment):
         raise UserError("give a net prototxt or --experiment NAME (exactly one)")
 
-    from simplenet_caffe.nets import counting, netbuilder
-    from simplenet_caffe.nets.experiments import EXPERIMENTS
-
     if args.experiment:
-        if args.experiment not in EXPERIMENTS:
-            raise UserError(f"unknown experiment {args.experiment!r}; see tools/gen_prototxt.py --list")
-        net = netbuilder.deploy_net(EXPERIMENTS[EXPERIMENTS[args.experiment].net_experiment])
+        net = netbuilder.deploy_net(EXPERIMENTS[experiments.get(args.experiment).net_experiment])
     else:
         net = args.net
     c = counting.count_prototxt(net, phase=args.phase, input_shape=args.input_shape)
     text = {"table": c.to_table, "json": c.to_json, "csv": c.to_csv}[args.format]()
-    if args.output:
-        from simplenet_caffe.atomic import write_atomic
-
-        write_atomic(args.output, text)
-        print(f"wrote {args.output}", file=sys.stderr)
+    if args.out:
+        write_atomic(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0

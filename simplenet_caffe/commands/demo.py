@@ -13,15 +13,20 @@ matrix into plots/<run>/; print where everything is.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 
-from simplenet_caffe.errors import UserError
 from simplenet_caffe.cli import run
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.data import recipes
+from simplenet_caffe.nets import experiments
+from simplenet_caffe.nets.experiments import EXPERIMENTS
+from simplenet_caffe.paths import DATA_DIR, LOGS_DIR, REPO_ROOT
+from simplenet_caffe.runs import pipeline
+from simplenet_caffe.runs.caffelog import run_logs
+from simplenet_caffe.runs.record import record_path
 
-DEMOS = {  # dataset -> (experiment, layout, the paper's experiment to compare with)
-    "mnist": ("mnist_s300a_demo", "mnist_norm", "mnist_s300a"),
-    "fashion-mnist": ("fashion_mnist_s300a_demo", "fashion_mnist_norm", None),
+DEMOS = {  # dataset -> (experiment, the paper's experiment to compare with)
+    "mnist": ("mnist_s300a_demo", "mnist_s300a"),
+    "fashion-mnist": ("fashion_mnist_s300a_demo", None),
 }
 
 
@@ -38,14 +43,9 @@ def main(argv=None):
     ap.add_argument("--rebuild-data", action="store_true", help="rebuild the LMDBs even if present")
     a = ap.parse_args(argv)
 
-    from simplenet_caffe.runs import pipeline
-    from simplenet_caffe.nets.experiments import EXPERIMENTS
-    from simplenet_caffe.paths import REPO_ROOT
-
-    exp_name, layout, paper = DEMOS[a.dataset]
-    if exp_name not in EXPERIMENTS:
-        raise UserError(f"experiment {exp_name} is not defined")
-    exp = EXPERIMENTS[exp_name]
+    exp_name, paper = DEMOS[a.dataset]
+    exp = experiments.get(exp_name)
+    layout = exp.data.layout
     try:
         pipeline.ensure_data(exp)
         have_data = True
@@ -54,10 +54,9 @@ def main(argv=None):
     if have_data and not a.rebuild_data:
         pipeline.say(f"using the existing LMDBs of {layout} (--rebuild-data to rebuild)")
     else:
-        pipeline.say(f"building {layout} with data_prep/mnist.py")
-        cmd = [sys.executable, str(REPO_ROOT / "data_prep" / "mnist.py"), "--dataset", a.dataset, "--force"]
-        if subprocess.run(cmd, cwd=REPO_ROOT).returncode != 0:
-            raise UserError("data preparation failed (see above)")
+        pipeline.say(f"building {layout} (what data_prep/mnist.py --dataset {a.dataset} does)")
+        src = recipes.find_mnist_source(a.dataset, None, DATA_DIR / "raw" / a.dataset, allow_download=True)
+        recipes.prepare_mnist(src, a.dataset, force=True)
     run_name = a.name or exp_name
     if not (a.resume or a.overwrite) and run_exists(run_name):
         if a.name:
@@ -87,9 +86,6 @@ def main(argv=None):
 
 def run_exists(run_name: str) -> bool:
     """Whether logs/<run_name>/ holds a run (a record or a log)."""
-    from simplenet_caffe.paths import LOGS_DIR
-    from simplenet_caffe.runs.caffelog import run_logs
-    from simplenet_caffe.runs.record import record_path
 
     d = LOGS_DIR / run_name
     return record_path(d).is_file() or bool(run_logs(d))

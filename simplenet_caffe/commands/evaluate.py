@@ -30,8 +30,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from simplenet_caffe.errors import UserError
+from simplenet_caffe import caffe_env
 from simplenet_caffe.cli import run
+from simplenet_caffe.data.preprocess import class_names_for
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.paths import PLOTS_DIR
+from simplenet_caffe.runs import evaluation
 
 
 def main(argv=None):
@@ -40,12 +44,12 @@ def main(argv=None):
     ap.add_argument("--weights", required=True, help=".caffemodel")
     ap.add_argument("--data", help="LMDB to evaluate (default: the TEST data layer's source of a train_val net)")
     ap.add_argument("--transform-from", metavar="TRAIN_VAL", help="take the TEST transform from this train_val net")
-    ap.add_argument("--batch", type=int, default=100, help="forward batch size (default 100)")
+    ap.add_argument("--batch-size", type=int, default=100, help="forward batch size (default 100)")
     ap.add_argument("--limit", type=int, help="evaluate only the first N records")
     ap.add_argument("--mirror", choices=["none", "random", "all"], default="none",
                     help="test-time horizontal flips (default none: deterministic)")
     ap.add_argument("--seed", type=int, default=0, help="seed of --mirror random (default 0)")
-    ap.add_argument("--out", help="folder for confusion.csv/.png, per_class.csv, summary.json "
+    ap.add_argument("-o", "--out", help="folder for confusion.csv/.png, per_class.csv, summary.json "
                     "(default plots/eval/<model name>)")
     ap.add_argument("--gpu", type=int, help="GPU id (default CPU)")
     ap.add_argument("--allow-recipe-mismatch", action="store_true",
@@ -54,17 +58,12 @@ def main(argv=None):
     ap.add_argument("--allow-partial", action="store_true",
                     help="accept weights that cover only some of the net's layers (the others keep random fillers)")
     a = ap.parse_args(argv)
-    if a.batch < 1:
-        raise UserError("--batch must be at least 1")
+    if a.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
     if a.limit is not None and a.limit < 1:
         raise UserError(f"--limit must be a positive number of records, got {a.limit}")
     if a.seed < 0:
         raise UserError(f"--seed must be 0 or more, got {a.seed}")
-
-    from simplenet_caffe import caffe_env
-    from simplenet_caffe.runs import evaluation
-    from simplenet_caffe.paths import PLOTS_DIR
-    from simplenet_caffe.data.preprocess import class_names_for
 
     model = Path(a.model)
     if not model.is_file():
@@ -75,7 +74,7 @@ def main(argv=None):
         caffe.set_device(a.gpu)
     else:
         caffe.set_mode_cpu()
-    en = evaluation.load_eval_net(model, a.weights, batch=a.batch, allow_partial=a.allow_partial)
+    en = evaluation.load_eval_net(model, a.weights, batch=a.batch_size, allow_partial=a.allow_partial)
     transform_src = evaluation.transform_net(model, a.transform_from)
     if transform_src is not None and transform_src != model:
         transform, source = evaluation.test_transform(transform_src)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from simplenet_caffe.cli import run
 from simplenet_caffe.errors import UserError
+from simplenet_caffe.export import conversion
 
 
 def main(argv=None):
@@ -31,7 +32,7 @@ def main(argv=None):
     ap.add_argument("--model", required=True, help="deploy prototxt (a generated prototxt/*_deploy.prototxt)")
     ap.add_argument("--weights", required=True, help=".caffemodel")
     ap.add_argument("--to", required=True, choices=["pytorch", "onnx"])
-    ap.add_argument("--out", required=True, help=".safetensors, .pt or .pth (pytorch); .onnx (onnx)")
+    ap.add_argument("-o", "--out", required=True, help=".safetensors, .pt or .pth (pytorch); .onnx (onnx)")
     ap.add_argument("--layout", choices=["simplenet-caffe", "timm"], default="simplenet-caffe",
                     help="state_dict keys for --to pytorch (default: Caffe layer names)")
     ap.add_argument("--keep-input", action="store_true",
@@ -48,11 +49,9 @@ def main(argv=None):
     if not Path(a.model).is_file():
         raise UserError(f"model not found: {a.model}")
 
-    from simplenet_caffe.export import conversion
-
     data = check_data_source(a)
     res = conversion.export(a.model, a.weights, a.to, out, layout=a.layout, experiment=a.experiment,
-                            n_random=a.verify, data=data, batch=a.batch, limit=a.limit, keep_input=a.keep_input)
+                            n_random=a.verify, data=data, batch=a.batch_size, limit=a.limit, keep_input=a.keep_input)
     print(f"net       {res['plan'].name} ({res['params']:,} learnable parameters)")
     print(f"input     {res['prep'].get('summary')}")
     print(f"convert   {res['convert_s']:.2f} s (read caffemodel {res['read_s']:.2f} s); total {res['total_s']:.2f} s")
@@ -67,19 +66,18 @@ def add_check_options(ap) -> None:
     ap.add_argument("--check-data", nargs="?", const="", metavar="LMDB",
                     help="check a whole LMDB (default: the experiment's TEST LMDB) before writing")
     ap.add_argument("--limit", type=int, help="with --check-data: only the first N records")
-    ap.add_argument("--batch", type=int, default=100, help="batch size of the checks (default 100)")
+    ap.add_argument("--batch-size", type=int, default=100, help="batch size of the checks (default 100)")
 
 
 def check_data_source(a) -> str | None:
     """The LMDB of --check-data (its default: the experiment's TEST LMDB), after checking the numbers."""
-    if a.batch < 1 or a.verify < 0:
-        raise UserError("--batch must be at least 1 and --verify at least 0")
+    if a.batch_size < 1 or a.verify < 0:
+        raise UserError("--batch-size must be at least 1 and --verify at least 0")
     if a.limit is not None and (a.limit < 1 or a.check_data is None):
         raise UserError(f"--limit must be a positive number of records, got {a.limit}" if a.limit < 1
                         else "--limit applies to --check-data")
     if a.check_data is None:
         return None
-    from simplenet_caffe.export import conversion
 
     data = a.check_data or conversion.default_data(conversion.load_model(a.model, a.experiment))
     if not data:

@@ -10,8 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from simplenet_caffe.errors import UserError
 from simplenet_caffe.cli import run
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.nets import generate
+from simplenet_caffe.nets.experiments import EXPERIMENTS
+from simplenet_caffe.paths import REPO_ROOT
 
 
 def main(argv=None) -> int:
@@ -25,10 +28,6 @@ def main(argv=None) -> int:
     ap.add_argument("--remove-stale", action="store_true",
                     help="delete generated .prototxt files that no experiment produces any more")
     args = ap.parse_args(argv)
-
-    from simplenet_caffe.nets import generate
-    from simplenet_caffe.nets.experiments import EXPERIMENTS
-    from simplenet_caffe.paths import REPO_ROOT
 
     root = args.root or REPO_ROOT
     if not root.is_dir():

@@ -49,7 +49,7 @@ def main(argv=None):
     ap.add_argument("--caffe-prefix", help="the CUDA Caffe install to bundle (not with --dry-run)")
     ap.add_argument("--dry-run", action="store_true",
                     help="assets only (nets, numerics, MNIST subset, check script) for the CPU dry run")
-    ap.add_argument("--out", default=None, help="bundle folder (default build/gpu-bundle, build/gpu-dry with --dry-run)")
+    ap.add_argument("-o", "--out", default=None, help="bundle folder (default build/gpu-bundle, build/gpu-dry with --dry-run)")
     ap.add_argument("--mnist", default=None, help="folder with MNIST's idx.gz files")
     ap.add_argument("--no-archive", action="store_true", help="do not write <out>.tar.gz")
     args = ap.parse_args(argv)

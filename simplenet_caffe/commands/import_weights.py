@@ -23,13 +23,14 @@ from pathlib import Path
 from simplenet_caffe.cli import run
 from simplenet_caffe.commands.export import add_check_options, check_data_source, print_checks
 from simplenet_caffe.errors import UserError
+from simplenet_caffe.export import conversion
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="deploy prototxt the weights are for")
     ap.add_argument("--state", required=True, help="state_dict: .safetensors, .pt or .pth")
-    ap.add_argument("--out", required=True, help="caffemodel to write")
+    ap.add_argument("-o", "--out", required=True, help="caffemodel to write")
     ap.add_argument("--layout", choices=["auto", "simplenet-caffe", "timm"], default="auto",
                     help="key layout of --state (default: detect)")
     ap.add_argument("--keep-input", action="store_true", help="timm layout: copy conv1 unchanged")
@@ -41,11 +42,9 @@ def main(argv=None):
     if not Path(a.model).is_file():
         raise UserError(f"model not found: {a.model}")
 
-    from simplenet_caffe.export import conversion
-
     data = check_data_source(a)
     res = conversion.import_weights(a.model, a.state, a.out, experiment=a.experiment, layout=a.layout,
-                                    keep_input=a.keep_input, n_random=a.verify, data=data, batch=a.batch, limit=a.limit)
+                                    keep_input=a.keep_input, n_random=a.verify, data=data, batch=a.batch_size, limit=a.limit)
     print(f"net       {res['plan'].name}, state_dict layout {res['layout']}")
     print_checks(res["checks"])
     print(f"wrote     {a.out}")

@@ -4,6 +4,7 @@
     tools/parse_log.py caffe.log caffe_resumed1.log -o out/  # one run across two files
     tools/parse_log.py a.log b.log --separate --plot       # two runs, and their plots
     tools/parse_log.py caffe.log --format bvlc -o out/     # out/caffe.log.train, .test as BVLC's parse_log.py
+    tools/parse_log.py caffe.log out/                      # BVLC's LOG DIR: a last folder with no logs is -o
 
 Writes <out>/<run>.train.csv (iteration, seconds, segment, lr, smoothed_loss, raw train
 outputs), <run>.test.csv (iteration, seconds, segment, test_net, lr, test outputs),
@@ -20,11 +21,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from simplenet_caffe.runs import caffelog
-from simplenet_caffe.runs.caffelog import bvlc
-from simplenet_caffe.errors import UserError
 from simplenet_caffe.cli import run
+from simplenet_caffe.errors import UserError
 from simplenet_caffe.paths import PLOTS_DIR
+from simplenet_caffe.runs import caffelog, plotting
+from simplenet_caffe.runs.caffelog import bvlc
 
 
 def _report(warnings, notes, quiet: bool) -> None:
@@ -55,11 +56,23 @@ def _bvlc(args) -> int:
     return 0
 
 
+def _bvlc_out_dir(args) -> None:
+    """BVLC's ``parse_log.py LOG DIR``: a last argument that is a folder holding no logs is the
+    output folder (never a silently empty run)."""
+    last = Path(args.logs[-1])
+    if len(args.logs) > 1 and last.is_dir() and not caffelog.expand_log_paths([last]):
+        if args.out is not None:
+            raise UserError(f"{last} holds no Caffe logs, and -o {args.out} names the output folder: drop one")
+        args.logs, args.out = args.logs[:-1], str(last)
+    if args.out is None:
+        args.out = str(PLOTS_DIR)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("logs", nargs="+", help="log files or run folders (files of one run are stitched in the order given)")
-    ap.add_argument("-o", "--out", default=str(PLOTS_DIR), help="output folder (default: plots/)")
+    ap.add_argument("-o", "--out", help="output folder (default: plots/; BVLC's `LOG DIR` works too)")
     ap.add_argument("--format", choices=["csv", "bvlc"], default="csv",
                     help="csv: this project's tables + JSON (default); bvlc: BVLC parse_log.py's <log>.train/.test")
     ap.add_argument("--name", help="run name used for the output files (default: log stem or run folder)")
@@ -77,9 +90,10 @@ def main(argv=None) -> int:
         raise UserError("--year must be in 1..9998")
     if args.separate and args.name and len(args.logs) > 1:
         raise UserError("--name names one run; drop it with --separate")
+    _bvlc_out_dir(args)
     for p in args.logs:
         if not Path(p).exists():
-            raise UserError(f"no such file or folder: {p}")
+            raise UserError(f"no such file or folder: {p}" + (" (to write into it, give -o DIR)" if len(args.logs) > 1 else ""))
     if args.format == "bvlc":
         if args.name or args.separate or args.no_json:
             raise UserError("--name, --separate and --no-json do not apply to --format bvlc (one pair of files per log)")
@@ -121,7 +135,6 @@ def main(argv=None) -> int:
 
 
 def _plot(runs, out) -> None:
-    from simplenet_caffe.runs import plotting
     try:
         written = plotting.plot_runs(runs, out)
     except OSError as e:

@@ -8,37 +8,17 @@ so no channel-order question. Keys keep the original order.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from simplenet_caffe.data import download, recipes
-from simplenet_caffe.errors import UserError
 from simplenet_caffe.cli import run
-from simplenet_caffe.paths import DATA_DIR, SHARED_DIR
-
-CANDIDATES = {
-    "mnist": lambda raw: [os.environ.get("MNIST_DIR"), raw, SHARED_DIR / "data" / "mnist"],
-    "fashion-mnist": lambda raw: [os.environ.get("FASHION_MNIST_DIR"), "/usr/share/datasets/fashion-mnist", raw],
-}
-
-
-def find_source(dataset: str, given: str | None, raw: Path, allow_download: bool) -> Path:
-    if given:
-        return Path(given)
-    cands = [c for c in CANDIDATES[dataset](raw) if c]
-    for cand in cands:
-        if (Path(cand) / "train-images-idx3-ubyte.gz").is_file():
-            return Path(cand)
-    if not allow_download:
-        raise UserError(f"no local {dataset} files found (looked in {', '.join(map(str, cands))}); "
-                        "give --mnist-dir or drop --no-download")
-    return download.download(dataset, raw)
+from simplenet_caffe.data import recipes
+from simplenet_caffe.paths import DATA_DIR
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
-    ap.add_argument("--mnist-dir", "--src", dest="src", metavar="DIR",
+    ap.add_argument("--src", metavar="DIR",
                     help="folder with the idx files (.gz or raw). Default: $MNIST_DIR, data/raw/mnist, "
                          "../shared/data/mnist (fashion-mnist: $FASHION_MNIST_DIR, /usr/share/datasets/fashion-mnist, "
                          "data/raw/fashion-mnist), else download with checksum into --raw-dir")
@@ -50,7 +30,7 @@ def main(argv=None):
     ap.add_argument("--force", action="store_true", help="overwrite existing LMDBs")
     a = ap.parse_args(argv)
     raw = Path(a.raw_dir) if a.raw_dir else DATA_DIR / "raw" / a.dataset
-    src = find_source(a.dataset, a.src, raw, not a.no_download)
+    src = recipes.find_mnist_source(a.dataset, a.src, raw, not a.no_download)
     print(f"reading {a.dataset} from {src}")
     rec = recipes.prepare_mnist(src, a.dataset, root=a.root, force=a.force,
                                 limit_train=a.limit_train, limit_test=a.limit_test)

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 
-from simplenet_caffe.errors import UserError
 from simplenet_caffe.cli import run
 from simplenet_caffe.commands.train import add_override_args, add_run_args, overrides_of
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.nets.experiments import EXPERIMENTS
+from simplenet_caffe.runs import pipeline
 
 
 def main(argv=None):
@@ -33,9 +35,6 @@ def main(argv=None):
     add_run_args(ap)
     add_override_args(ap)
     a = ap.parse_args(argv)
-
-    from simplenet_caffe.runs import pipeline
-    from simplenet_caffe.nets.experiments import EXPERIMENTS
 
     if a.list:
         for name, exp in sorted(EXPERIMENTS.items()):

@@ -1,10 +1,10 @@
 """Print a mean file's shape and per-channel values (.binaryproto, .npy or mean.json).
 
 Answers the recurring "how do I get the per-channel mean out of mean.binaryproto" question
-(BVLC/caffe #290, #808, #3794). With --npy, also converts it to a C×H×W float32 .npy.
+(BVLC/caffe #290, #808, #3794). With -o X.npy, also converts it to a C×H×W float32 .npy.
 
   show_mean.py data/cifar10/mean.binaryproto
-  show_mean.py data/cifar10/mean.binaryproto --npy mean.npy --order RGB
+  show_mean.py data/cifar10/mean.binaryproto -o mean.npy --order RGB
 """
 from __future__ import annotations
 
@@ -14,17 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
+from simplenet_caffe import protoio
 from simplenet_caffe.atomic import write_atomic
+from simplenet_caffe.cli import run
 from simplenet_caffe.data import stats
 from simplenet_caffe.errors import UserError
-from simplenet_caffe.cli import run
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("mean_file", help="mean.binaryproto, mean.npy or mean.json")
     ap.add_argument("--order", help="channel names, e.g. BGR or RGB (default: from mean.json/preprocess.json beside it)")
-    ap.add_argument("--npy", metavar="PATH", help="also save the mean as a CxHxW float32 .npy")
+    ap.add_argument("-o", "--out", metavar="PATH", help="also save the mean as a CxHxW float32 .npy")
     ap.add_argument("--json", action="store_true", help="print the per-channel means as JSON")
     a = ap.parse_args(argv)
     p = Path(a.mean_file)
@@ -43,7 +44,7 @@ def main(argv=None):
         print(json.dumps(info, indent=2))
         return 0
     else:
-        mean = stats.read_binaryproto(p)
+        mean = protoio.read_binaryproto(p)
     order = a.order
     for side in (p.with_suffix(".json"), p.parent / "preprocess.json"):
         if order is None and side.is_file():
@@ -54,9 +55,11 @@ def main(argv=None):
     else:
         print(f"{p}:")
         print("\n".join(stats.describe_mean(mean, order if order != "gray" else None)))
-    if a.npy:
-        write_atomic(a.npy, lambda f: np.save(f, mean))
-        print(f"wrote {a.npy}")
+    if a.out:
+        if not a.out.endswith(".npy"):
+            raise UserError(f"-o {a.out}: the mean is saved as .npy (name the file X.npy)")
+        write_atomic(a.out, lambda f: np.save(f, mean))
+        print(f"wrote {a.out}")
 
 
 def _read_json(path: Path) -> dict:

@@ -1,14 +1,14 @@
 """Convert a dataset to Caffe LMDBs of Datum records: one CLI over every reader.
 
-  to_lmdb.py mnist ../shared/data/mnist data/mnist          # data/mnist/{train,test}_lmdb
-  to_lmdb.py mnist data/raw/mnist data/mnist --download     # fetch (MD5-checked), then convert
-  to_lmdb.py cifar10 cifar-10-python.tar.gz data/c10 --mean # + mean.binaryproto/.npy/.json
-  to_lmdb.py cifar100 cifar-100-binary data/c100 --label coarse
-  to_lmdb.py svhn data/raw/svhn data/svhn --split train+extra --split test
-  to_lmdb.py folder photos/ data/photos --resize 256x256 --resize-mode crop --shuffle --seed 1
-  to_lmdb.py folder images/ data/val --list val.txt --split val --encoded jpg
-  to_lmdb.py folder photos/train data/photos                  # fixes the label map (folder names)
-  to_lmdb.py folder photos/val data/photos --split val        # checked against it, never renumbered
+  to_lmdb.py mnist ../shared/data/mnist -o data/mnist          # data/mnist/{train,test}_lmdb
+  to_lmdb.py mnist data/raw/mnist -o data/mnist --download     # fetch (MD5-checked), then convert
+  to_lmdb.py cifar10 cifar-10-python.tar.gz -o data/c10 --mean # + mean.binaryproto/.npy/.json
+  to_lmdb.py cifar100 cifar-100-binary -o data/c100 --label coarse
+  to_lmdb.py svhn data/raw/svhn -o data/svhn --split train+extra --split test
+  to_lmdb.py folder photos/ -o data/photos --resize 256x256 --resize-mode crop --shuffle --seed 1
+  to_lmdb.py folder images/ -o data/val --list val.txt --split val --encoded jpg
+  to_lmdb.py folder photos/train -o data/photos                  # fixes the label map (folder names)
+  to_lmdb.py folder photos/val -o data/photos --split val        # checked against it, never renumbered
 
 Channel order of the stored records (recorded in <out>/preprocess.json):
   mnist, fashion-mnist  one channel
@@ -28,6 +28,8 @@ import os
 # Conversion does no BLAS work; one OpenBLAS thread saves ~50 ms of numpy import (its thread pool).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from simplenet_caffe.cli import run
+from simplenet_caffe.errors import UserError
+from simplenet_caffe.data import download, layout
 from simplenet_caffe.data.convert import convert_dataset
 from simplenet_caffe.data.layout import DATASETS
 from simplenet_caffe.data.preprocess import MAX_PIXELS, RESIZE_MODES
@@ -38,7 +40,8 @@ def main(argv=None):
                                  epilog="datasets: " + "; ".join(f"{d.name}: {d.about}" for d in DATASETS.values()))
     ap.add_argument("dataset", help="dataset name or format: " + ", ".join(DATASETS))
     ap.add_argument("src", help="input folder or file (idx folder, CIFAR folder/.tar.gz, SVHN folder/.mat, image root)")
-    ap.add_argument("out", help="output folder; DBs are written as <out>/<split>_lmdb")
+    ap.add_argument("stray", nargs="?", help=argparse.SUPPRESS)  # convert_imageset's positional output
+    ap.add_argument("-o", "--out", help="output folder (required); DBs are written as <out>/<split>_lmdb")
     ap.add_argument("--split", action="append", help="split(s) to convert (repeatable; a+b concatenates, e.g. "
                     "train+extra). Default: all standard splits; folders: 'train' (names the output)")
     ap.add_argument("--list", dest="list_file", help="folder datasets: Caffe list file 'path label' (paths relative to src)")
@@ -63,8 +66,9 @@ def main(argv=None):
     ap.add_argument("--download", action="store_true", help="first fetch the official files into SRC (MD5-checked; "
                     "mnist, fashion-mnist, cifar10, cifar100, svhn); files already there with the right MD5 are kept")
     a = ap.parse_args(argv)
+    if a.stray is not None or a.out is None:
+        raise UserError("give the output folder with -o OUT" + (f" (-o {a.stray})" if a.stray else ""))
     if a.download:
-        from simplenet_caffe.data import download, layout
         download.download(layout.get(a.dataset).name, a.src)
     convert_dataset(a.dataset, a.src, a.out, splits=a.split, list_file=a.list_file, label=a.label,
                     shuffle=a.shuffle, seed=a.seed, resize=a.resize, resize_mode=a.resize_mode, gray=a.gray,

@@ -212,20 +212,3 @@ def class_names(path: str | os.PathLike, dataset: str, label: str = "fine") -> l
     if len(names) != NUM_CLASSES[kind]:
         raise UserError(f"{src.path}: the meta file names {len(names)} classes, {dataset} ({kind}) has {NUM_CLASSES[kind]}")
     return names
-
-
-def write_cifar_python(path: str | os.PathLike, images: np.ndarray, labels: dict[str, list]) -> None:
-    """Write a batch in the official pickle layout (bytes keys, protocol 2); for tests."""
-    d = {b"batch_label": b"written by simplenet_caffe", b"data": np.asarray(images, np.uint8).reshape(len(images), -1)}
-    for k, v in labels.items():
-        d[k.encode()] = list(map(int, v))
-    d[b"filenames"] = [f"img_{i}.png".encode() for i in range(len(images))]
-    with open(path, "wb") as f:
-        pickle.dump(d, f, protocol=2)
-
-
-def write_cifar_binary(path: str | os.PathLike, images: np.ndarray, *label_columns) -> None:
-    """Write records ``<labels...><3072 pixel bytes>`` (CIFAR-100: coarse then fine); for tests."""
-    x = np.asarray(images, np.uint8).reshape(len(images), -1)
-    cols = [np.asarray(c, np.uint8).reshape(-1, 1) for c in label_columns]
-    Path(path).write_bytes(np.hstack([*cols, x]).tobytes())

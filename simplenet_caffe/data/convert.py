@@ -16,12 +16,13 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from . import lmdbio
-from .layout import Dataset, get
 from ..atomic import atomic_outputs
 from ..errors import UserError
-from .preprocess import MAX_PIXELS, Recipe, check_max_pixels, resize_image, to_chw
-
+from . import imagefolder, lmdbio, stats
+from .imagefolder import check_class_names, read_labels_file
+from .layout import Dataset, get
+from .preprocess import MAX_PIXELS, RECIPE_FILE, Recipe, check_max_pixels, load, resize_image, to_chw
+from .recipes import check_limit, check_shapes
 
 MAX_SIDE = 32768          # pixels: a larger --resize is a typo, not an image size
 _SPLIT_RE = re.compile(r"^[A-Za-z0-9_-]+(\+[A-Za-z0-9_-]+)*$")
@@ -104,8 +105,6 @@ def convert_dataset(dataset: str, src: str | os.PathLike, out_dir: str | os.Path
     ``out_dir`` is one dataset with one label map: a run may add splits to it (e.g. the val
     folder after the train folder); they are checked against the map recorded there (an
     unknown class is an error, a missing class a note) and the earlier splits are kept."""
-    from . import imagefolder, stats   # here, not at the top: a plain MNIST/CIFAR run starts faster
-    from .recipes import check_limit, check_shapes
 
     info = get(dataset)
     out = Path(out_dir)
@@ -198,8 +197,6 @@ def convert_dataset(dataset: str, src: str | os.PathLike, out_dir: str | os.Path
 def _previous(stage: Path, splits: list[str], rec: Recipe) -> Recipe | None:
     """The recipe of the splits this run keeps (carried into ``stage``), checked to be
     converted with this run's settings; None when there is none."""
-    from .preprocess import RECIPE_FILE, load
-
     if not (stage / RECIPE_FILE).is_file():
         return None
     prev = load(stage / RECIPE_FILE)
@@ -218,8 +215,6 @@ def _label_map(info: Dataset, src, splits: list[str], label: str, list_file: str
     """The dataset's one label map: recorded by an earlier run into ``out`` (kept), else the
     ``--labels`` file, else the source's class names (folders: the train split's subfolders).
     The flag is true when this run's (folder) split fixes the map."""
-    from .imagefolder import check_class_names, read_labels_file
-
     given = read_labels_file(labels_file) if labels_file else None
     if prev is not None and (prev.class_names or prev.label_map):
         if given is not None and given != prev.class_names:

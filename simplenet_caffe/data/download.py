@@ -15,26 +15,13 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import write_atomic
 from ..errors import UserError
-from ..progress import progress
 from ..paths import DATA_DIR
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    name: str
-    md5: str
-
-
-@dataclass(frozen=True)
-class Source:
-    urls: tuple[str, ...]          # base URLs tried in order (file name appended)
-    files: tuple[RemoteFile, ...]
-    note: str = ""
+from ..progress import progress
+from .layout import DATASETS, get
 
 
 def md5sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -72,8 +59,6 @@ def fetch(url: str, dest: Path, md5: str | None, timeout: float = 60) -> Path:
 def download(dataset: str, dest: str | os.PathLike | None = None, mirror: str | None = None,
              files: list[str] | None = None, timeout: float = 60) -> Path:
     """Fetch ``dataset``'s files into ``dest`` (default ``data/raw/<dataset>``); returns the folder."""
-    from .layout import DATASETS, get
-
     src = get(dataset).download
     if src is None:
         raise UserError(f"no download source for {dataset!r} (known: "

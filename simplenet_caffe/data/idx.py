@@ -97,16 +97,3 @@ def read_mnist(root: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndar
     if labels.ndim != 1:
         raise UserError(f"{root}: the {split} label file has {labels.ndim} dims, expected 1")
     return images[:, None, :, :], int_labels(labels, 0, 9, f"{root} ({split})")
-
-
-def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write a uint8 array as an IDX file (gzip when the name ends in .gz); for tests and tools."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    head = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    data = head + array.tobytes()
-    path = Path(path)
-    if path.suffix == ".gz":
-        with gzip.open(path, "wb", compresslevel=1) as f:
-            f.write(data)
-    else:
-        path.write_bytes(data)

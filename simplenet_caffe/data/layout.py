@@ -26,11 +26,31 @@ and one :class:`Dataset` record in :data:`DATASETS` here (see docs/data.md, "Add
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
-from ..errors import UserError
-from .download import RemoteFile, Source
+from ..errors import UserError, unknown
+from ..paths import DATA_DIR, SHARED_DIR
+from .cifar import class_names, read_cifar
+from .idx import read_mnist
+from .svhn import read_svhn
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file of a dataset's official download: its name and MD5."""
+    name: str
+    md5: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a dataset is downloaded from (data/download.py fetches it)."""
+    urls: tuple[str, ...]          # base URLs tried in order (file name appended)
+    files: tuple[RemoteFile, ...]
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,6 +121,17 @@ class Dataset:
     download: Source | None = None
     layouts: tuple[DataLayout, ...] = ()
     aliases: tuple[str, ...] = ()
+    # Where a local copy is looked for, in order: $<env>, then these folders ("{data}" = the repo's
+    # data/, "{shared}" = the shared folder beside the repo; paths.py).
+    env: str = ""
+    local_dirs: tuple[str, ...] = ()
+    recipe_layout: str = ""          # the layout its data_prep recipe builds (data/recipes.py)
+
+    def local_candidates(self) -> list[Path]:
+        """Folders that may hold this dataset's files, in the order they are tried."""
+        found = [os.environ.get(self.env)] if self.env else []
+        found += [d.format(data=DATA_DIR, shared=SHARED_DIR, name=self.name) for d in self.local_dirs]
+        return [Path(d) for d in found if d]
 
     def class_names(self, path, **opts) -> list[str] | None:
         return self.classes(path, **opts) if callable(self.classes) else (list(self.classes) if self.classes else None)
@@ -109,26 +140,22 @@ class Dataset:
 # ----------------------------------------------------------------------------- readers (imported lazily)
 
 def _mnist(path, split, **_):
-    from .idx import read_mnist
     return read_mnist(path, split)
 
 
 def _cifar(name):
     def read(path, split, label="fine", **_):
-        from .cifar import read_cifar
         return read_cifar(path, name, split, label)
     return read
 
 
 def _cifar_names(name):
     def names(path, label="fine", **_):
-        from .cifar import class_names
         return class_names(path, name, label)
     return names
 
 
 def _svhn(path, split, **_):
-    from .svhn import read_svhn
     return read_svhn(path, split)
 
 
@@ -159,10 +186,11 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
                                          "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c")),
                    "LeCun et al.; the S3 copy is the one torchvision uses (yann.lecun.com often refuses downloads)"),
             (_lay("mnist", "mnist", 1, 28, 10, "uint8", "raw MNIST digits, 0-255, single channel",
-                  command="python tools/to_lmdb.py mnist <MNIST_DIR> data/mnist"),
+                  command="python tools/to_lmdb.py mnist <MNIST_DIR> -o data/mnist"),
              _lay("mnist_norm", "mnist_norm", 1, 28, 10, "float",
                   "MNIST standardised with one global train mean/std (the authors' *_lmdb_norm2)",
-                  command="python data_prep/mnist.py"))),
+                  command="python data_prep/mnist.py")),
+            env="MNIST_DIR", local_dirs=("{data}/raw/mnist", "{shared}/data/mnist"), recipe_layout="mnist_norm"),
     Dataset("fashion-mnist", ("train", "test"), "gray", 10, _mnist, "Fashion-MNIST idx files, 1x28x28", FASHION_NAMES,
             Source(("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
                    _files(_MNIST_FILES, ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
@@ -170,7 +198,9 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
                    "Zalando Research"),
             (_lay("fashion_mnist_norm", "fashion_mnist_norm", 1, 28, 10, "float", "Fashion-MNIST, prepared like mnist_norm",
                   command="python data_prep/mnist.py --dataset fashion-mnist"),),
-            aliases=("fashion",)),
+            aliases=("fashion",), env="FASHION_MNIST_DIR",
+            local_dirs=("/usr/share/datasets/fashion-mnist", "{data}/raw/fashion-mnist"),
+            recipe_layout="fashion_mnist_norm"),
     Dataset("cifar10", ("train", "test"), "RGB", 10, _cifar("cifar10"),
             "CIFAR-10 python batches or .bin files (folder or .tar.gz), 3x32x32", _cifar_names("cifar10"),
             Source(("https://www.cs.toronto.edu/~kriz/",),
@@ -225,4 +255,4 @@ def get(name: str) -> Dataset:
     for d in DATASETS.values():
         if key == d.name or key in d.aliases:
             return d
-    raise UserError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)})")
+    raise unknown("dataset", name, [*DATASETS, *(a for d in DATASETS.values() for a in d.aliases)])

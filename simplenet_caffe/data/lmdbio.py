@@ -27,12 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
+import lmdb
 import numpy as np
 
 from ..atomic import atomic_dir
 from ..caffe_env import caffe_pb2
 from ..errors import UserError
 from ..progress import progress
+from .preprocess import decode_image
 
 INITIAL_MAP_SIZE = 1 << 26  # 64 MiB; doubled on demand
 ENCODINGS = ("png", "jpg")
@@ -88,8 +90,6 @@ def datum_to_array(datum) -> np.ndarray:
     """CHW array of a Datum: uint8 for byte data, float32 for float_data; encoded ones decoded
     with OpenCV (colour as BGR, 1-channel PNG/JPEG kept 1-channel)."""
     if datum.encoded:
-        from .preprocess import decode_image
-
         img = decode_image(bytes(datum.data), "an encoded Datum", unchanged=True)
         chw = img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
         if img.dtype != np.uint8 or (datum.channels and chw.shape[0] != datum.channels) or chw.shape[0] not in (1, 3):
@@ -266,8 +266,6 @@ def _write_lmdb(tmp: Path, target: Path, items: Iterable, total: int | None, enc
                 key_suffix: bool, commit_every: int, desc: str | None, map_size: int) -> Summary:
     """:func:`write_lmdb`'s body: write the DB into the folder ``tmp`` (renamed to ``target`` by
     the caller when this returns)."""
-    import lmdb
-
     summary = Summary(str(target))
     label_counts: collections.Counter = collections.Counter()
     count = 0
@@ -400,8 +398,6 @@ def check_lmdb_file(path: str | os.PathLike) -> None:
 
 
 def _open_read(path: str | os.PathLike):
-    import lmdb
-
     p = Path(path)
     if not (p / "data.mdb").is_file():
         raise UserError(f"{p} is not an LMDB folder (no data.mdb)")
@@ -416,8 +412,6 @@ def _records(path: str | os.PathLike, limit: int | None) -> Iterator[tuple[bytes
     """``(key, value)`` pairs of an LMDB in key order; a damaged file is one :class:`UserError`
     (py-lmdb checks page numbers against the file size, so damage raises ``lmdb.Error`` rather
     than crashing)."""
-    import lmdb
-
     env = _open_read(path)
     try:
         with env.begin() as txn:
@@ -446,8 +440,6 @@ def _parse(pb, path, k: bytes, v: bytes, datum=None):
 
 
 def count_lmdb(path: str | os.PathLike) -> int:
-    import lmdb
-
     env = _open_read(path)
     try:
         return env.stat()["entries"]

@@ -23,15 +23,18 @@ import io
 import json
 import os
 import threading
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from ..atomic import write_atomic
 from ..errors import UserError
-from .layout import LAYOUTS
 from ..paths import REPO_ROOT
+from ..protoio import read_binaryproto
+from .layout import LAYOUTS
 
 RECIPE_FILE = "preprocess.json"
 RESIZE_MODES = ("squash", "crop", "fill", "shorter")
@@ -205,8 +208,6 @@ _PIL_LOCK = threading.Lock()
 
 def image_header(data: bytes, name) -> tuple[int, int, str]:
     """``(width, height, Pillow mode)`` from an image file's header; nothing is decoded."""
-    from PIL import Image, UnidentifiedImageError
-
     with _PIL_LOCK:           # Pillow's own bomb limit off while the header is read: ours applies
         old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
         try:
@@ -282,8 +283,6 @@ def decode_image(data: bytes, name, gray: bool = False, unchanged: bool = False,
 def _check_png(data: bytes, name) -> None:
     """Walk a PNG's chunks and check each one's length and CRC (libpng would print its own
     error lines for a damaged file before OpenCV gives up)."""
-    import zlib
-
     i, n = 8, len(data)
     while True:
         if i + 12 > n:
@@ -406,7 +405,5 @@ def caffe_transform(chw: np.ndarray, transform: dict, mirror: bool = False) -> n
 
 @functools.lru_cache(maxsize=8)
 def _mean_image(mean_file: str) -> np.ndarray:
-    from .stats import read_binaryproto
-
     mf = Path(mean_file)
     return read_binaryproto(mf if mf.is_absolute() else REPO_ROOT / mf).astype(np.float32)

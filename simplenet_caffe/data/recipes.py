@@ -10,18 +10,22 @@ failed ``force`` run leaves the previous one, and two runs on one folder are ref
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
-from . import lmdbio, stats
 from ..atomic import atomic_outputs
 from ..errors import UserError
-from .layout import LAYOUTS, get
 from ..paths import REPO_ROOT
+from . import download, imagefolder, lmdbio, stats
+from .cifar import read_cifar
+from .idx import read_mnist
+from .layout import LAYOUTS, get
 from .preprocess import MAX_PIXELS, RECIPE_FILE, Recipe, check_max_pixels, standardise
+from .svhn import read_svhn
 
 Log = Callable[[str], None]
 
@@ -89,6 +93,21 @@ def _names(dataset: str, src, **opts) -> tuple[list[str] | None, dict]:
 
 # ----------------------------------------------------------------------------- MNIST
 
+def find_mnist_source(dataset: str, given: str | os.PathLike | None, raw: Path, allow_download: bool) -> Path:
+    """The folder holding ``dataset``'s idx files: ``given``, else the first of the dataset
+    record's local folders that has them, else a download (checksum-verified) into ``raw``."""
+    if given:
+        return Path(given)
+    cands = get(dataset).local_candidates()
+    for cand in cands:
+        if (cand / "train-images-idx3-ubyte.gz").is_file():
+            return cand
+    if not allow_download:
+        raise UserError(f"no local {dataset} files found (looked in {', '.join(map(str, cands))}); "
+                        "give --src DIR or drop --no-download")
+    return download.download(dataset, raw)
+
+
 def prepare_mnist(src: str | os.PathLike, dataset: str = "mnist", root=None, force: bool = False,
                   limit_train: int | None = None, limit_test: int | None = None, log: Log = print) -> Recipe:
     """MNIST/Fashion-MNIST → float Datums standardised with one global train mean/std (docs/spec.md §6.4).
@@ -97,9 +116,7 @@ def prepare_mnist(src: str | os.PathLike, dataset: str = "mnist", root=None, for
     over every training pixel (0-255 scale), applied to train and test, no padding, keys in
     the original order.
     """
-    from .idx import read_mnist
-
-    layout = {"mnist": "mnist_norm", "fashion-mnist": "fashion_mnist_norm"}[dataset]
+    layout = get(dataset).recipe_layout
     out, train_db, test_db = layout_paths(layout, root)
     check_limit(limit_train, "--limit-train")
     check_limit(limit_test, "--limit-test")
@@ -149,9 +166,6 @@ def prepare_cifar(src: str | os.PathLike, dataset: str = "cifar10", setup: str =
     Channel order RGB by default: the files' order, kept by Caffe's convert_cifar_data, which
     built the DBs the authors' nets were trained on.
     """
-    import contextlib
-
-    from .cifar import read_cifar
 
     setups = ["plain", "zeropad"] if setup == "both" else [setup]
     if channel_order not in ("RGB", "BGR"):
@@ -210,8 +224,6 @@ def prepare_svhn(src: str | os.PathLike, root=None, force: bool = False, extra: 
     The training set is train + extra (604,388 images), shuffled with a fixed seed by default
     because Caffe's data layer reads in key order and the two parts differ in difficulty.
     """
-    from .svhn import read_svhn
-
     out, train_db, test_db = layout_paths("svhn", root)
     check_limit(limit)
     if seed < 0:
@@ -251,8 +263,6 @@ def prepare_imagenet(train_src: str | os.PathLike, val_src: str | os.PathLike | 
     crops and subtracts the mean file. Class labels: sorted train subfolder names (labels.txt),
     or the list files' labels; ``labels_file`` (one class name per line) fixes the label map instead.
     """
-    from . import imagefolder
-
     out, train_db, val_db = layout_paths("imagenet", root)
     check_limit(limit)
     check_max_pixels(max_pixels)

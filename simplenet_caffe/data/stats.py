@@ -18,8 +18,11 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from ..atomic import write_atomic
+from ..caffe_env import caffe_pb2
 from ..errors import UserError
-from ..protoio import read_blob, write_binary
+from ..progress import progress
+from ..protoio import write_binary
+from .lmdbio import count_lmdb, read_lmdb
 
 
 @dataclass
@@ -114,8 +117,6 @@ def compute_stats(arrays: np.ndarray | Iterable[np.ndarray], chunk: int = 4096) 
 
 def lmdb_stats(path: str | os.PathLike, desc: str = "mean") -> Stats:
     """Stats over every record of an LMDB (a pass over the DB, like compute_image_mean)."""
-    from ..progress import progress
-    from .lmdbio import count_lmdb, read_lmdb
 
     acc = MeanAccumulator()
     for _, a, _ in progress(read_lmdb(path), total=count_lmdb(path), desc=desc, unit="rec"):
@@ -128,8 +129,6 @@ def lmdb_stats(path: str | os.PathLike, desc: str = "mean") -> Stats:
 def array_to_blobproto(mean_image: np.ndarray):
     """BlobProto of a C×H×W mean (shape 1×C×H×W; also the legacy num/channels/height/width
     fields, which is what compute_image_mean writes)."""
-    from ..caffe_env import caffe_pb2
-
     pb = caffe_pb2()
     m = np.asarray(mean_image, np.float64)
     if m.ndim != 3:
@@ -142,22 +141,6 @@ def array_to_blobproto(mean_image: np.ndarray):
 
 def write_binaryproto(path: str | os.PathLike, mean_image: np.ndarray) -> None:
     write_binary(path, array_to_blobproto(mean_image))
-
-
-def read_binaryproto(path: str | os.PathLike) -> np.ndarray:
-    """A mean ``.binaryproto`` as a C×H×W float32 array (a 1×C×H×W blob loses its num axis)."""
-    p = Path(path)
-    blob = read_blob(p)
-    shape = tuple(blob.shape.dim) if blob.HasField("shape") else (blob.num, blob.channels, blob.height, blob.width)
-    data = np.array(blob.data if len(blob.data) else blob.double_data, dtype=np.float32)
-    if not data.size or int(np.prod(shape)) != data.size:
-        raise UserError(f"{p}: blob shape {shape} does not match its {data.size} values")
-    data = data.reshape(shape)
-    while data.ndim > 3 and data.shape[0] == 1:
-        data = data[0]
-    if data.ndim == 2:
-        data = data[None]
-    return data
 
 
 def write_mean_files(out_dir: str | os.PathLike, stats: Stats, channel_order: str | None = None,

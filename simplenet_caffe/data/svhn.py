@@ -58,12 +58,3 @@ def read_svhn_mat(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 def read_svhn(path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
     """A split from a folder of the official files (or one ``.mat`` given directly)."""
     return read_svhn_mat(find_file(path, split))
-
-
-def write_svhn_mat(path: str | os.PathLike, images_nchw: np.ndarray, digits: np.ndarray) -> None:
-    """Write a format-2 file (digit 0 stored as 10); for tests."""
-    import scipy.io
-
-    y = np.asarray(digits, np.uint8).copy()
-    y[y == 0] = 10
-    scipy.io.savemat(str(path), {"X": np.asarray(images_nchw, np.uint8).transpose(2, 3, 1, 0), "y": y.reshape(-1, 1)})

@@ -7,19 +7,20 @@ logit, else nothing is written.
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
-from . import plan as planmod
-from . import preprocessing, weights
 from ..atomic import write_atomic
-from ..protoio import write_binary
-from . import onnx_model
-from .files import load_state, save_state
+from ..errors import UserError
+from ..nets.experiments import EXPERIMENTS
+from ..protoio import read_net, write_binary
+from . import onnx_model, plan as planmod, preprocessing, torch_model, weights
+from .files import load_into, load_state, save_state
+from .timm_layout import from_timm, is_timm, to_timm
 from .verify import REL_TOL, Agreement, Runners, check_data, check_random
 
 
@@ -35,15 +36,11 @@ class Loaded:
 
 
 def load_model(model: str | Path, experiment: str | None = None) -> Loaded:
-    from ..protoio import read_net
-
     net = read_net(model)
     return Loaded(net, planmod.from_net(net, "TEST"), preprocessing.for_model(model, experiment))
 
 
 def twin_with(plan, sd):
-    from . import torch_model
-    from .files import load_into
 
     model = torch_model.build(plan)
     load_into(model, sd)
@@ -81,8 +78,6 @@ def _data_transform(m: Loaded) -> dict:
 
 def default_data(m: Loaded) -> str | None:
     """The TEST LMDB of the net's experiment (None when unknown)."""
-    from ..nets.experiments import EXPERIMENTS
-
     exp = EXPERIMENTS.get(m.prep.get("experiment") or "")
     return exp.layout.test_lmdb if exp else None
 
@@ -117,8 +112,6 @@ def export(model, caffemodel, to: str, out, layout: str = "simplenet-caffe", exp
     if to == "onnx":
         write_atomic(out, onnx_bytes)
     elif layout == "timm":
-        from .timm_layout import to_timm
-
         save_state(out, to_timm(m.plan, sd, None if keep_input else m.prep), m.plan, m.prep, "timm", source)
     else:
         save_state(out, sd, m.plan, m.prep, "simplenet-caffe", source)
@@ -131,9 +124,6 @@ def export(model, caffemodel, to: str, out, layout: str = "simplenet-caffe", exp
 def import_weights(model, state, out, experiment: str | None = None, layout: str = "auto", keep_input: bool = False,
                    n_random: int = 0, data: str | None = None, batch: int = 100, limit: int | None = None) -> dict:
     """A PyTorch SimpleNet state_dict (twin or timm layout) -> a caffemodel for the deploy net ``model``."""
-    import tempfile
-
-    from .timm_layout import from_timm, is_timm
 
     m = load_model(model, experiment)
     sd, meta = load_state(state)

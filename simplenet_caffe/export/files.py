@@ -11,6 +11,7 @@ and its input preprocessing.
 """
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from ..atomic import write_atomic
 from ..errors import UserError
-from . import need
+from . import need, torch_model
 from .plan import Plan
 
 FORMAT = "simplenet-caffe-export/1"
@@ -39,7 +40,6 @@ def save_state(path: str | Path, sd: dict[str, np.ndarray], plan: Plan, prep: di
         data = st.save({k: np.ascontiguousarray(v) for k, v in sd.items()}, metadata=meta)
     elif path.suffix in (".pt", ".pth"):
         torch = need("torch")
-        import io
 
         buf = io.BytesIO()
         torch.save({"state_dict": {k: torch.from_numpy(np.array(v)) for k, v in sd.items()},
@@ -86,8 +86,6 @@ def load_module(path: str | Path):
 
     Needs only torch and safetensors: the plan inside the file rebuilds the net.
     """
-    from . import torch_model
-
     sd, meta = load_state(path)
     if meta.get("format") != FORMAT or meta.get("layout") != "simplenet-caffe":
         raise UserError(f"{path}: not a simplenet-caffe export in the Caffe-name layout")

@@ -18,6 +18,7 @@ import json
 
 import numpy as np
 
+from ..nets.counting import conv_out, pool_out
 from . import need
 from .plan import Plan
 
@@ -27,8 +28,6 @@ FORMAT = "simplenet-caffe-export/1"
 
 def build(plan: Plan, sd: dict[str, np.ndarray], prep: dict, source: str) -> bytes:
     """Serialized ONNX model of ``plan`` with the weights of the twin state_dict ``sd``."""
-    from ..nets.counting import conv_out, pool_out
-
     onnx = need("onnx")
     from onnx import TensorProto, helper, numpy_helper
 

@@ -26,7 +26,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
+from ..caffe_env import caffe_pb2
 from ..errors import UserError
+from ..nets import arch
+from ..nets.counting import conv_geometry, conv_out, count_prototxt, in_phase, pool_out
+from ..protoio import read_net
 
 PLAN_VERSION = 1
 
@@ -113,8 +119,6 @@ _INPUTS = ("Input", "Data", "ImageData", "HDF5Data", "WindowData")
 
 def _f(x: float) -> float:
     """A float32 field of a caffe.proto message as the shortest decimal that gives it back (0.2, not 0.2000000030)."""
-    import numpy as np
-
     return float(repr(np.float32(x)).removeprefix("np.float32(").removesuffix(")"))
 
 
@@ -127,9 +131,6 @@ def from_net(net, phase: str = "TEST", input_shape: tuple | None = None) -> Plan
 
     ``input_shape`` (C, H, W) overrides the data layer's shape (see ``counting.count_prototxt``).
     """
-    from ..caffe_env import caffe_pb2
-    from ..nets.counting import conv_geometry, count_prototxt, in_phase
-    from ..protoio import read_net
 
     net = read_net(net)
     pb2 = caffe_pb2()
@@ -231,8 +232,6 @@ def from_experiment(exp) -> Plan:
     Mirrors ``netbuilder.deploy_net``: Input ``data`` -> the TEST-phase body -> Softmax ``prob``;
     BatchNorm eps is Caffe's default 1e-5, moving_average_fraction 0.95.
     """
-    from ..nets import arch
-    from ..nets.counting import conv_out, pool_out
 
     convs, head = arch.expand(exp.variant)
     c, h, w = exp.input_shape
@@ -242,17 +241,17 @@ def from_experiment(exp) -> Plan:
         c = cv.num_output
         h, w = conv_out(h, cv.kernel, cv.pad, cv.stride), conv_out(w, cv.kernel, cv.pad, cv.stride)
         for op in cv.post:
-            kind, name = op[0], op[1]
-            if kind == "pool":
-                steps.append(Step("pool", name, c, kernel=(1, 1) if op[2] else (2, 2),
-                                  stride=(1, 1) if op[2] else (2, 2), global_pool=op[2]))
-                h, w = (1, 1) if op[2] else (pool_out(h, 2, 0, 2), pool_out(w, 2, 0, 2))
-            elif kind == "bn":
-                steps.append(Step("bn", name, c, eps=1e-5, momentum=0.05, scale=op[2], bias=True))
-            elif kind == "relu":
-                steps.append(Step("relu", name, c))
-            elif kind == "drop":
-                steps.append(Step("drop", name, c, ratio=op[2]))
+            if isinstance(op, arch.Pool):
+                g = op.global_pool
+                steps.append(Step("pool", op.name, c, kernel=(1, 1) if g else (2, 2), stride=(1, 1) if g else (2, 2),
+                                  global_pool=g))
+                h, w = (1, 1) if g else (pool_out(h, 2, 0, 2), pool_out(w, 2, 0, 2))
+            elif isinstance(op, arch.BatchNorm):
+                steps.append(Step("bn", op.name, c, eps=1e-5, momentum=0.05, scale=op.scale, bias=True))
+            elif isinstance(op, arch.ReLU):
+                steps.append(Step("relu", op.name, c))
+            elif isinstance(op, arch.Drop):
+                steps.append(Step("drop", op.name, c, ratio=op.ratio))
     steps.append(Step("ip", head.name, c * h * w, exp.num_classes))
     steps.append(Step("softmax", "prob"))
     return Plan(exp.net_name or exp.name, "data", tuple(exp.input_shape), tuple(steps))

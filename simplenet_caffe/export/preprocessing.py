@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UserError
+from ..data import preprocess
+from ..data.layout import DATASETS
+from ..nets import experiments
+from ..nets.experiments import EXPERIMENTS
+from ..paths import REPO_ROOT
+
 
 def experiment_of(model: str | Path):
     """The experiment whose generated deploy net is ``model`` (matched by file name), or None."""
-    from ..nets.experiments import EXPERIMENTS
-
     stem = Path(model).name
     for exp in EXPERIMENTS.values():
         if Path(exp.deploy_path).name == stem:
@@ -32,9 +35,6 @@ def record(exp) -> dict:
     stored transform (resize, mean/std, pad) from the layout's ``preprocess.json`` when the data
     has been prepared here -- its channel order then wins (a recipe can be run with another).
     """
-    from ..data import preprocess
-    from ..data.layout import DATASETS
-    from ..paths import REPO_ROOT
 
     lay = exp.layout
     rec = {"experiment": exp.name, "layout": lay.name, "input_shape": list(exp.input_shape),
@@ -94,12 +94,8 @@ def for_model(model: str | Path, experiment: str | None = None) -> dict:
 
     A net that is not a generated one gets a record saying the preprocessing is unknown.
     """
-    from ..nets.experiments import EXPERIMENTS
-
     if experiment is not None:
-        if experiment not in EXPERIMENTS:
-            raise UserError(f"unknown experiment {experiment!r} (see tools/reproduce.py --list)")
-        return record(EXPERIMENTS[EXPERIMENTS[experiment].net_experiment])
+        return record(EXPERIMENTS[experiments.get(experiment).net_experiment])
     exp = experiment_of(model)
     if exp is None:
         return {"experiment": None, "summary": "unknown: not a generated deploy net (give --experiment)"}

@@ -19,6 +19,8 @@ Caffe semantics kept exactly:
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from . import need
 from .plan import Plan
 
@@ -56,7 +58,6 @@ def build(plan: Plan, for_training: bool = False):
     torch = need("torch")
     nn = torch.nn
     CaffeBatchNorm2d, InnerProduct = _classes(torch)
-    from collections import OrderedDict
 
     mods = OrderedDict()
     for s in plan.steps:

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.lmdbio import count_lmdb, read_lmdb
+from ..data.preprocess import caffe_transform
 from ..errors import UserError
+from ..progress import progress
+from ..runs import evaluation
+from ..runs.evaluation import data_path
 from . import need
 from .plan import Plan
 
@@ -22,8 +27,6 @@ class Runners:
     """The three implementations of one net with the same weights, fed N x C x H x W float32."""
 
     def __init__(self, model: str | Path, weights: str | Path, plan: Plan, twin, onnx_model: bytes, batch: int):
-        from ..runs import evaluation
-
         self.plan = plan
         self.caffe = evaluation.load_eval_net(model, weights, batch=batch).net
         self.twin = twin
@@ -127,10 +130,6 @@ def check_random(r: Runners, n: int, seed: int = 0) -> Agreement:
 def check_data(r: Runners, source: str | Path, transform: dict, batch: int, limit: int | None = None,
                desc: str = "verify") -> Agreement:
     """Every record of an LMDB through Caffe's TEST transform, then the three nets; labels scored."""
-    from ..progress import progress
-    from ..runs.evaluation import data_path
-    from ..data.lmdbio import count_lmdb, read_lmdb
-    from ..data.preprocess import caffe_transform
 
     path = data_path(source)
     if not path.exists():

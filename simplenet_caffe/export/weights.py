@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import protoio
+from ..caffe_env import caffe_pb2
 from ..errors import UserError
 from .plan import Plan
 
@@ -34,9 +36,7 @@ F32 = np.float32
 
 def read_caffemodel(path: str | Path) -> dict[str, list[np.ndarray]]:
     """Layer name -> its blobs (float32, shaped as stored) of a binary .caffemodel."""
-    from ..protoio import read_caffemodel
-
-    msg = read_caffemodel(path)
+    msg = protoio.read_caffemodel(path)
     layers = list(msg.layer) or list(msg.layers)   # V2 or the V1 `layers` field
     out = {}
     for lp in layers:
@@ -165,8 +165,6 @@ def _bn_blobs(name: str, f32: dict) -> list[np.ndarray]:
 def caffemodel(net, blobs: dict[str, list[np.ndarray]]):
     """A caffemodel (NetParameter): ``net`` (e.g. the deploy net) with ``blobs`` attached by layer name;
     write it with ``protoio.write_binary``."""
-    from ..caffe_env import caffe_pb2
-
     out = caffe_pb2().NetParameter()
     out.CopyFrom(net)
     names = {lp.name for lp in out.layer}

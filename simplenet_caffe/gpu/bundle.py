@@ -29,10 +29,14 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+from google import protobuf
+from google.protobuf import text_format
 
+from .. import caffe_env, protoio
 from ..atomic import atomic_dir, write_atomic
-from .. import protoio
+from ..data import recipes
 from ..errors import UserError
+from ..nets.counting import count_prototxt
 from ..paths import PROTOTXT_DIR, REPO_ROOT, SOLVERS_DIR
 
 # Left out of the bundle: the GPU machine's pip wheels (cuDNN, NCCL, cuBLAS, cuRAND) and driver
@@ -94,7 +98,6 @@ def write_numerics_case(folder: Path, caffe, pb2) -> dict:
     ``folder`` and return their paths plus pycaffe's arrays of the same pass, keyed as
     ``net_pass`` writes them (``loss``, ``<blob>.data|diff``, ``<layer>.<i>.data|diff``).
     Weights and inputs as tests/test_numerics.py (seeded uniform / normal)."""
-    from google.protobuf import text_format
     folder.mkdir(parents=True, exist_ok=True)
     model, weights, inputs = folder / "model.prototxt", folder / "weights.caffemodel", folder / "inputs.binaryproto"
     model.write_text(text_format.MessageToString(numerics_net(pb2)))
@@ -200,9 +203,6 @@ def symbol_version_needed(paths, tag: str = "GLIBC") -> str:
 
 def _copy_py(py: Path) -> None:
     """The PyTorch step's imports: the twin builder, caffe_pb2, pure-Python protobuf, this package."""
-    from google import protobuf
-
-    from .. import caffe_env
     pb2 = caffe_env.caffe_pb2()
     ignore = shutil.ignore_patterns("__pycache__", "*.so", "*.pyc")
     shutil.copytree(Path(protobuf.__file__).parent, py / "google" / "protobuf", ignore=ignore)
@@ -255,11 +255,6 @@ def make_bundle(out: Path, caffe_prefix: Path, mnist_dir: Path, timing_nets, dry
     ``iterations`` steps on DummyData with its experiment's solver (solvers/<stem>_solver.prototxt).
     Returns the manifest.
     """
-    from google.protobuf import text_format
-
-    from .. import caffe_env
-    from ..data import recipes
-    from ..nets.counting import count_prototxt
 
     pb2 = caffe_env.caffe_pb2()
     tools = [caffe_prefix / "bin" / "caffe", caffe_prefix / "bin" / "net_pass"]

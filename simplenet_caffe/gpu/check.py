@@ -220,7 +220,7 @@ class Check:
         iters = t["dry_iters"] if self.dry else t["iters"]
         solver = self.work / "train_solver.prototxt"
         # The solver file says solver_mode: GPU, as the generated ones do; the dry run's CPU-only
-        # build trains it on the CPU (setup/patches/0006).
+        # build trains it on the CPU (setup/patches/0005).
         text = (self.bundle / t["solver"]).read_text()
         text = re.sub(r"(?m)^max_iter: \d+", f"max_iter: {iters}", text)
         text = re.sub(r"(?m)^test_interval: \d+", f"test_interval: {iters}", text)
@@ -404,7 +404,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tools-dir", default=None,
                     help="run caffe/net_pass from this folder instead of the bundle's launcher (the dry run)")
     ap.add_argument("--gpu", type=int, default=0, help="device id (default 0)")
-    ap.add_argument("--out", default=None, help="report file (default: <bundle>/gpu_check_report.md)")
+    ap.add_argument("-o", "--out", default=None, help="report file (default: <bundle>/gpu_check_report.md)")
     ap.add_argument("--budget", type=float, default=TOTAL_BUDGET_S, help="seconds for the whole run (default %(default)s)")
     args = ap.parse_args(argv)
     bundle = Path(args.bundle).resolve()

@@ -131,11 +131,35 @@ VARIANTS: dict[str, VariantCfg] = {v.name: v for v in [
 
 
 @dataclass(frozen=True)
-class ConvLayer:
-    """One convolution and its in-order post-ops (all in place on the conv's top blob).
+class Pool:
+    """2x2/2 max pooling after a convolution, or global max pooling (``global_pool``)."""
+    name: str
+    global_pool: bool = False
 
-    ``post`` items: ("pool", name, global?) | ("bn", bn_name, scale_name) | ("relu", name) |
-    ("drop", name, ratio).  Filler "xavier" is Caffe's uniform +-sqrt(3/fan_in); "gaussian"
+
+@dataclass(frozen=True)
+class BatchNorm:
+    """BatchNorm ``name`` followed by its learned Scale ``scale`` (with bias), in place."""
+    name: str
+    scale: str
+
+
+@dataclass(frozen=True)
+class ReLU:
+    name: str
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Dropout with drop probability ``ratio``."""
+    name: str
+    ratio: float
+
+
+@dataclass(frozen=True)
+class ConvLayer:
+    """One convolution and its in-order post-ops (:class:`Pool`, :class:`BatchNorm`,
+    :class:`ReLU`, :class:`Drop`; all but pooling in place on the conv's top blob).  Filler "xavier" is Caffe's uniform +-sqrt(3/fan_in); "gaussian"
     is std 0.01.  ``split_bias``: weight lr/decay 1/1 and bias 2/0, else one spec lr_mult 1.
     """
 
@@ -146,7 +170,7 @@ class ConvLayer:
     pad: int
     filler: str
     split_bias: bool
-    post: tuple
+    post: tuple[Pool | BatchNorm | ReLU | Drop, ...]
 
 
 @dataclass(frozen=True)
@@ -170,7 +194,7 @@ def expand(v: VariantCfg | str) -> tuple[list[ConvLayer], Head]:
     def drop(ratio):
         nonlocal ndrop
         ndrop += 1
-        return ("drop", f"drop{ndrop}", ratio)
+        return Drop(f"drop{ndrop}", ratio)
 
     for i, (name, width) in enumerate(zip(CONV_NAMES, v.widths)):
         cccp = name.startswith("cccp")
@@ -180,13 +204,13 @@ def expand(v: VariantCfg | str) -> tuple[list[ConvLayer], Head]:
         pool = pools.get(name)
         pool_op = None
         if pool:
-            pool_op = ("pool", pool[0], v.global_pool and name == "cccp6")
+            pool_op = Pool(pool[0], v.global_pool and name == "cccp6")
         post = []
         if pool and pool[1] == "pre_bn":
             post.append(pool_op)
         if not cccp or v.bn_cccp:
-            post.append(("bn", f"bn{sfx}", f"scale{sfx}"))
-        post.append(("relu", f"relu{sfx}"))
+            post.append(BatchNorm(f"bn{sfx}", f"scale{sfx}"))
+        post.append(ReLU(f"relu{sfx}"))
         ratio, where = v.dropout.get(name, (None, None))
         if ratio is not None and where == "relu":
             post.append(drop(ratio))

@@ -35,6 +35,7 @@ from typing import NamedTuple
 from ..caffe_env import caffe_pb2
 from ..errors import UserError
 from ..protoio import in_phase, read_net
+from .netbuilder import data_layer_shape
 
 INPUT_TYPES = ("Data", "ImageData", "HDF5Data", "WindowData", "Input")
 COUNT_FIELDS = ("learnable", "weights", "bn_stored", "netscope_params", "macs",
@@ -204,6 +205,133 @@ def pool_out(h, k, p, s):
     return out
 
 
+def _conv(lp, bshape, row) -> None:
+    cp = lp.convolution_param
+    c, h, w = bshape[0]
+    kh, kw, sh, sw, ph, pw, dh, dw = conv_geometry(cp)
+    g = cp.group or 1
+    oh, ow = conv_out(h, kh, ph, sh, dh), conv_out(w, kw, pw, sw, dw)
+    n = cp.num_output
+    wcount = kh * kw * (c // g) * n
+    bias = n if cp.bias_term else 0
+    row.shape = (n, oh, ow)
+    row.weights, row.learnable, row.netscope_params = wcount, wcount + bias, wcount + bias
+    row.macs = row.macc = wcount * oh * ow
+
+
+def _inner_product(lp, bshape, row) -> None:
+    n_in = math.prod(bshape[0])
+    n = lp.inner_product_param.num_output
+    bias = n if lp.inner_product_param.bias_term else 0
+    row.shape = (n,)
+    row.weights = n_in * n
+    row.learnable = row.netscope_params = n_in * n + bias
+    row.macs = row.macc = n_in * n
+
+
+def _pooling(lp, bshape, row) -> None:
+    pp = lp.pooling_param
+    c, h, w = bshape[0]
+    if pp.global_pooling:
+        oh, ow = 1, 1
+        window = h * w * c
+    else:
+        kh = pp.kernel_h or pp.kernel_size
+        kw = pp.kernel_w or pp.kernel_size
+        ph, pw = pp.pad_h or pp.pad, pp.pad_w or pp.pad
+        sh, sw = pp.stride_h or pp.stride, pp.stride_w or pp.stride
+        oh, ow = pool_out(h, kh, ph, sh), pool_out(w, kw, pw, sw)
+        window = oh * ow * kh * kw * c
+    row.shape = (c, oh, ow)
+    if pp.pool == caffe_pb2().PoolingParameter.MAX:
+        row.comp = window
+    else:
+        row.add = window
+
+
+def _batchnorm(lp, bshape, row) -> None:
+    row.shape = bshape[0]
+    c = row.shape[0]
+    row.bn_stored = 2 * c + 1
+    row.netscope_params = 2 * c
+    row.add = row.div = math.prod(row.shape)
+
+
+def _scale(lp, bshape, row) -> None:
+    row.shape = bshape[0]
+    if len(lp.bottom) == 1:
+        c = row.shape[0]
+        row.learnable = c + (c if lp.scale_param.bias_term else 0)
+    row.macc = math.prod(row.shape)
+
+
+def _pointwise(lp, bshape, row) -> None:
+    row.shape = bshape[0]
+    row.comp = math.prod(bshape[0])
+
+
+def _softmax(lp, bshape, row) -> None:
+    n = math.prod(bshape[0])
+    row.shape = bshape[0] if lp.type == "Softmax" else ()
+    row.add = row.div = row.exp = n
+
+
+def _eltwise(lp, bshape, row) -> None:
+    row.shape = bshape[0]
+    n = math.prod(bshape[0]) * (len(bshape) - 1)
+    op = lp.eltwise_param.operation
+    if op == caffe_pb2().EltwiseParameter.MAX:
+        row.comp = n
+    elif op == caffe_pb2().EltwiseParameter.PROD:
+        row.macc = n
+    else:
+        row.add = n
+
+
+def _no_output(lp, bshape, row) -> None:
+    row.shape = ()
+
+
+def _flatten(lp, bshape, row) -> None:
+    row.shape = (math.prod(bshape[0]),)
+
+
+def _concat(lp, bshape, row) -> None:
+    row.shape = (sum(s[0] for s in bshape), *bshape[0][1:])
+
+
+#: layer type -> how it is counted: sets the row's output shape and its params / operations
+COUNTERS = {
+    "Convolution": _conv, "InnerProduct": _inner_product, "Pooling": _pooling, "BatchNorm": _batchnorm,
+    "Scale": _scale, "Eltwise": _eltwise, "Flatten": _flatten, "Concat": _concat,
+    "Softmax": _softmax, "SoftmaxWithLoss": _softmax, "Accuracy": _no_output,
+    **dict.fromkeys(("ReLU", "Dropout", "PReLU", "ELU", "TanH", "Sigmoid"), _pointwise),
+}
+
+
+def _input_layer(lp, input_shape, res: NetCount, shapes: dict) -> None:
+    """The shapes of a Data/Input layer's tops (``input_shape`` overrides the first)."""
+    for i, top in enumerate(lp.top):
+        if lp.type == "Input":
+            sh = lp.input_param.shape[i if len(lp.input_param.shape) > i else 0]
+            dims = list(sh.dim)
+            res.batch = dims[0] if dims else 1
+            s = tuple(dims[1:])
+        elif i == 0:
+            s = data_layer_shape(lp)
+            res.batch = lp.data_param.batch_size or 1
+        else:
+            s = ()
+        s = tuple(input_shape) if (i == 0 and input_shape) else s
+        if any(d < 1 for d in s):
+            raise UserError(f"layer {lp.name!r}: input shape {s} has a size below 1")
+        shapes[top] = s
+    if lp.top:
+        res.input_shape = res.input_shape or shapes[lp.top[0]]
+        s0 = shapes[lp.top[0]]
+        res.rows.append(LayerRow(lp.name, lp.type, lp.top[0], s0, activations=math.prod(s0)))
+
+
 def count_prototxt(path_or_netparameter, phase: str = "TRAIN", input_shape: tuple | None = None) -> NetCount:
     """Count a net (prototxt path or NetParameter) in ``phase``.
 
@@ -211,15 +339,12 @@ def count_prototxt(path_or_netparameter, phase: str = "TRAIN", input_shape: tupl
     resolved through ``layout.LAYOUTS`` (their ``source``) and crop_size, Input layers by their
     ``input_param.shape``.
     """
-    from .netbuilder import data_layer_shape
-
     net = read_net(path_or_netparameter)
     phase = phase.upper()
     if phase not in ("TRAIN", "TEST"):
         raise UserError(f"phase must be TRAIN or TEST, not {phase}")
     shapes: dict[str, tuple] = {}
     res = NetCount(net.name, phase, (), 1)
-    input_tops = set()
     # legacy `input:` + input_shape / input_dim header
     for i, top in enumerate(net.input):
         if len(net.input_shape) > i:
@@ -228,125 +353,29 @@ def count_prototxt(path_or_netparameter, phase: str = "TRAIN", input_shape: tupl
             dims = list(net.input_dim[4 * i:4 * i + 4])
         shapes[top] = tuple(input_shape) if (input_shape and i == 0) else tuple(dims[1:])
         res.batch = dims[0] if dims else 1
-        input_tops.add(top)
         res.input_shape = res.input_shape or shapes[top]
     for lp in net.layer:
         if not in_phase(lp, phase):
             continue
-        t = lp.type
-        if t in INPUT_TYPES:
-            for i, top in enumerate(lp.top):
-                if t == "Input":
-                    sh = lp.input_param.shape[i if len(lp.input_param.shape) > i else 0]
-                    dims = list(sh.dim)
-                    res.batch = dims[0] if dims else 1
-                    s = tuple(dims[1:])
-                elif i == 0:
-                    s = data_layer_shape(lp)
-                    res.batch = lp.data_param.batch_size or 1
-                else:
-                    s = ()
-                if i == 0 and input_shape:
-                    s = tuple(input_shape)
-                if any(d < 1 for d in s):
-                    raise UserError(f"layer {lp.name!r}: input shape {s} has a size below 1")
-                shapes[top] = s
-                input_tops.add(top)
-            if lp.top:
-                res.input_shape = res.input_shape or shapes[lp.top[0]]
-                s0 = shapes[lp.top[0]]
-                res.rows.append(LayerRow(lp.name, t, lp.top[0], s0, activations=math.prod(s0)))
+        if lp.type in INPUT_TYPES:
+            _input_layer(lp, input_shape, res, shapes)
             continue
         try:
             bshape = [shapes[b] for b in lp.bottom]
         except KeyError as e:
             raise UserError(f"layer {lp.name!r}: bottom blob {e.args[0]!r} is not produced by any earlier layer "
                             f"in phase {phase}") from None
-        row = LayerRow(lp.name, t, lp.top[0] if lp.top else "", ())
-        if t == "Convolution":
-            cp = lp.convolution_param
-            c, h, w = bshape[0]
-            kh, kw, sh, sw, ph, pw, dh, dw = conv_geometry(cp)
-            g = cp.group or 1
-            oh, ow = conv_out(h, kh, ph, sh, dh), conv_out(w, kw, pw, sw, dw)
-            n = cp.num_output
-            wcount = kh * kw * (c // g) * n
-            bias = n if cp.bias_term else 0
-            row.shape = (n, oh, ow)
-            row.weights, row.learnable, row.netscope_params = wcount, wcount + bias, wcount + bias
-            row.macs = row.macc = wcount * oh * ow
-        elif t == "InnerProduct":
-            n_in = math.prod(bshape[0])
-            n = lp.inner_product_param.num_output
-            bias = n if lp.inner_product_param.bias_term else 0
-            row.shape = (n,)
-            row.weights = n_in * n
-            row.learnable = row.netscope_params = n_in * n + bias
-            row.macs = row.macc = n_in * n
-        elif t == "Pooling":
-            pp = lp.pooling_param
-            c, h, w = bshape[0]
-            if pp.global_pooling:
-                kh, kw, oh, ow = h, w, 1, 1
-                window = h * w * c
-            else:
-                kh = pp.kernel_h or pp.kernel_size
-                kw = pp.kernel_w or pp.kernel_size
-                ph, pw = pp.pad_h or pp.pad, pp.pad_w or pp.pad
-                sh, sw = pp.stride_h or pp.stride, pp.stride_w or pp.stride
-                oh, ow = pool_out(h, kh, ph, sh), pool_out(w, kw, pw, sw)
-                window = oh * ow * kh * kw * c
-            row.shape = (c, oh, ow)
-            if pp.pool == caffe_pb2().PoolingParameter.MAX:
-                row.comp = window
-            else:
-                row.add = window
-        elif t == "BatchNorm":
-            s = bshape[0]
-            c = s[0]
-            row.shape = s
-            row.bn_stored = 2 * c + 1
-            row.netscope_params = 2 * c
-            row.add = row.div = math.prod(s)
-        elif t == "Scale":
-            s = bshape[0]
-            row.shape = s
-            if len(lp.bottom) == 1:
-                c = s[0]
-                row.learnable = c + (c if lp.scale_param.bias_term else 0)
-            row.macc = math.prod(s)
-        elif t in ("ReLU", "Dropout", "PReLU", "ELU", "TanH", "Sigmoid"):
-            row.shape = bshape[0]
-            row.comp = math.prod(bshape[0])
-        elif t in ("Softmax", "SoftmaxWithLoss"):
-            n = math.prod(bshape[0])
-            row.shape = bshape[0] if t == "Softmax" else ()
-            row.add = row.div = row.exp = n
-            if t == "SoftmaxWithLoss":
-                row.activations = n
-        elif t == "Accuracy":
-            row.shape = ()
-        elif t == "Flatten":
-            row.shape = (math.prod(bshape[0]),)
-        elif t == "Eltwise":
-            row.shape = bshape[0]
-            n = math.prod(bshape[0]) * (len(bshape) - 1)
-            op = lp.eltwise_param.operation
-            if op == caffe_pb2().EltwiseParameter.MAX:
-                row.comp = n
-            elif op == caffe_pb2().EltwiseParameter.PROD:
-                row.macc = n
-            else:
-                row.add = n
-        elif t == "Concat":
-            row.shape = (sum(s[0] for s in bshape), *bshape[0][1:])
-        else:
-            raise UserError(f"layer {lp.name!r}: layer type {t} is not supported by the counter")
+        if lp.type not in COUNTERS:
+            raise UserError(f"layer {lp.name!r}: layer type {lp.type} is not supported by the counter")
+        row = LayerRow(lp.name, lp.type, lp.top[0] if lp.top else "", ())
+        COUNTERS[lp.type](lp, bshape, row)
         if any(d < 1 for d in row.shape):
-            raise UserError(f"layer {lp.name!r} ({t}): its output would be {'x'.join(map(str, row.shape))}, a size "
-                            f"below 1, from an input of {'x'.join(map(str, bshape[0]))} (a kernel or window larger "
-                            "than its padded input, or num_output 0); Caffe cannot build this net")
-        if t not in ("Accuracy", "SoftmaxWithLoss"):
+            raise UserError(f"layer {lp.name!r} ({lp.type}): its output would be {'x'.join(map(str, row.shape))}, "
+                            f"a size below 1, from an input of {'x'.join(map(str, bshape[0]))} (a kernel or window "
+                            "larger than its padded input, or num_output 0); Caffe cannot build this net")
+        if lp.type == "SoftmaxWithLoss":
+            row.activations = math.prod(bshape[0])
+        elif lp.type != "Accuracy":
             row.activations = math.prod(row.shape) if row.shape else 0
         for top in lp.top:
             shapes[top] = row.shape

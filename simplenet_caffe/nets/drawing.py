@@ -11,10 +11,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from . import counting
 from ..atomic import write_atomic
 from ..errors import UserError
 from ..protoio import read_net
+from . import counting
+from .counting import conv_geometry
 
 COLORS = {"Convolution": "#ff8c69", "InnerProduct": "#ff8c69", "Pooling": "#7fbfff", "BatchNorm": "#c8e6c9",
           "Scale": "#c8e6c9", "ReLU": "#fff59d", "Dropout": "#e0e0e0", "Data": "#d1c4e9", "Input": "#d1c4e9",
@@ -24,8 +25,6 @@ COLORS = {"Convolution": "#ff8c69", "InnerProduct": "#ff8c69", "Pooling": "#7fbf
 def _detail(lp) -> str:
     t = lp.type
     if t == "Convolution":
-        from .counting import conv_geometry
-
         g = conv_geometry(lp.convolution_param)
         return f"{g.kh}x{g.kw} s{g.sh} p{g.ph} -> {lp.convolution_param.num_output}"
     if t == "Pooling":

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..data.layout import LAYOUTS, DataLayout, Transform
+from ..errors import unknown
 from .solverspec import Schedule
 
 
@@ -354,3 +355,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                       "(data_prep/mnist.py --dataset fashion-mnist).",),
                net_name="SlimNet_FX_310"),
 ]}
+
+
+def get(name: str) -> Experiment:
+    """The experiment called ``name``; an unknown name is a UserError naming the closest ones."""
+    if name not in EXPERIMENTS:
+        raise unknown("experiment", name, EXPERIMENTS, "tools/reproduce.py --list lists them")
+    return EXPERIMENTS[name]

@@ -15,12 +15,17 @@ from ``text_format`` -- never from string templates.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from google.protobuf import json_format
 
-from . import arch
 from ..caffe_env import caffe_pb2
-from ..errors import UserError
 from ..data.layout import LAYOUTS
+from ..data.lmdbio import read_datums
+from ..errors import UserError
+from ..paths import REPO_ROOT
+from . import arch
+from .arch import BatchNorm, Drop, Pool, ReLU
 
 
 def layer(type: str, name: str, bottom=(), top=(), **fields):
@@ -59,22 +64,21 @@ def body_layers(variant, num_classes: int, bottom: str = "data", phases=("TRAIN"
                          convolution_param=conv))
         t = c.name
         for op in c.post:
-            kind, name = op[0], op[1]
-            if kind == "pool":
-                pp = {"pool": "MAX", "global_pooling": True} if op[2] else {"pool": "MAX", "kernel_size": 2, "stride": 2}
-                out.append(layer("Pooling", name, [t], [name], pooling_param=pp))
-                t = name
-            elif kind == "bn":
+            if isinstance(op, Pool):
+                pp = {"pool": "MAX", "global_pooling": True} if op.global_pool else {"pool": "MAX", "kernel_size": 2, "stride": 2}
+                out.append(layer("Pooling", op.name, [t], [op.name], pooling_param=pp))
+                t = op.name
+            elif isinstance(op, BatchNorm):
                 for ph in phases:
                     extra = {"include": [{"phase": ph}]} if len(phases) > 1 else {}
-                    out.append(layer("BatchNorm", name, [t], [t], param=_BN_PARAMS,
+                    out.append(layer("BatchNorm", op.name, [t], [t], param=_BN_PARAMS,
                                      batch_norm_param={"use_global_stats": ph == "TEST",
                                                        "moving_average_fraction": 0.95}, **extra))
-                out.append(layer("Scale", op[2], [t], [t], scale_param={"bias_term": True}))
-            elif kind == "relu":
-                out.append(layer("ReLU", name, [t], [t]))
-            elif kind == "drop":
-                out.append(layer("Dropout", name, [t], [t], dropout_param={"dropout_ratio": op[2]}))
+                out.append(layer("Scale", op.scale, [t], [t], scale_param={"bias_term": True}))
+            elif isinstance(op, ReLU):
+                out.append(layer("ReLU", op.name, [t], [t]))
+            elif isinstance(op, Drop):
+                out.append(layer("Dropout", op.name, [t], [t], dropout_param={"dropout_ratio": op.ratio}))
         bottom = t
     out.append(layer("InnerProduct", head.name, [bottom], [head.name], param=_CLASSIFIER,
                      inner_product_param={"num_output": num_classes, "weight_filler": _filler(head.filler),
@@ -154,14 +158,10 @@ def data_layer_shape(lp) -> tuple[int, int, int]:
 
 
 def _first_datum_shape(src: str, name: str) -> tuple[int, int, int]:
-    from pathlib import Path
-
-    from ..paths import REPO_ROOT
     path = Path(src) if Path(src).is_absolute() else REPO_ROOT / src
     if not path.exists():
         raise UserError(f"data layer {name!r}: source {src} is not a known layout and does not exist; "
                         "give the input shape explicitly")
-    from ..data.lmdbio import read_datums
 
     first = next(read_datums(path, limit=1), None)
     if first is None:

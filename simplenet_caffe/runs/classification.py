@@ -20,6 +20,7 @@ import numpy as np
 
 from ..data import preprocess
 from ..errors import UserError
+from ..nets.experiments import EXPERIMENTS
 from ..progress import progress
 from .evaluation import check_finite, load_eval_net, test_transform, transform_net
 
@@ -28,7 +29,6 @@ def recipe_for_model(model: str | os.PathLike, recipe: str | os.PathLike | None 
     """The preprocessing recipe of ``model``: given explicitly, or that of its experiment's dataset."""
     if recipe is not None:
         return preprocess.load(recipe)
-    from ..nets.experiments import EXPERIMENTS
 
     stem = Path(model).name
     for suffix in ("_deploy.prototxt", "_train_val.prototxt"):

@@ -20,6 +20,9 @@ tied with the label counts against it); records whose label is ``ignore_label`` 
 """
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -29,8 +32,13 @@ import numpy as np
 
 from .. import caffe_env
 from ..atomic import write_atomic
+from ..data.lmdbio import count_lmdb, read_datums, read_lmdb
+from ..data.preprocess import caffe_transform, load, recipe_path
 from ..errors import UserError
+from ..nets.counting import in_phase
+from ..nets.netbuilder import DATA_LAYER_TYPES, train_val_to_inputs
 from ..paths import REPO_ROOT
+from ..progress import progress
 from ..protoio import read_caffemodel, read_net, to_text, trial_build
 
 
@@ -106,8 +114,6 @@ def check_weights(net, weights: Path, allow_partial: bool = False) -> list[str]:
 
 def test_data_layer(param):
     """The TEST-phase data layer of a NetParameter (None for a deploy net)."""
-    from ..nets.counting import in_phase
-    from ..nets.netbuilder import DATA_LAYER_TYPES
 
     return next((lp for lp in param.layer if lp.type in DATA_LAYER_TYPES and in_phase(lp, "TEST")), None)
 
@@ -140,8 +146,6 @@ def load_eval_net(model: str | os.PathLike, weights: str | os.PathLike | None, b
                   allow_partial: bool = False) -> EvalNet:
     """Build the TEST-phase pycaffe net of a deploy or train_val prototxt and load ``weights``
     (checked by :func:`check_weights`; ``allow_partial`` lets layers without weights keep their fillers)."""
-    from ..nets.counting import in_phase
-    from ..nets.netbuilder import train_val_to_inputs
 
     caffe = caffe_env.import_caffe()
     model = Path(model)
@@ -231,9 +235,6 @@ RECIPE_FIELDS = ("channel_order", "size", "mean", "std", "pad")
 def _prepared(source: str | os.PathLike) -> dict:
     """How an LMDB was prepared, as far as it can be known: the first record's kind (uint8 or
     float) and C×H×W, and the recipe fields of the ``preprocess.json`` beside it (if any)."""
-    from ..data.lmdbio import read_datums
-    from ..data.preprocess import recipe_path, load
-
     path = data_path(source)
     out: dict = {}
     first = next(read_datums(path, limit=1), None) if (path / "data.mdb").is_file() else None
@@ -288,9 +289,6 @@ def evaluate(en: EvalNet, source: str | os.PathLike, limit: int | None = None, m
     Caffe's TEST ``mirror: true``), "all" (every image flipped). Records labelled with the net's
     ``ignore_label`` are forwarded but left out of the result, as Caffe's Accuracy layer does.
     """
-    from ..progress import progress
-    from ..data.lmdbio import count_lmdb, read_lmdb
-    from ..data.preprocess import caffe_transform
 
     if mirror not in ("none", "random", "all"):
         raise UserError(f"mirror must be none, random or all, not {mirror!r}")
@@ -349,9 +347,6 @@ def evaluate(en: EvalNet, source: str | os.PathLike, limit: int | None = None, m
 
 def write_reports(res: EvalResult, out_dir: str | os.PathLike, title: str, class_names=None) -> dict[str, Path]:
     """Confusion matrix as CSV and PNG, per-class accuracy CSV, summary JSON."""
-    import csv
-    import io
-    import json
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 Both are fed the lines Caffe prints, as :func:`simplenet_caffe.runs.training.train` reads them.
 
 * Progress comes from two sources: Caffe's own log (``Iteration N, loss``, test outputs) and
-  the ``@@progress`` lines of the project's Caffe patch (``setup/patches/0010-*.patch``), which
+  the ``@@progress`` lines of the project's Caffe patch (``setup/patches/0007-*.patch``), which
   Caffe prints to stderr every ``SIMPLENET_PROGRESS_SECONDS`` seconds while it trains and while
   it tests, whatever the solver's ``display`` says::
 

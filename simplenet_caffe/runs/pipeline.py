@@ -19,8 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import write_atomic
+from ..data.preprocess import class_names_for
 from ..errors import UserError
+from ..nets.experiments import EXPERIMENTS
 from ..paths import LOGS_DIR, PLOTS_DIR, REPO_ROOT
+from . import caffelog, evaluation, plotting, results, snapshots, training
+
 
 @dataclass
 class Outcome:
@@ -81,8 +85,6 @@ def overrides_note(overrides: dict) -> str:
 
 def latest_caffemodel(run_name: str) -> Path | None:
     """The newest caffemodel the run's own logs name (None before its first snapshot)."""
-    from . import snapshots, training
-
     models = [s.caffemodel for s in snapshots.logged_snapshots(training.run_log_paths(run_name)) if s.caffemodel]
     return models[-1] if models else None
 
@@ -94,8 +96,6 @@ def report(exp, run_name: str, reported: tuple[str, str] | None = None,
     `reported`: (the authors' accuracy in %, where it comes from), compared with the run's final
     test accuracy in results.md. `overrides`: the smoke-test solver overrides, noted there.
     """
-    from . import caffelog, plotting, results, training
-
     logs = training.run_log_paths(run_name)
     if not logs:
         raise UserError(f"no logs for run {run_name} in {LOGS_DIR / run_name}")
@@ -130,8 +130,6 @@ def run_experiment(exp_name: str, run_name: str | None = None, resume: bool = Fa
     The results table compares the run with the authors' accuracy of ``compare_with`` (an
     experiment name; default the experiment itself, when the authors reported one).
     """
-    from . import evaluation, training
-    from ..nets.experiments import EXPERIMENTS
 
     if exp_name not in EXPERIMENTS:
         raise UserError(f"unknown experiment {exp_name!r}; known: {', '.join(sorted(EXPERIMENTS))}")
@@ -173,7 +171,6 @@ def run_experiment(exp_name: str, run_name: str | None = None, resume: bool = Fa
         en = evaluation.load_eval_net(REPO_ROOT / exp.train_val_path, model, batch=exp.data.test_batch)
         res = evaluation.evaluate(en, en.source)
         evaluated = res.topk(1)
-        from ..data.preprocess import class_names_for
 
         paths = evaluation.write_reports(res, PLOTS_DIR / run_name / "eval", title=f"{exp_name} test",
                                          class_names=class_names_for(REPO_ROOT / exp.layout.test_lmdb))

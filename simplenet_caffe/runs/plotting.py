@@ -33,6 +33,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from ..atomic import output_lock, write_atomic
+from ..nets.experiments import EXPERIMENTS
 from ..paths import PLOTS_DIR
 from .caffelog import CaffeLog
 
@@ -79,7 +80,6 @@ def reported_accuracy(run_name: str) -> tuple[str, float] | None:
     :mod:`simplenet_caffe.nets.experiments` (exactly, or the longest experiment name followed
     by ``_``/``-``/``.`` and a suffix such as ``_seed2``); None otherwise, and None for an
     experiment without a reported number (``mnist_s300a_demo`` is not ``mnist_s300a``)."""
-    from ..nets.experiments import EXPERIMENTS
     if run_name in EXPERIMENTS:     # exactly an experiment: its number, or none (mnist_s300a_demo)
         acc = EXPERIMENTS[run_name].reported_acc
         return (run_name, acc) if acc is not None else None

@@ -23,6 +23,8 @@ from ..data.layout import LAYOUTS
 from ..data.lmdbio import count_lmdb
 from ..errors import UserError
 from ..protoio import in_phase, read_binary, read_caffemodel, read_net
+from .evaluation import check_weights
+from .snapshots import train_net
 
 #: solver types that keep two history blobs per learnable blob (history + update); others keep one
 TWO_HISTORY_TYPES = ("Adam", "AdaDelta")
@@ -114,9 +116,6 @@ def check_sources(net, where: str, cwd: Path, phases: Sequence[str] = ("TRAIN", 
 def check_weights_fit(net_file: str | os.PathLike, weights: Sequence[str | os.PathLike], cwd: Path) -> None:
     """Each ``-weights`` caffemodel fits the train net: no layer of the same name with other blob
     shapes, and at least one of the net's layers with parameters in the file."""
-    from .evaluation import check_weights
-    from .snapshots import train_net
-
     net = train_net(net_file)
     for w in weights:
         path = Path(w) if Path(w).is_file() else _abs(str(w), cwd)
@@ -154,8 +153,6 @@ def check_solver_type(sp, state: Path, net_file: str | os.PathLike | None) -> No
         n_hist = len(read_binary(state, "SolverState", "Caffe .solverstate").history)
     if net_file is None or n_hist == 0:
         return
-    from .snapshots import train_net
-
     n_params = sum(len(blobs) for blobs in train_net(net_file).params.values())
     if n_params == 0:
         return

@@ -41,8 +41,10 @@ from pathlib import Path
 from typing import Iterator
 
 from ..atomic import lock_holder, output_lock, write_atomic
+from ..caffe_env import caffe_prefix
 from ..errors import UserError
 from ..paths import REPO_ROOT
+from ..protoio import read_net
 
 RECORD_NAME = "run.json"
 STATES = ("running", "stopped", "done", "diverged", "failed")
@@ -190,8 +192,6 @@ def git_commit(repo: str | os.PathLike = REPO_ROOT) -> str | None:
 
 def build_key() -> str | None:
     """The Caffe build in use: its install folder's name (``caffe-cpu-mkl-onednn-<key>``)."""
-    from ..caffe_env import caffe_prefix
-
     p = caffe_prefix()
     return p.name if p is not None else None
 
@@ -203,8 +203,6 @@ def host() -> str:
 def data_fingerprint(net_file: str | os.PathLike | None, cwd: str | os.PathLike = REPO_ROOT) -> dict:
     """LMDB source (as the net names it) -> the content of the preprocess.json beside it (None
     when there is none) for every Data layer of the net."""
-    from ..protoio import read_net
-
     if net_file is None:
         return {}
     try:

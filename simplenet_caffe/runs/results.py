@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..atomic import output_lock, write_atomic
+from ..nets import counting
 from .caffelog import CaffeLog, run_stats
 
 # (key, Markdown header, kind) -- kind: "acc" (0-1, shown in %), "int", "hours", "float", "str"
@@ -41,10 +42,6 @@ _OPTIONAL = {"diverged_iteration"}
 
 def count_params(prototxt: str | os.PathLike) -> int:
     """Learnable parameters of a net prototxt (conv/IP weights and biases, Scale gamma/beta)."""
-    try:
-        from ..nets import counting  # noqa: PLC0415  (written by the counter's engineer)
-    except ImportError as e:
-        raise RuntimeError("simplenet_caffe.nets.counting is not available, so params cannot be counted") from e
     return int(counting.count_prototxt(str(prototxt)).learnable)
 
 

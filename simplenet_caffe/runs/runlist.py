@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..nets.experiments import EXPERIMENTS
 from . import caffelog, record
 
 
@@ -56,16 +57,12 @@ def find_runs(logs_dir: str | os.PathLike, max_depth: int = 3) -> list[Path]:
 
 
 def _paper(experiment: str | None) -> float | None:
-    from ..nets.experiments import EXPERIMENTS
-
     exp = EXPERIMENTS.get(experiment or "")
     return exp.reported_acc if exp is not None else None
 
 
 def _guess_experiment(d: Path) -> str | None:
     """A run from before records: its folder name, or the solver its logs name, if that is an experiment."""
-    from ..nets.experiments import EXPERIMENTS
-
     if d.name in EXPERIMENTS:
         return d.name
     own = d / "solver.prototxt"

@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .. import caffe_env
 from ..errors import UserError
+from ..nets.netbuilder import train_val_to_inputs
 from ..paths import REPO_ROOT
 from ..protoio import read_binary, read_caffemodel, read_net, to_text
 from .caffelog import read_segments
+from .evaluation import check_weights
 
 _ITER_RE = re.compile(r"_iter_(\d+)\.(?:solverstate|caffemodel)(?:\.h5)?\Z")
 
@@ -66,8 +69,6 @@ def logged_snapshots(logs: Sequence[str | os.PathLike], cwd: str | os.PathLike =
 def train_net(net_path: str | os.PathLike):
     """The TRAIN-phase pycaffe net of a train_val prototxt, data layers swapped for Inputs (batch 1):
     what a caffemodel/solverstate of the run must fit."""
-    from .. import caffe_env
-    from ..nets.netbuilder import train_val_to_inputs
 
     caffe = caffe_env.import_caffe()
     param = train_val_to_inputs(read_net(net_path), batch=1)
@@ -80,8 +81,6 @@ def train_net(net_path: str | os.PathLike):
 def check_state(state: Path, net, cwd: str | os.PathLike = REPO_ROOT) -> Path:
     """Raise UserError (one line) unless ``state`` can be resumed into ``net`` (a pycaffe net, see
     :func:`train_net`; None: only check that the files parse); return its caffemodel."""
-    from .evaluation import check_weights
-
     cwd = Path(cwd)
     if state.name.endswith(".h5"):
         import h5py

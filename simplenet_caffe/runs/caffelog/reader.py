@@ -13,7 +13,9 @@ What it reads
 * ``Iteration N, Testing net (#k)`` + ``Test net output #j: NAME = V``: one test row per
   (iteration, test net), with a ``test_net`` column.
 * ``caffe test`` output: ``Batch i, NAME = V`` rows and the final averages.
-* CRLF line ends, Windows ``C:\\...>`` command echo lines, solver/net dumps (skipped).
+* The ``Initializing solver from parameters:`` and ``Initializing net from parameters:`` dumps:
+  kept as text (:attr:`Segment.solver_text`, :attr:`Segment.net_texts`).
+* CRLF line ends, Windows ``C:\\...>`` command echo lines.
 * Truncated or garbled lines (a crash's ``*** Check failure stack trace ***`` written into
   the middle of a line, Ctrl-C, a file cut without its last newline) are skipped with a
   warning: a truncated number is never recorded as a value.
@@ -51,6 +53,7 @@ class Segment:
     year_source: str = ""                # "glog prefix", "argument", "log header", "file mtime"
     solver: dict = field(default_factory=dict)   # top-level scalars of the printed SolverParameter
     solver_text: str = ""
+    net_texts: list = field(default_factory=list)   # each printed NetParameter (train net first), text format
     net_name: str | None = None
     lr_policy: str | None = None
     device: str | None = None            # "GPU 0: GeForce GTX 980" / "CPU"
@@ -162,8 +165,8 @@ class LogReader:
         self._last_month: int | None = None
         self._day_cache: dict[str, float] = {}
         self._seg: Segment | None = None
-        self._in_solver_block = False
-        self._solver_lines: list[str] = []
+        self._block: str | None = None    # "solver" / "net" while inside a printed parameter dump
+        self._block_lines: list[str] = []
         self._test_row: dict | None = None
         self._test_net: int | None = None
         self._train_iter: int | None = None
@@ -230,7 +233,7 @@ class LogReader:
 
     # -- segments ---------------------------------------------------------------------------
     def _new_segment(self, kind: str = "train") -> Segment:
-        self._flush_solver()
+        self._flush_block()
         seg = Segment(path=self.path, index_in_file=len(self.segments), start_line=self.lineno, kind=kind,
                       year_source=self._year_source)
         self.segments.append(seg)
@@ -242,12 +245,22 @@ class LogReader:
     def _segment(self) -> Segment:
         return self._seg if self._seg is not None else self._new_segment()
 
-    def _flush_solver(self) -> None:
-        if self._in_solver_block and self._seg is not None:
-            self._seg.solver_text = "\n".join(self._solver_lines)
-            self._seg.solver = proto_scalars(self._solver_lines)
-        self._in_solver_block = False
-        self._solver_lines = []
+    def _flush_block(self) -> None:
+        if self._block is not None and self._seg is not None:
+            if self._block == "solver":
+                self._seg.solver_text = "\n".join(self._block_lines)
+                self._seg.solver = proto_scalars(self._block_lines)
+            else:
+                self._seg.net_texts.append("\n".join(self._block_lines))
+        self._block = None
+        self._block_lines = []
+
+    def _open_block(self, kind: str, msg: str) -> None:
+        self._block = kind
+        self._block_lines = []
+        rest = msg.split(":", 1)[1].strip()
+        if rest:
+            self._block_lines.append(rest)
 
     def warn(self, what: str, line: str) -> None:
         shown = line if len(line) <= 120 else line[:117] + "..."
@@ -258,9 +271,9 @@ class LogReader:
         """Parse one line (without its newline; a trailing CR is ignored)."""
         self.lineno += 1
         if not line or line[0] not in "IWEF" or len(line) < 2 or not line[1].isdigit():
-            if self._in_solver_block:
+            if self._block is not None:
                 if line.strip():
-                    self._solver_lines.append(line.rstrip("\r"))
+                    self._block_lines.append(line.rstrip("\r"))
             return
         line = line.rstrip("\r")
         close = line.find("] ")
@@ -271,8 +284,8 @@ class LogReader:
             return
         head = line[:close]
         msg = line[close + 2:].lstrip(" ")
-        if self._in_solver_block:
-            self._flush_solver()
+        if self._block is not None:
+            self._flush_block()
         if not msg:
             return
         c = msg[0]
@@ -280,91 +293,108 @@ class LogReader:
             if msg.startswith(KEYWORDS) or looks_cut(msg):
                 self.warn("last line of the file is cut (no newline); skipped", line)
             return
-        if c == "I":
-            if msg.startswith("Iteration "):
-                self._iteration_line(head, msg, line)
-            elif msg.startswith("Initializing solver from parameters"):
-                seg = self._new_segment()
-                seg.solver_init = True
-                seg.t_first = self._abs_time(head)
-                self._in_solver_block = True
-                self._solver_lines = []
-                rest = msg[len("Initializing solver from parameters:"):].strip()
-                if rest:
-                    self._solver_lines.append(rest)
-            elif msg.startswith("Ignoring source layer"):
+        handler = _BY_FIRST_CHAR.get(c, LogReader._on_other)
+        handler(self, head, msg, line)
+
+    # One handler per first character of a glog message (the dispatch table is _BY_FIRST_CHAR).
+    def _on_i(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("Iteration "):
+            self._iteration_line(head, msg, line)
+        elif msg.startswith("Initializing solver from parameters"):
+            seg = self._new_segment()
+            seg.solver_init = True
+            seg.t_first = self._abs_time(head)
+            self._open_block("solver", msg)
+        elif msg.startswith("Initializing net from parameters") and self._seg is not None:
+            self._open_block("net", msg)    # kept with the session its solver began
+        elif msg.startswith("Ignoring source layer"):
+            return
+        elif looks_cut(msg):
+            self.warn("truncated line skipped", line)
+
+    def _on_t(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("Train net output #") or msg.startswith("Test net output #"):
+            self._output_line(head, msg, line)
+
+    def _on_s(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("Solving "):
+            seg = self._segment()
+            t = self._abs_time(head)
+            seg.t_solving = t
+            seg.net_name = msg[8:].strip()
+            self._touch(seg, t)
+            if self.listener is not None:
+                self.listener("solving", None, t, None, None)
+        elif msg.startswith("Snapshotting "):
+            # "Snapshotting [solver state ]to binary proto|HDF5 file PATH": PATH may hold spaces
+            p = msg.split(" file ", 1)[1].strip() if " file " in msg else msg.rsplit(" ", 1)[-1]
+            m = SNAP_ITER_RE.search(p)
+            self._segment().snapshots.append((int(m.group(1)) if m else None, p, self._abs_time(head)))
+
+    def _on_b(self, head: str, msg: str, line: str) -> None:
+        m = BATCH_RE.match(msg)
+        if m:
+            v = to_float(m.group(3))
+            if v is None:
+                self.warn("truncated number skipped", line)
                 return
-            elif looks_cut(msg):
-                self.warn("truncated line skipped", line)
-        elif c == "T":
-            if msg.startswith("Train net output #") or msg.startswith("Test net output #"):
-                self._output_line(head, msg, line)
-        elif c == "S":
-            if msg.startswith("Solving "):
-                seg = self._segment()
-                t = self._abs_time(head)
-                seg.t_solving = t
-                seg.net_name = msg[8:].strip()
-                self._touch(seg, t)
-                if self.listener is not None:
-                    self.listener("solving", None, t, None, None)
-            elif msg.startswith("Snapshotting "):
-                # "Snapshotting [solver state ]to binary proto|HDF5 file PATH": PATH may hold spaces
-                p = msg.split(" file ", 1)[1].strip() if " file " in msg else msg.rsplit(" ", 1)[-1]
-                m = SNAP_ITER_RE.search(p)
-                self._segment().snapshots.append((int(m.group(1)) if m else None, p, self._abs_time(head)))
-        elif c == "B":
-            m = BATCH_RE.match(msg)
-            if m:
-                v = to_float(m.group(3))
-                if v is None:
-                    self.warn("truncated number skipped", line)
-                    return
-                seg = self._segment()
-                if seg.kind != "test" and not seg.train and not seg.test:
-                    seg.kind = "test"
-                b = int(m.group(1))
-                if not seg.batches or seg.batches[-1]["batch"] != b:
-                    seg.batches.append({"batch": b})
-                seg.batches[-1][sys.intern(m.group(2))] = v
-                self._touch(seg, self._abs_time(head))
-            elif looks_cut(msg):
-                self.warn("truncated line skipped", line)
-        elif c == "L":
-            if msg.startswith("Learning Rate Policy: "):
-                self._segment().lr_policy = msg[22:].strip()
-            elif msg.startswith("Loss: "):
-                v = to_float(msg[6:].strip())
-                if v is None:
-                    self.warn("truncated number skipped", line)
-                else:
-                    self._segment().test_result["loss_total"] = v
-        elif c == "R":
-            if msg.startswith("Resuming from "):
-                self._segment().resumed_from = msg[14:].strip()
-            elif msg.startswith("Restoring previous solver status from "):
-                self._segment().resumed_from = self._segment().resumed_from or msg[38:].strip()
-        elif c == "O":
-            if msg.startswith("Optimization Done") or msg.startswith("Optimization stopped early"):
-                seg = self._segment()
-                seg.finished = msg.startswith("Optimization Done")
-                self._touch(seg, self._abs_time(head))
-        elif c == "U":
-            if msg.startswith("Using GPUs") or msg.startswith("Use CPU"):
-                if msg.startswith("Use CPU"):
-                    self._pre_device = "CPU"
-                else:
-                    self._pre_device = None
-        elif c == "G":
-            if msg.startswith("GPU ") and ": " in msg:
-                self._pre_device = msg.strip()
-        elif c == "o":
-            m = DATA_SIZE_RE.match(msg)
-            if m:
-                self._segment().data_sizes.append(tuple(int(g) for g in m.groups()))
-        elif c == "F" and msg.startswith("Finetuning from "):
+            seg = self._segment()
+            if seg.kind != "test" and not seg.train and not seg.test:
+                seg.kind = "test"
+            b = int(m.group(1))
+            if not seg.batches or seg.batches[-1]["batch"] != b:
+                seg.batches.append({"batch": b})
+            seg.batches[-1][sys.intern(m.group(2))] = v
+            self._touch(seg, self._abs_time(head))
+        elif looks_cut(msg):
+            self.warn("truncated line skipped", line)
+
+    def _on_l(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("Learning Rate Policy: "):
+            self._segment().lr_policy = msg[22:].strip()
+        elif msg.startswith("Loss: "):
+            v = to_float(msg[6:].strip())
+            if v is None:
+                self.warn("truncated number skipped", line)
+            else:
+                self._segment().test_result["loss_total"] = v
+
+    def _on_r(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("Resuming from "):
+            self._segment().resumed_from = msg[14:].strip()
+        elif msg.startswith("Restoring previous solver status from "):
+            self._segment().resumed_from = self._segment().resumed_from or msg[38:].strip()
+
+    def _on_o_upper(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("Optimization Done") or msg.startswith("Optimization stopped early"):
+            seg = self._segment()
+            seg.finished = msg.startswith("Optimization Done")
+            self._touch(seg, self._abs_time(head))
+
+    def _on_u(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("Use CPU"):
+            self._pre_device = "CPU"
+        elif msg.startswith("Using GPUs"):
+            self._pre_device = None
+
+    def _on_g(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("GPU ") and ": " in msg:
+            self._pre_device = msg.strip()
+
+    def _on_o_lower(self, head: str, msg: str, line: str) -> None:
+        m = DATA_SIZE_RE.match(msg)
+        if m:
+            self._segment().data_sizes.append(tuple(int(g) for g in m.groups()))
+
+    def _on_f(self, head: str, msg: str, line: str) -> None:
+        if msg.startswith("Finetuning from "):
             self._segment().weights = msg[16:].strip()
-        elif head.endswith(("caffe.cpp", ")")) or "caffe.cpp:" in head:
+        else:
+            self._on_other(head, msg, line)
+
+    def _on_other(self, head: str, msg: str, line: str) -> None:
+        """caffe test's closing lines ("accuracy = 0.99"), written by caffe.cpp."""
+        if head.endswith(("caffe.cpp", ")")) or "caffe.cpp:" in head:
             m = FINAL_RE.match(msg)
             if m and self._seg is not None and (self._seg.batches or self._seg.kind == "test"):
                 v = to_float(m.group(2))
@@ -471,7 +501,7 @@ class LogReader:
         self._touch(seg, t)
 
     def close(self) -> None:
-        self._flush_solver()
+        self._flush_block()
 
 
 
@@ -548,3 +578,9 @@ def read_segments(path: str | os.PathLike, year: int | None = None, listener=Non
             gc.enable()
     reader.close()
     return reader
+
+
+#: first character of a glog message -> the LogReader method that reads it (others: _on_other)
+_BY_FIRST_CHAR = {"I": LogReader._on_i, "T": LogReader._on_t, "S": LogReader._on_s, "B": LogReader._on_b,
+                  "L": LogReader._on_l, "R": LogReader._on_r, "O": LogReader._on_o_upper, "U": LogReader._on_u,
+                  "G": LogReader._on_g, "o": LogReader._on_o_lower, "F": LogReader._on_f}

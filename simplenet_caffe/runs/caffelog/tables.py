@@ -37,10 +37,6 @@ class Table:
     def __getitem__(self, i):
         return self.rows[i]
 
-    def add_column(self, name: str) -> None:
-        if name not in self.columns:
-            self.columns.append(name)
-
     def column(self, name: str, rows: Iterable[dict] | None = None) -> np.ndarray:
         src = self.rows if rows is None else rows
         return np.array([(r.get(name) if r.get(name) is not None else np.nan) for r in src], dtype=float)

@@ -105,7 +105,7 @@ def test_svhn_labels_are_whole_numbers_1_to_10(tmp_path, y, msg):
 
 
 def _write_mnist(folder: Path, train_hw=(28, 28), test_hw=(28, 28), train_labels=None, n=20):
-    from simplenet_caffe.data.idx import write_idx
+    from _data_helpers import write_idx
     folder.mkdir(parents=True, exist_ok=True)
     r = np.random.default_rng(0)
     for split, hw in (("train", train_hw), ("t10k", test_hw)):

@@ -30,7 +30,7 @@ import numpy as np
 from pathlib import Path
 from simplenet_caffe.errors import UserError
 kind, path = sys.argv[1], Path(sys.argv[2])
-import test_reliability_data as t
+import test_data_reliability as t
 reader, check = t.READERS[kind]
 data = path.read_bytes() if path.is_file() else (path / "data.mdb").read_bytes()
 out = {"ok": 0, "error": 0}
@@ -148,7 +148,8 @@ def fuzz(kind: str, path: Path) -> dict:
 
 def _real_mnist(mnist_dir: Path, tmp: Path, n: int = 50) -> tuple[Path, Path]:
     """The first ``n`` real test images/labels as raw idx files, and the real label file (.gz)."""
-    from simplenet_caffe.data.idx import read_idx, write_idx
+    from _data_helpers import write_idx
+    from simplenet_caffe.data.idx import read_idx
 
     images = read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz")[:n]
     (tmp / "idx").mkdir()
@@ -162,7 +163,7 @@ def test_fuzz_every_reader(tmp_path, mnist_dir):
 
     from _data_helpers import make_cifar
     from simplenet_caffe.data import lmdbio
-    from simplenet_caffe.data.svhn import write_svhn_mat
+    from _data_helpers import write_svhn_mat
 
     raw_images, labels_gz = _real_mnist(mnist_dir, tmp_path)
     (tmp_path / "gz").mkdir()
@@ -210,17 +211,17 @@ def test_non_utf8_names_and_empty_images(tmp_path):
     good = (tmp_path / "in" / "cat" / "img 0.png").read_bytes()
     with open(os.path.join(os.fsencode(tmp_path / "in" / "cat"), b"caf\xe9.png"), "wb") as f:
         f.write(good)
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "in", tmp_path / "out")
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "in", "-o", tmp_path / "out")
     assert r.returncode == 0, r.stderr
     keys = [k for k, _ in lmdbio.read_datums(tmp_path / "out" / "train_lmdb")]
     assert len(keys) == 5 and any("caf" in k for k in keys)
     os.rename(tmp_path / "in" / "dog", os.path.join(os.fsencode(tmp_path / "in"), b"d\xe9g"))   # a class too
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "in", tmp_path / "out1")
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "in", "-o", tmp_path / "out1")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out1" / "labels.txt").read_bytes() == b"cat\nd\xe9g\n"
     assert json.loads((tmp_path / "out1" / "preprocess.json").read_text())["class_names"] == ["cat", "d\udce9g"]
     (tmp_path / "in" / "cat" / "empty.png").write_bytes(b"")
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "in", tmp_path / "out2")
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "in", "-o", tmp_path / "out2")
     assert "empty.png: empty file" in _one_error_line(r)
     assert not (tmp_path / "out2").exists()
 
@@ -231,7 +232,7 @@ def test_non_utf8_names_and_empty_images(tmp_path):
                                       (["--split", "../test"], "split names are letters"),
                                       (["--resize", "99999x2"], "--resize sizes must be 1 to")])
 def test_numeric_options_are_checked(tmp_path, mnist_dir, args, msg):
-    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, tmp_path / "o", "--shuffle", *args)
+    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, "-o", tmp_path / "o", "--shuffle", *args)
     assert msg in _one_error_line(r)
     assert not (tmp_path / "o").exists()
 
@@ -327,28 +328,29 @@ def test_full_disk_read_only_and_occupied_outputs(tmp_path, mnist_dir, small_fs)
     """Disk full in the second split of a --force rerun: one line, exit 2, previous output intact,
     no temp left. A read-only folder and an output path that is a file: one line, exit 2."""
     out = small_fs / "m"
-    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, out, "--limit", "100")
+    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, "-o", out, "--limit", "100")
     assert r.returncode == 0, r.stderr
     before = _snapshot(out)
     # train (60000 x 800 B = 47 MB) cannot fit in 3 MiB
-    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, out, "--force", "--split", "test", "--split", "train")
+    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, "-o", out, "--force", "--split", "test", "--split", "train")
     line = _one_error_line(r)
     assert "cannot write" in line and "previous output is unchanged" in line, line
     assert _snapshot(out) == before
     assert sorted(os.listdir(small_fs)) == [".m.lock", "m"]
     subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
-    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, small_fs / "new", "--limit", "10")
+    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, "-o", small_fs / "new", "--limit", "10")
     assert "read-only" in _one_error_line(r).lower()
-    r = run_script("data_prep/mnist.py", "--root", small_fs, "--no-download", "--mnist-dir", mnist_dir, "--limit-train", "10")
+    r = run_script("data_prep/mnist.py", "--root", small_fs, "--no-download", "--src", mnist_dir, "--limit-train", "10")
     assert "read-only" in _one_error_line(r).lower()
     (tmp_path / "afile").write_text("x")
-    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, tmp_path / "afile", "--limit", "10")
+    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, "-o", tmp_path / "afile", "--limit", "10")
     assert "is not a folder" in _one_error_line(r)
     assert (tmp_path / "afile").read_text() == "x"
 
 
 def test_damaged_recipe_and_foreign_idx_are_one_line(tmp_path):
-    from simplenet_caffe.data.idx import read_mnist, write_idx
+    from _data_helpers import write_idx
+    from simplenet_caffe.data.idx import read_mnist
     from simplenet_caffe.data.preprocess import class_names_for
     from simplenet_caffe.errors import UserError
 
@@ -385,12 +387,12 @@ def test_jpeg_that_decodes_with_a_damage_warning_is_refused(tmp_path):
         for i in range(40):
             cv2.imwrite(str(tmp_path / "in" / c / f"{i:02d}.jpg"), r.integers(0, 256, (24, 32, 3), dtype=np.uint8))
     env = {**os.environ, "SIMPLENET_PROGRESS": "1"}
-    ok = run_script("tools/to_lmdb.py", "folder", tmp_path / "in", tmp_path / "good", env=env)
+    ok = run_script("tools/to_lmdb.py", "folder", tmp_path / "in", "-o", tmp_path / "good", env=env)
     assert ok.returncode == 0 and "Traceback" not in ok.stderr and "Corrupt" not in ok.stderr, ok.stderr
     assert "rec" in ok.stderr                      # the progress bar reached the terminal
     data = (tmp_path / "in" / "b" / "17.jpg").read_bytes()
     (tmp_path / "in" / "b" / "17.jpg").write_bytes(data[:-2] + bytes(100) + data[-2:])   # junk before EOI
-    r2 = run_script("tools/to_lmdb.py", "folder", tmp_path / "in", tmp_path / "bad")
+    r2 = run_script("tools/to_lmdb.py", "folder", tmp_path / "in", "-o", tmp_path / "bad")
     line = _one_error_line(r2)
     assert "b/17.jpg: damaged image (Corrupt JPEG data" in line, line
     assert not (tmp_path / "bad").exists()
@@ -400,13 +402,13 @@ def test_to_lmdb_killed_then_rerun(tmp_path, mnist_dir):
     """kill -9 of tools/to_lmdb.py mid-write: no output under the name; the rerun removes the
     leftover (and says so) and writes the complete output."""
     out = tmp_path / "o"
-    p = subprocess.Popen([PY, str(REPO_ROOT / "tools/to_lmdb.py"), "mnist", str(mnist_dir), str(out), "--split", "train",
+    p = subprocess.Popen([PY, str(REPO_ROOT / "tools/to_lmdb.py"), "mnist", str(mnist_dir), "-o", str(out), "--split", "train",
                           "--resize", "64x64"], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert _wait_for(lambda: any(list(s.glob(".train_lmdb.tmp-*")) for s in _staging(tmp_path, "o")))
     p.kill()
     p.communicate()
     assert not out.exists() and _staging(tmp_path, "o")
-    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, out, "--split", "train", "--limit", "50")
+    r = run_script("tools/to_lmdb.py", "mnist", mnist_dir, "-o", out, "--split", "train", "--limit", "50")
     assert r.returncode == 0 and "removed .o.tmp-" in r.stdout, r.stderr
     assert sorted(os.listdir(tmp_path)) == [".o.lock", "o"]
     assert sorted(os.listdir(out)) == ["preprocess.json", "train_lmdb"]

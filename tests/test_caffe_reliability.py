@@ -1,6 +1,6 @@
 """Caffe's snapshots and aborts (issue 20, principles 6 and 7; issue 22, the used-by line).
 
-* Snapshots are atomic (setup/patches/0011): a full disk (a real tmpfs) during a snapshot leaves
+* Snapshots are atomic (setup/patches/0015): a full disk (a real tmpfs) during a snapshot leaves
   the earlier snapshots as they were, no partial or temp file, and one fatal line that says the
   disk is full; the snapshot prefix's folder is created by Caffe itself.
 * The used-by line ``caffe train -solver solvers/cifar10_solver.prototxt`` runs verbatim from a

@@ -101,7 +101,7 @@ def test_topk_counts_ties_against_the_label_like_caffe(tiny, tmp_path):
     protoio.write_binary(tied, model)
     assert _caffe_test(tiny["net"], tied, tmp_path) == 0.0
     cp = run_script("tools/evaluate.py", "--model", tiny["net"], "--weights", tied, "--out", tmp_path / "e",
-                    "--batch", "25")
+                    "--batch-size", "25")
     assert cp.returncode == 0, cp.stderr
     assert "top-1     0.000000" in cp.stdout
     en = evaluation.load_eval_net(tiny["net"], tied, batch=25)

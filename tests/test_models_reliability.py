@@ -118,11 +118,9 @@ def test_fuzz_prototxt_and_solver(tmp_path, caffe):
                 if src == DEPLOY:
                     accepted.append(p)
         assert refused >= 20, (src.name, refused)         # the damage is real, not all cosmetic
+    assert len(accepted) >= 6
     for p in accepted[::max(1, len(accepted) // 6)][:6]:   # Caffe itself, in a child: never an abort
-        try:
-            protoio.trial_build(p, "TEST")
-        except UserError as e:
-            _one_line(e)
+        protoio.trial_build(p, "TEST")
 
 
 def test_fuzz_caffemodel(tmp_path, caffemodel):
@@ -141,10 +139,7 @@ def test_fuzz_caffemodel(tmp_path, caffemodel):
             accepted.append(p)
     assert refused >= 39                  # every truncation but the empty... all of them, in fact
     for p in accepted[:4]:
-        try:
-            protoio.trial_build(DEPLOY, "TEST", weights=p)
-        except UserError as e:
-            _one_line(e)
+        protoio.trial_build(DEPLOY, "TEST", weights=p)
 
 
 def test_trial_build_turns_a_caffe_check_into_one_line(tmp_path, caffe):

@@ -1,0 +1,9 @@
+#!/usr/bin/env python3
+"""``simplenet-compare-log-net``: the code is in simplenet_caffe/commands/compare_log_net.py (``--help`` for usage)."""
+try:
+    from simplenet_caffe.commands.compare_log_net import entry
+except ModuleNotFoundError as e:  # a Python without the project's venv
+    raise SystemExit(f"{__file__}: error: no module {e.name!r}: run `source .venv/bin/activate` first (made by `make setup`)")
+
+if __name__ == "__main__":
+    entry()
