@@ -37,18 +37,18 @@ def test_list_file_labels_that_contradict_the_label_map_are_refused(tmp_path):
     (tmp_path / "labels.txt").write_text("bird\ncat\n")
     lst = tmp_path / "val.txt"
     lst.write_text("bird/img 0.png 0\n# a comment\ncat/img 0.png 0\n")
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", tmp_path / "out", "--list", lst,
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", "-o", tmp_path / "out", "--list", lst,
                    "--split", "val", "--labels", tmp_path / "labels.txt")
     line = _one_error_line(r)
     assert line.endswith("val.txt:3: cat/img 0.png is in class folder 'cat', which the label map numbers 1, "
                          "but the line gives label 0"), line
     assert not (tmp_path / "out").exists()
     lst.write_text("bird/img 0.png 0\ncat/img 0.png 1\ncat/img 1.png 2\n")
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", tmp_path / "out", "--list", lst,
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", "-o", tmp_path / "out", "--list", lst,
                    "--split", "val", "--labels", tmp_path / "labels.txt")
     assert "val.txt:3: label 2 is not in the dataset's label map (2 classes, 0 to 1)" in _one_error_line(r)
     lst.write_text("bird/img 0.png 0\ncat/img 0.png 1\n")
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", tmp_path / "out", "--list", lst,
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", "-o", tmp_path / "out", "--list", lst,
                    "--split", "val", "--labels", tmp_path / "labels.txt")
     assert r.returncode == 0, r.stderr
     from simplenet_caffe.data import lmdbio
@@ -59,7 +59,7 @@ def test_list_file_labels_that_contradict_the_label_map_are_refused(tmp_path):
 def test_list_file_label_beyond_int32_is_one_line(tmp_path, label):
     make_images(tmp_path / "img", per_class=1)
     (tmp_path / "l.txt").write_text(f"cat/img 0.png {label}\n")
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", tmp_path / "out", "--list", tmp_path / "l.txt")
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", "-o", tmp_path / "out", "--list", tmp_path / "l.txt")
     assert f"l.txt:1: label {label} is out of range (0 to 2147483647, Caffe's int32)" in _one_error_line(r)
 
 
@@ -77,7 +77,7 @@ def test_cifar_batches_with_bad_labels(tmp_path, labels, msg):
     d = pickle.loads(batch.read_bytes(), encoding="bytes")
     d[b"labels"] = labels
     batch.write_bytes(pickle.dumps(d))
-    r = run_script("tools/to_lmdb.py", "cifar10", tmp_path / "c", tmp_path / "out")
+    r = run_script("tools/to_lmdb.py", "cifar10", tmp_path / "c", "-o", tmp_path / "out")
     line = _one_error_line(r)
     assert "data_batch_3" in line and msg in line, line
     assert not (tmp_path / "out").exists()
@@ -93,12 +93,12 @@ def test_svhn_labels_are_whole_numbers_1_to_10(tmp_path, y, msg):
     x = np.zeros((32, 32, 3, 2), np.uint8)
     (tmp_path / "s").mkdir()
     scipy.io.savemat(str(tmp_path / "s" / "test_32x32.mat"), {"X": x, "y": y})
-    r = run_script("tools/to_lmdb.py", "svhn", tmp_path / "s", tmp_path / "out", "--split", "test")
+    r = run_script("tools/to_lmdb.py", "svhn", tmp_path / "s", "-o", tmp_path / "out", "--split", "test")
     line = _one_error_line(r)
     assert msg in line and "whole numbers 1 to 10" in line, line
     # whole numbers stored as floats are fine (1.0 -> 1, 10.0 -> digit 0)
     scipy.io.savemat(str(tmp_path / "s" / "test_32x32.mat"), {"X": x, "y": np.array([[1.0], [10.0]])})
-    r = run_script("tools/to_lmdb.py", "svhn", tmp_path / "s", tmp_path / "out", "--split", "test")
+    r = run_script("tools/to_lmdb.py", "svhn", tmp_path / "s", "-o", tmp_path / "out", "--split", "test")
     assert r.returncode == 0, r.stderr
     from simplenet_caffe.data import lmdbio
     assert [lab for _, _, lab in lmdbio.read_lmdb(tmp_path / "out" / "test_lmdb")] == [1, 0]
@@ -116,7 +116,7 @@ def _write_mnist(folder: Path, train_hw=(28, 28), test_hw=(28, 28), train_labels
 
 def test_mnist_label_out_of_range_names_the_record(tmp_path):
     _write_mnist(tmp_path / "m", train_labels=[1] * 7 + [200] + [1] * 12)
-    r = run_script("tools/to_lmdb.py", "mnist", tmp_path / "m", tmp_path / "out")
+    r = run_script("tools/to_lmdb.py", "mnist", tmp_path / "m", "-o", tmp_path / "out")
     assert "(train): label of record 7 is 200: labels are whole numbers 0 to 9" in _one_error_line(r)
 
 
@@ -124,16 +124,16 @@ def test_mnist_label_out_of_range_names_the_record(tmp_path):
 
 def test_splits_with_another_image_shape_are_refused(tmp_path):
     _write_mnist(tmp_path / "m", train_hw=(28, 28), test_hw=(14, 14))
-    r = run_script("tools/to_lmdb.py", "mnist", tmp_path / "m", tmp_path / "out")
+    r = run_script("tools/to_lmdb.py", "mnist", tmp_path / "m", "-o", tmp_path / "out")
     assert "the test split's records are 1x14x14 (C×H×W), not the train split's 1x28x28" in _one_error_line(r)
     assert not (tmp_path / "out").exists()
-    r = run_script("data_prep/mnist.py", "--root", tmp_path / "root", "--no-download", "--mnist-dir", tmp_path / "m")
+    r = run_script("data_prep/mnist.py", "--root", tmp_path / "root", "--src", tmp_path / "m")
     assert "the test split's records are 1x14x14 (C×H×W), not the expected 1x28x28" in _one_error_line(r)
     # a split added later to an existing folder is checked against the splits there
     _write_mnist(tmp_path / "m2", train_hw=(14, 14), test_hw=(14, 14))
     _write_mnist(tmp_path / "m3")
-    assert run_script("tools/to_lmdb.py", "mnist", tmp_path / "m2", tmp_path / "o2", "--split", "train").returncode == 0
-    r = run_script("tools/to_lmdb.py", "mnist", tmp_path / "m3", tmp_path / "o2", "--split", "test")
+    assert run_script("tools/to_lmdb.py", "mnist", tmp_path / "m2", "-o", tmp_path / "o2", "--split", "train").returncode == 0
+    r = run_script("tools/to_lmdb.py", "mnist", tmp_path / "m3", "-o", tmp_path / "o2", "--split", "test")
     assert "the test split's records are 1x28x28" in _one_error_line(r)
 
 
@@ -144,7 +144,7 @@ def test_list_file_paths_outside_the_root_are_refused(tmp_path, entry):
     make_images(tmp_path / "img", per_class=1)
     make_images(tmp_path / "outside", classes=("x",), per_class=1)
     (tmp_path / "l.txt").write_text(f"cat/img 0.png 0\n{entry} 1\n")
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", tmp_path / "out", "--list", tmp_path / "l.txt")
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", "-o", tmp_path / "out", "--list", tmp_path / "l.txt")
     assert f"l.txt:2: {entry} is not a path inside the image root" in _one_error_line(r)
     assert not (tmp_path / "out").exists()
 
@@ -154,7 +154,7 @@ def test_images_behind_a_symlinked_subfolder_are_included(tmp_path):
     make_images(tmp_path / "more", classes=("extra",), per_class=3)
     os.symlink(tmp_path / "more" / "extra", tmp_path / "img" / "cat" / "linked")
     os.symlink(tmp_path / "img" / "cat", tmp_path / "img" / "cat" / "linked" / "loop")   # a link loop
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", tmp_path / "out")
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", "-o", tmp_path / "out")
     assert r.returncode == 0, r.stderr
     from simplenet_caffe.data import lmdbio
     keys = [k for k, _ in lmdbio.read_datums(tmp_path / "out" / "train_lmdb")]
@@ -164,7 +164,7 @@ def test_images_behind_a_symlinked_subfolder_are_included(tmp_path):
 @pytest.mark.parametrize("name", ["two\nlines", " padded", "cr\r"])
 def test_class_names_labels_txt_cannot_keep_are_refused(tmp_path, name):
     make_images(tmp_path / "img", classes=("cat", name), per_class=1)
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", tmp_path / "out")
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", "-o", tmp_path / "out")
     assert "which labels.txt (one name a line) cannot keep; rename the folder" in _one_error_line(r)
     assert not (tmp_path / "out").exists()
 
@@ -191,17 +191,17 @@ def test_an_image_above_the_pixel_limit_is_refused_before_decoding(tmp_path):
     big = _png(20000, 20000, colour=0)
     assert len(big) < 1 << 19                     # under 512 KiB on disk, 1.2 GB decoded as BGR
     (tmp_path / "img" / "cat" / "bomb.png").write_bytes(big)
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", tmp_path / "out")
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", "-o", tmp_path / "out")
     line = _one_error_line(r)
     assert "bomb.png: 20000×20000 pixels is more than the limit of 100,000,000" in line, line
     assert "--max-pixels N raises the limit" in line
     # the option lowers (or raises) the limit
     (tmp_path / "img" / "cat" / "bomb.png").write_bytes(_png(300, 200))
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", tmp_path / "out", "--max-pixels", "50000")
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", "-o", tmp_path / "out", "--max-pixels", "50000")
     assert "bomb.png: 300×200 pixels is more than the limit of 50,000" in _one_error_line(r)
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", tmp_path / "out", "--max-pixels", "0")
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", "-o", tmp_path / "out", "--max-pixels", "0")
     assert "--max-pixels must be a positive number of pixels" in _one_error_line(r)
-    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", tmp_path / "out", "--max-pixels", "60000")
+    r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", "-o", tmp_path / "out", "--max-pixels", "60000")
     assert r.returncode == 0, r.stderr
 
 
@@ -221,7 +221,7 @@ def test_encoded_stores_only_what_caffe_decodes_to_the_record(tmp_path, caffe, d
         rows = b"".join(b"\0" + px[y].tobytes() for y in range(6))
         (tmp_path / "img" / cls / f"{k}.png").write_bytes(_png(5, 6, depth, colour, rows))
     for args, out in ((["--encoded", "png"], "enc"), (["--mean"], "raw")):
-        r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", tmp_path / out, *args)
+        r = run_script("tools/to_lmdb.py", "folder", tmp_path / "img", "-o", tmp_path / out, *args)
         assert r.returncode == 0, r.stderr
     raw = [a for _, a, _ in lmdbio.read_lmdb(tmp_path / "raw" / "train_lmdb")]
     for _, datum in lmdbio.read_datums(tmp_path / "enc" / "train_lmdb"):
