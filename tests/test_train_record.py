@@ -265,3 +265,17 @@ def test_overrides_on_the_command_line(exp, tmp_path):
     assert cp.returncode == 2 and "increasing integers" in cp.stderr
     cp = run_script("tools/train.py", solver, "--log-dir", tmp_path / "logs" / "c", "--seed", "x")
     assert cp.returncode == 2 and "--seed" in cp.stderr and "Traceback" not in cp.stderr
+
+
+def test_the_runs_own_solver_can_be_the_one_given(exp, tmp_path):
+    """`tools/train.py logs/<run>/solver.prototxt --overwrite`: the file being run is not deleted."""
+    log_dir = tmp_path / "logs" / "own"
+    solver = _solver(exp, tmp_path, "own", max_iter=10)
+    assert run_script("tools/train.py", solver, "--log-dir", log_dir, "--no-progress").returncode == 0
+    own = log_dir / "solver.prototxt"
+    cp = run_script("tools/train.py", own, "--name", "own", "--log-dir", log_dir, "--overwrite", "--max-iter", "20",
+                    "--no-progress")
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    assert protoio.read_solver(own).max_iter == 20
+    rec = record.read(log_dir)
+    assert rec.state == "done" and rec.iterations_done == 20 and len(rec.segments) == 1

@@ -77,7 +77,7 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("solver", help="solver prototxt (its paths are relative to the repo root)")
     ap.add_argument("--name", help="run name: logs go to logs/<name>/ (default: solver file stem without _solver)")
-    ap.add_argument("--log-dir", help="log folder (default logs/<name>)")
+    ap.add_argument("-o", "--out", "--log-dir", dest="log_dir", help="the run's folder (default logs/<name>)")
     dev = ap.add_mutually_exclusive_group()
     dev.add_argument("--gpu", help="GPU id(s) for caffe -gpu: 0, 0,1 or all")
     dev.add_argument("--cpu", action="store_true", help="force CPU mode whatever the solver says")

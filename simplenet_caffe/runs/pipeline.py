@@ -21,6 +21,8 @@ from pathlib import Path
 from ..atomic import write_atomic
 from ..data.preprocess import class_names_for
 from ..errors import UserError
+from ..cli import option_hint
+from ..nets import experiments
 from ..nets.experiments import EXPERIMENTS
 from ..paths import LOGS_DIR, PLOTS_DIR, REPO_ROOT
 from . import caffelog, evaluation, plotting, results, snapshots, training
@@ -131,9 +133,7 @@ def run_experiment(exp_name: str, run_name: str | None = None, resume: bool = Fa
     experiment name; default the experiment itself, when the authors reported one).
     """
 
-    if exp_name not in EXPERIMENTS:
-        raise UserError(f"unknown experiment {exp_name!r}; known: {', '.join(sorted(EXPERIMENTS))}")
-    exp = EXPERIMENTS[exp_name]
+    exp = experiments.get(exp_name)
     run_name = run_name or exp_name
     ensure_data(exp)
     solver = REPO_ROOT / exp.solver_path
@@ -152,13 +152,14 @@ def run_experiment(exp_name: str, run_name: str | None = None, resume: bool = Fa
     if rc != 0:
         logs = training.run_log_paths(run_name)
         if rc > 128 and training.run_started(logs):
-            err = UserError(f"training of {run_name} stopped (status {rc}); continue it with --resume "
-                            f"(make reproduce ... RESUME=1)")
+            err = UserError(f"training of {run_name} stopped (status {rc}); continue it with "
+                            f"{option_hint('--resume', 'RESUME=1')}")
             err.exit_code = rc
             raise err
         if training.run_started(logs):
-            raise UserError(f"caffe train exited with status {rc}; see logs/{run_name}/ (continue with --resume, "
-                            f"or start again with --overwrite)")
+            raise UserError(f"caffe train exited with status {rc}; see logs/{run_name}/ (continue with "
+                            f"{option_hint('--resume', 'RESUME=1')}, or start again with "
+                            f"{option_hint('--overwrite', 'OVERWRITE=1')})")
         raise UserError(f"caffe train exited with status {rc} before its first iteration; see logs/{run_name}/ "
                         f"for why, then rerun the same command")
     ref = EXPERIMENTS[compare_with or exp_name]

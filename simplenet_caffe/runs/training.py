@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..caffe_env import caffe_tool, tool_env
+from ..cli import option_hint as _hint
 from .caffelog import LogReader, expand_log_paths, read_segments, run_logs, session_log_name
 from ..errors import UserError
 from ..paths import LOGS_DIR, REPO_ROOT
@@ -62,6 +63,7 @@ DERIVED_SOLVER = "solver.prototxt"
 DERIVED_NET = "net.prototxt"
 #: exit status of a run stopped because a loss became NaN or infinite
 DIVERGED_RC = 3
+_ARGS_MAX_ITER = 'ARGS="--max-iter N"'
 _STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s)
 
 
@@ -334,7 +336,8 @@ def _plan(solver: Path, run_name: str, log_dir: Path, cwd: Path, gpu, cpu: bool,
                   file=sys.stderr)
             return TrainResult(0, "done", run_name, log_dir, record=rec, cwd=cwd)
         if rec is not None and rec.state == "diverged":
-            raise UserError(f"{run_name} diverged; --continue does not restart it (start it again with --overwrite)")
+            raise UserError(f"{run_name} diverged; {_hint('--continue', 'CONTINUE=1')} does not restart it (start it "
+                            f"again with {_hint('--overwrite', 'OVERWRITE=1')})")
         resume = bool(find_solverstates(log_dir, cwd)) or None
         overwrite = not resume
         if not resume and run_started(existing):
@@ -342,20 +345,22 @@ def _plan(solver: Path, run_name: str, log_dir: Path, cwd: Path, gpu, cpu: bool,
     if resume:
         if rec is None and not existing:
             raise UserError(f"no .solverstate found for run {run_name}: it has no logs in {log_dir}; "
-                            f"start it without --resume")
+                            f"start it without {_hint('--resume', 'RESUME=1')}")
         if rec is not None and rec.state == "diverged":
             _warn(f"{run_name} diverged before; resuming from a snapshot taken before the divergence")
         base = own_solver if own_solver.is_file() else solver
         if rec is not None and (cwd / rec.source_solver).resolve() != solver.resolve():
             raise UserError(f"run {run_name} was started from {rec.source_solver}, not {solver}: resume it with that "
                             f"solver (its own copy {record.repo_relative(own_solver, cwd)} runs; extend it with "
-                            f"--max-iter N), or start a new run with --name")
+                            f"{_hint('--max-iter N', _ARGS_MAX_ITER)}), or start a new run with "
+                            f"{_hint('--name', 'NAME=')}")
         sp = read_solver(base, net_root=cwd)
         merged = dict(rec.overrides) if rec is not None else legacy_overrides(own_solver)
     else:
         if run_started(existing) and not overwrite:
             raise UserError(f"{log_dir} already holds a run ({existing[0].name}); "
-                            f"use --resume to continue it, --name for a new run, or --overwrite to start it again")
+                            f"use {_hint('--resume', 'RESUME=1')} to continue it, {_hint('--name', 'NAME=')} for a new "
+                            f"run, or {_hint('--overwrite', 'OVERWRITE=1')} to start it again")
         if existing and not run_started(existing):
             _warn(f"replacing the log of a start of {run_name} that failed before its first iteration")
         sp = read_solver(solver, net_root=cwd)
@@ -613,12 +618,12 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
     if not solver.is_file():
         raise UserError(f"solver {solver}: no such file")
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    log_dir.mkdir(parents=True, exist_ok=True)
     with record.hold(log_dir, run_name):
         plan = _plan(solver, run_name, log_dir, cwd, gpu, cpu, resume, weights, overwrite, overrides, cont)
         if isinstance(plan, TrainResult):
             return plan
         preflight.check_train(plan.sp, plan.net_file, cwd, plan.weights, plan.state)
+        log_dir.mkdir(parents=True, exist_ok=True)
         # stock Caffe does not create the snapshot folder (relative to cwd, like Caffe reads it)
         if plan.sp.snapshot_prefix:
             pp = Path(plan.sp.snapshot_prefix)
@@ -665,7 +670,7 @@ def _report(rc, state, signals_seen, plan: _Plan, reader, tail, diverged, echo, 
         return
     if state == "stopped":
         print(f"train: {plan.run} stopped by {signal.Signals(signals_seen[0]).name} at "
-              + _closing_line(reader, plan.log_path) + "; continue with --resume", file=out)
+              + _closing_line(reader, plan.log_path) + f"; continue with {_hint('--resume', 'RESUME=1')}", file=out)
         return
     if rc == 0:
         if show_progress:
@@ -680,7 +685,8 @@ def _report(rc, state, signals_seen, plan: _Plan, reader, tail, diverged, echo, 
         print("train: the run failed before its first iteration: fix the cause and rerun the same command "
               "(the failed start's log is replaced)", file=out)
     else:
-        print("train: continue from the last snapshot with --resume, or start again with --overwrite", file=out)
+        print(f"train: continue from the last snapshot with {_hint('--resume', 'RESUME=1')}, or start again with "
+              f"{_hint('--overwrite', 'OVERWRITE=1')}", file=out)
 
 
 def run_log_paths(run_name: str, log_dir: str | os.PathLike | None = None) -> list[Path]:
