@@ -82,9 +82,15 @@ def test_reference_report_phase_by_phase(caffe_logs_dir, tmp_path):
     same = tmp_path / "same"
     same.mkdir()
     shutil.copy(authors, same / "caffe.log")
-    cp = run_script("tools/reference_report.py", same, "--authors", authors, "--experiment", "mnist_s300a")
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(authors, other / "caffe.log")
+    cp = run_script("tools/reference_report.py", same, "--authors", authors, "--experiment", "mnist_s300a",
+                    "--early", other)
     assert cp.returncode == 0, cp.stderr
     md = (same / "results.md").read_text()
+    assert "| iteration | authors | same | other | spread of the runs (points) |" in md
+    assert "| 600 | 96.96 | 96.96 | 96.96 | 0.00 |" in md and "| 3,000 | " in md and "| 3,600 | " not in md
     assert "| best test accuracy (%) | 99.72 @ 36,600 | 99.72 @ 36,600 |" in md
     assert "best test accuracy ≥ 99.65 %: **met**" in md and "authors': **met** (+0.00)" in md
     before = next(ln for ln in md.splitlines() if ln.startswith("| before the first lr step"))

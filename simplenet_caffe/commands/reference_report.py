@@ -34,6 +34,10 @@ def main(argv=None) -> int:
     ap.add_argument("--best-goal", type=float, default=99.65, metavar="PCT", help="best test accuracy to reach (%%)")
     ap.add_argument("--mean-tolerance", type=float, default=0.15, metavar="POINTS",
                     help="largest allowed |mean difference| over --window (percentage points)")
+    ap.add_argument("--early", nargs="+", default=[], metavar="RUN",
+                    help="run folders of the same schedule with other seeds: their tests up to --early-until "
+                         "beside this run's and the authors'")
+    ap.add_argument("--early-until", type=int, default=3000, metavar="N", help="last iteration of --early (default 3000)")
     ap.add_argument("-o", "--out", help="output folder (default: the run folder)")
     ap.add_argument("--name", help="figure file stem (default: the run folder's name)")
     a = ap.parse_args(argv)
@@ -46,6 +50,12 @@ def main(argv=None) -> int:
         raise UserError("--best-goal is a percentage in (0, 100], --mean-tolerance in [0, 100]")
     if None in a.xlim or None in a.window:
         raise UserError("--xlim and --window need both ends")
+    if a.early_until < 1:
+        raise UserError("--early-until must be >= 1")
+    for d in a.early:
+        if not caffelog.run_logs(Path(d)):
+            raise UserError(f"{d}: no Caffe logs (caffe.log, caffe.N.log) in it")
+    early = [caffelog.parse(d, name=Path(d).name) for d in a.early]
     rec = record.read(run_dir)
     experiment = a.experiment or (rec.experiment if rec is not None else None)
     ours = caffelog.parse(run_dir, name=run_dir.name)
@@ -62,7 +72,7 @@ def main(argv=None) -> int:
     text = reference.results_markdown(
         ours, theirs, run_dir, paper=paper[1] if paper else None, first_step=first_step,
         window=(int(a.window[0]), int(a.window[1])), best_goal=a.best_goal, mean_tolerance=a.mean_tolerance,
-        figures=[f for f in figures if f.suffix == ".png"],
+        figures=[f for f in figures if f.suffix == ".png"], early=early, early_until=a.early_until,
         command="tools/reference_report.py " + shlex.join(sys.argv[1:] if argv is None else list(argv)))
     md = reference.write_results(out / "results.md", text)
     for f in [*figures, md]:

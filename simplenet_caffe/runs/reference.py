@@ -77,7 +77,8 @@ def _mean_in(run: CaffeLog, window: tuple[int, int]) -> float | None:
 
 def results_markdown(ours: CaffeLog, theirs: CaffeLog, log_dir: str | os.PathLike, *, paper: float | None,
                      first_step: int, window: tuple[int, int], best_goal: float, mean_tolerance: float,
-                     figures: Sequence[str] = (), command: str = "") -> str:
+                     figures: Sequence[str] = (), command: str = "", early: Sequence[CaffeLog] = (),
+                     early_until: int = 3000) -> str:
     """results.md of a reference run (see the module docstring). `paper`, `best_goal` in %,
     `mean_tolerance` in percentage points."""
     rec = record.read(log_dir)
@@ -121,11 +122,30 @@ def results_markdown(ours: CaffeLog, theirs: CaffeLog, log_dir: str | os.PathLik
               _table(["phase", "iterations", "tests", "this run (mean %)", "authors (mean %)", "difference",
                       "this run (range %)", "authors (range %)"],
                      [p.row() for p in phases(ours, theirs, first_step, window)])]
+    if early:
+        lines += [f"## The early curve of other seeds (to iteration {early_until:,})", "",
+                  "The same schedule from iteration 0 with other solver seeds (test accuracy, %), beside this run "
+                  "and the authors': how much a single test swings at lr 0.01.", "",
+                  early_markdown([ours, *early], theirs, early_until)]
     if figures:
         lines += ["## Figures", ""] + [f"![{Path(f).stem}]({Path(f).name})" for f in figures] + [""]
     if command:
         lines += ["## How this file was made", "", "```bash", command, "```", ""]
     return "\n".join(lines)
+
+
+def early_markdown(runs: Sequence[CaffeLog], theirs: CaffeLog, until: int) -> str:
+    """The test accuracy (%) of each run at every test iteration in (0, until] that all of them
+    and the authors' log have, one row per iteration, with each run's spread against the authors'."""
+    accs = [_acc_by_iter(r) for r in runs]
+    ref = _acc_by_iter(theirs)
+    its = sorted(i for i in ref if 0 < i <= until and all(i in a for a in accs))
+    if not its:
+        raise UserError(f"no test iteration in (0, {until:,}] that every run and the authors' log have")
+    rows = [[f"{i:,}", _pct(ref[i])] + [_pct(a[i]) for a in accs]
+            + [f"{100 * (max(a[i] for a in accs) - min(a[i] for a in accs)):.2f}"] for i in its]
+    head = ["iteration", "authors"] + [r.name for r in runs] + ["spread of the runs (points)"]
+    return _table(head, rows)
 
 
 def write_results(path: str | os.PathLike, text: str) -> Path:
