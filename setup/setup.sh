@@ -8,7 +8,7 @@
 # Environment (all optional):
 #   CUDA=1                 build the GPU variant (sm_90 by default, CUDA_ARCH_BIN to change)
 #   BLAS=mkl|openmp|open   BLAS Caffe links (default mkl, the fastest measured: docs/speed.md; openmp with CUDA=1);
-#                          mkl: Intel MKL from PyPI's wheels (pinned, unpacked into the cache), GNU OpenMP
+#                          mkl: Intel MKL from PyPI's wheels (pinned by sha256, unpacked into the cache), GNU OpenMP
 #                          threading layer, + the speed patch (setup/patches/series, Caffe's conv image loop and
 #                          element-wise layers on OpenMP threads; docs/speed.md);
 #                          openmp: Debian OpenBLAS's OpenMP build + the speed patch;
@@ -172,6 +172,33 @@ if [ -n "${CAFFE_ROOT:-}" ]; then
   exit 0
 fi
 
+# sha256 of every wheel setup fetches (PyPI's x86_64 Linux wheels of the pins below), checked by
+# pip's hash-checking mode after the download: a file that differs is refused, never unpacked.
+declare -A WHEEL_SHA256=(
+  [mkl==2026.2.0]=eaab1875ce9f47ab3c66d5632cef06baf768c05781f2f28847bdbc4343500ed7
+  [mkl-include==2026.2.0]=889cc72057a1671fee1e9a8beb2fc4e0d222ba78c08b6d69584dae03fbec4822
+  [onednn-cpu-gomp==2023.2.0]=2f22a54d6a890ed14bfa185d42a4be65d8b5b1df85dc1f0f3a9abe31620416fb
+  [onednn-devel-cpu-gomp==2023.2.0]=9763c69e8c907e119056bd52ad918ca84ac9ba939d130a99dfa95ccca3e5e284
+  [nvidia-cublas==13.0.2.14]=0cf238ffdbe46c00cb9aa98e7bca745c223a5ca5a53e686ac8b3e5a08fe80d6c
+  [nvidia-curand==10.4.0.35]=1aee33a5da6e1db083fe2b90082def8915f30f3248d5896bcec36a579d941bfc
+  [nvidia-cudnn-cu13==9.27.0.42]=9677e76f21862eb5da7ee5ed69d544738b2d8b5c3ce7e5ec125c5592e6cdbdc8
+  [nvidia-nccl-cu13==2.32.3]=1459723080ac889d73a26edfa3e04383a7928ab31ac8f0ec43b3ea9548b04ff3
+)
+
+# Download pinned wheels (no dependencies) into $1, each checked against WHEEL_SHA256.
+pip_download_pinned() {
+  local dl=$1 req spec; shift
+  req=$(mktemp)
+  for spec in "$@"; do
+    [ -n "${WHEEL_SHA256[$spec]:-}" ] || { rm -f "$req"; die "no sha256 pinned for $spec" "add it to WHEEL_SHA256 in setup/setup.sh"; }
+    printf '%s --hash=sha256:%s\n' "$spec" "${WHEEL_SHA256[$spec]}" >> "$req"
+  done
+  "$VPY" -m pip download -q --no-deps --only-binary=:all: --require-hashes -d "$dl" -r "$req" >&2
+  local rc=$?
+  rm -f "$req"
+  return $rc
+}
+
 # A CUDA toolkit folder for CMake: nvcc's toolkit (cudart, headers) plus cuBLAS, cuRAND, cuDNN and
 # NCCL, taken from the toolkit when it has them all, else from PyPI's wheels (pinned) in the venv.
 CUDA_WHEELS=(nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35 nvidia-cudnn-cu13==9.27.0.42 nvidia-nccl-cu13==2.32.3)
@@ -194,9 +221,13 @@ assemble_cuda_toolkit() {
       && [ -f "$home/include/nccl.h" ]; then
     echo "$home"; return
   fi
-  say "installing ${CUDA_WHEELS[*]} into the venv (about 1 GB)" >&2
-  "$VPY" -m pip install -q "${CUDA_WHEELS[@]}" >&2 \
-    || die "pip install ${CUDA_WHEELS[*]} failed" "set CUDA_TOOLKIT_ROOT_DIR to a toolkit with cuBLAS, cuRAND, cuDNN 9 and NCCL"
+  say "installing ${CUDA_WHEELS[*]} into the venv (about 1 GB; sha256-checked)" >&2
+  local dl
+  dl=$(mktemp -d)
+  { pip_download_pinned "$dl" "${CUDA_WHEELS[@]}" && "$VPY" -m pip install -q "$dl"/*.whl >&2; } \
+    || { rm -rf "$dl"; die "pip download/install of ${CUDA_WHEELS[*]} failed (or a sha256 did not match)" \
+      "set CUDA_TOOLKIT_ROOT_DIR to a toolkit with cuBLAS, cuRAND, cuDNN 9 and NCCL"; }
+  rm -rf "$dl"
   site=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
   # The folder links to this venv's wheels, so it is keyed by the venv too.
   dir=$CAFFE_CACHE/cuda-toolkit-$( { echo "$home"; echo "$site"; ls "$site"/nvidia; } | sha256sum | cut -c1-12)
@@ -224,8 +255,8 @@ fetch_wheels() {
   local what=$1 dir=$2 size=$3 dl; shift 3
   say "fetching $* from PyPI (about $size) into $dir" >&2
   dl=$(mktemp -d "$CAFFE_CACHE/$what-download.XXXX")
-  "$VPY" -m pip download -q --no-deps --only-binary=:all: -d "$dl" "$@" >&2 \
-    || { rm -rf "$dl"; die "pip download $* failed" "check access to PyPI, or choose another BLAS= / DNN="; }
+  pip_download_pinned "$dl" "$@" \
+    || { rm -rf "$dl"; die "pip download $* failed (or a sha256 did not match)" "check access to PyPI, or choose another BLAS= / DNN="; }
   rm -rf "$dir.part"
   "$VPY" - "$dl" "$dir.part" <<'PY' || { rm -rf "$dl" "$dir.part"; die "unpacking the $what wheels failed" "choose another BLAS= / DNN="; }
 import pathlib, shutil, sys, zipfile
@@ -236,6 +267,9 @@ for whl in sorted(src.glob("*.whl")):
             parts = info.filename.split("/")  # NAME.data/data/{lib,include}/...
             if len(parts) > 3 and parts[0].endswith(".data") and parts[1] == "data" and parts[2] in ("lib", "include") \
                     and not info.is_dir():
+                # zip-slip: every entry stays inside the target (no "..", no absolute or drive path)
+                if any(p in ("", ".", "..") or "\\" in p or ":" in p for p in parts[2:]):
+                    sys.exit(f"{whl.name}: entry {info.filename!r} would be written outside {dst}; refusing the wheel")
                 target = dst.joinpath(*parts[2:])
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with z.open(info) as fin, open(target, "wb") as fout:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -84,14 +85,32 @@ def tool_env() -> dict[str, str]:
     return env
 
 
+# A glog line's head: severity, date (MMDD; YYYYMMDD in glog >= 0.7), time, thread id, file:line.
+_GLOG_LINE_RE = re.compile(r"^([FE])(?:\d{8}|\d{4}) \d\d:\d\d:\d\d(?:\.\d+)? +\d+ [^\]\s]+:\d+\] (.*)$", re.M)
+
+
+def fatal_message(output: str) -> str | None:
+    """Why Caffe aborted, from its glog output: the message of the last FATAL (``F``) line,
+    else of the last ERROR (``E``) line; both glog date formats (``F1204 ...``, ``F20261204 ...``).
+    None when there is neither (a crash, or output that is not glog's)."""
+    lines = _GLOG_LINE_RE.findall(output or "")
+    for severity in "FE":
+        found = [msg.strip() for sev, msg in lines if sev == severity]
+        if found:
+            return found[-1]
+    return None
+
+
 def run_tool(name: str, *args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
     """Run a Caffe tool with :func:`tool_env`; output captured as text unless overridden."""
     kw.setdefault("capture_output", True)
     kw.setdefault("text", True)
     proc = subprocess.run([str(caffe_tool(name)), *map(str, args)], env=tool_env(), **kw)
     if check and proc.returncode != 0:
-        tail = (proc.stderr or "")[-2000:] if kw.get("capture_output") else ""
-        raise UserError(f"`{name} {' '.join(map(str, args))}` failed with status {proc.returncode}\n{tail}")
+        out = (proc.stderr or "") if kw.get("capture_output") else ""
+        why = fatal_message(out) or out.strip()[-2000:]
+        raise UserError(f"`{name} {' '.join(map(str, args))}` failed with status {proc.returncode}"
+                        + (f": {why}" if why else ""))
     return proc
 
 

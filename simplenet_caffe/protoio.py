@@ -25,7 +25,7 @@ from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
 from .atomic import write_atomic
-from .caffe_env import caffe_pb2, import_caffe, tool_env
+from .caffe_env import caffe_pb2, fatal_message, import_caffe, tool_env
 from .errors import UserError
 
 
@@ -243,8 +243,7 @@ def trial_build(net_file: str | os.PathLike, phase: str = "TEST", weights: str |
     cp = subprocess.run(args, env=env, capture_output=True, text=True, errors="replace")
     if cp.returncode == 0:
         return
-    fatal = [m.group(1) for m in re.finditer(r"^F\d{4}(?:\d{4})? [\d:.]+ +\d+ [\w.]+:\d+\] (.*)$", cp.stderr, re.M)]
-    last = fatal[-1] if fatal else (cp.stderr.strip().splitlines() or [""])[-1]
+    last = fatal_message(cp.stderr) or (cp.stderr.strip().splitlines() or [""])[-1]
     what = f"{where or net_file}" + (f" with weights {weights}" if weights is not None else "")
     how = f"signal {-cp.returncode}" if cp.returncode < 0 else f"status {cp.returncode}"
     raise UserError(f"{what}: Caffe cannot build this net ({how}): {last.strip()[:300]}")

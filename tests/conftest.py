@@ -79,6 +79,19 @@ def caffe_logs_dir() -> Path:
     return d
 
 
+def tmpfs(mnt: Path, size: str):
+    """Mount a tmpfs of ``size`` (e.g. "3m") on ``mnt`` (created) for a full-disk test, yield it,
+    unmount it. Root only (CI runs as root); skips elsewhere (fails in CI)."""
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True,
+                       text=True)
+    need(r.returncode == 0, f"cannot mount a tmpfs for the full-disk test ({r.stderr.strip()}); needs root")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
 def run_script(script: str, *args, check: bool = False, **kw) -> subprocess.CompletedProcess:
     """Run a repo script (tools/x.py, data_prep/y.py) with this Python; text output captured."""
     kw.setdefault("capture_output", True)

@@ -142,7 +142,7 @@ def test_cifar_binary_bad_size_and_labels(tmp_path):
     with pytest.raises(UserError, match="not a multiple of the 3073-byte"):
         cifar.read_cifar(tmp_path, "cifar10", "test")
     write_cifar_binary(p, np.zeros((2, 3, 32, 32), np.uint8), [3, 12])
-    with pytest.raises(UserError, match="labels out of range 0-9"):
+    with pytest.raises(UserError, match="label of record 1 is 12: labels are whole numbers 0 to 9"):
         cifar.read_cifar(tmp_path, "cifar10", "test")
 
 
@@ -171,7 +171,7 @@ def test_svhn_corrupt_and_wrong(tmp_path):
         svhn.read_svhn(tmp_path, "test")
     import scipy.io
     scipy.io.savemat(tmp_path / "extra_32x32.mat", {"X": np.zeros((32, 32, 3, 2), np.uint8), "y": np.array([[1], [11]])})
-    with pytest.raises(UserError, match="labels out of range 1-10"):
+    with pytest.raises(UserError, match="labels are whole numbers 1 to 10"):
         svhn.read_svhn(tmp_path, "extra")
     scipy.io.savemat(tmp_path / "train_32x32.mat", {"X": np.zeros((32, 32, 3, 2), np.uint8), "y": np.array([[1]])})
     with pytest.raises(UserError, match="label count mismatch"):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import PY, need, run_script
+from conftest import PY, run_script, tmpfs
 from simplenet_caffe.paths import REPO_ROOT
 
 TESTS = Path(__file__).parent
@@ -321,14 +321,7 @@ def test_interrupt_and_concurrent_writer(tmp_path, mnist_dir, sig):
 @pytest.fixture
 def small_fs(tmp_path):
     """A 3 MiB tmpfs (root only: CI runs as root); yields its mount point."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True, text=True)
-    need(r.returncode == 0, f"cannot mount a tmpfs for the full-disk test ({r.stderr.strip()}); needs root")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+    yield from tmpfs(tmp_path / "mnt", "3m")
 
 
 def test_full_disk_read_only_and_occupied_outputs(tmp_path, mnist_dir, small_fs):

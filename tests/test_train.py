@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from simplenet_caffe.errors import UserError
 from simplenet_caffe import caffe_env, protoio
 from simplenet_caffe.runs import caffelog, training
 from simplenet_caffe.paths import REPO_ROOT
@@ -116,9 +117,14 @@ def test_caffe_failure_status_is_returned(exp, tmp_path):
     sp.net = str(net)
     s = tmp_path / "bad_solver.prototxt"
     s.write_text(text_format.MessageToString(sp))
-    res = training.train(s, log_dir=tmp_path / "bad", show_progress=False)
+    # a missing LMDB is refused before Caffe starts (runs/preflight.py) ...
+    with pytest.raises(UserError, match="no_such_lmdb does not exist"):
+        training.train(s, log_dir=tmp_path / "bad", show_progress=False)
+    # ... what Caffe itself fails on comes back as its exit status, its message in the log
+    res = training.train(exp["solvers"][0], log_dir=tmp_path / "bad", show_progress=False,
+                         extra_args=["-level", "not_a_number"])
     assert res.rc not in (0, training.DIVERGED_RC) and res.state == "failed"
-    assert (tmp_path / "bad" / "caffe.log").read_text().count("no_such_lmdb") >= 1
+    assert "not_a_number" in (tmp_path / "bad" / "caffe.log").read_text()
 
 
 def test_ctrl_c_snapshots_and_stops(exp, tmp_path):

@@ -84,15 +84,13 @@ def test_bad_override_is_one_line(exp, tmp_path):
 
 
 def test_failed_start_leaves_no_trap(exp, tmp_path):
-    """Caffe dies at once (missing LMDB): the message says to rerun; the rerun needs no --overwrite."""
-    bad_net = tmp_path / "bad_net.prototxt"
-    bad_net.write_text(exp["net"].read_text().replace(str(exp["root"] / "train_lmdb"), str(tmp_path / "no_lmdb")))
-    bad = _solver(exp, tmp_path, "run", net=str(bad_net))
+    """Caffe dies at once (a flag it rejects; a missing LMDB is refused before Caffe starts): the
+    message says to rerun; the rerun needs no --overwrite."""
     log_dir = tmp_path / "logs" / "run"
-    cp = run_script("tools/train.py", bad, "--log-dir", log_dir)
+    good = _solver(exp, tmp_path, "run", max_iter=10)
+    cp = run_script("tools/train.py", good, "--log-dir", log_dir, "--", "-level", "no_lmdb")
     assert cp.returncode != 0
     assert "failed before its first iteration" in cp.stderr and "rerun the same command" in cp.stderr
-    good = _solver(exp, tmp_path, "run", max_iter=10)
     cp = run_script("tools/train.py", good, "--log-dir", log_dir)
     assert cp.returncode == 0, cp.stderr[-2000:]
     assert "replacing the log of a start of run that failed before its first iteration" in cp.stderr

@@ -20,6 +20,9 @@ differ, or layers with no weights in the file (a caffemodel of another net) -- a
 name (exit 2) unless --allow-partial (then a warning). Top-1/top-5 are computed as Caffe's
 Accuracy layer does (ties with the label count against it; ignore_label honoured). Class names
 in per_class.csv and on the confusion matrix come from the dataset's preprocess.json.
+--data prepared another way than the net's own data (uint8 vs standardised floats, another
+shape, channel order, mean/std: the first record and preprocess.json of both) is refused, or
+scored with a warning under --allow-recipe-mismatch. NaN/Inf outputs are refused, never scored.
 """
 from __future__ import annotations
 
@@ -49,11 +52,18 @@ def main(argv=None):
     ap.add_argument("-o", "--out", help="folder for confusion.csv/.png, per_class.csv, summary.json "
                     "(default plots/eval/<model name>)")
     ap.add_argument("--gpu", type=int, help="GPU id (default CPU)")
+    ap.add_argument("--allow-recipe-mismatch", action="store_true",
+                    help="score LMDB records prepared another way than the net's own data (uint8 vs standardised "
+                         "float, another shape, channel order, mean/std) with a warning instead of refusing")
     ap.add_argument("--allow-partial", action="store_true",
                     help="accept weights that cover only some of the net's layers (the others keep random fillers)")
     a = ap.parse_args(argv)
     if a.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
+    if a.limit is not None and a.limit < 1:
+        raise UserError(f"--limit must be a positive number of records, got {a.limit}")
+    if a.seed < 0:
+        raise UserError(f"--seed must be 0 or more, got {a.seed}")
 
     model = Path(a.model)
     if not model.is_file():
@@ -77,6 +87,8 @@ def main(argv=None):
         raise UserError(f"LMDB not found: {data}")
     for note in en.notes:
         print(f"{'warning' if note.startswith('--allow-partial') else 'note'}: {note}", file=sys.stderr)
+    for warning in evaluation.check_recipe(en, data, a.allow_recipe_mismatch):
+        print(warning, file=sys.stderr)
     names = class_names_for(evaluation.data_path(data))
     if names is not None and len(names) != en.num_classes:
         raise UserError(f"the dataset of {data} names {len(names)} classes, the net has {en.num_classes}")

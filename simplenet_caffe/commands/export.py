@@ -73,6 +73,9 @@ def check_data_source(a) -> str | None:
     """The LMDB of --check-data (its default: the experiment's TEST LMDB), after checking the numbers."""
     if a.batch_size < 1 or a.verify < 0:
         raise UserError("--batch-size must be at least 1 and --verify at least 0")
+    if a.limit is not None and (a.limit < 1 or a.check_data is None):
+        raise UserError(f"--limit must be a positive number of records, got {a.limit}" if a.limit < 1
+                        else "--limit applies to --check-data")
     if a.check_data is None:
         return None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from simplenet_caffe.data import recipes
+from simplenet_caffe.data.preprocess import MAX_PIXELS
 from simplenet_caffe.cli import run
 
 
@@ -30,12 +31,14 @@ def main(argv=None):
     ap.add_argument("--no-shuffle", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, metavar="N", help="only the first N images of each split")
+    ap.add_argument("--max-pixels", type=int, metavar="N", default=MAX_PIXELS,
+                    help=f"refuse an image of more than N pixels before decoding it (default {MAX_PIXELS:,})")
     ap.add_argument("--root", help="write under this folder instead of the repo root")
     ap.add_argument("--force", action="store_true", help="overwrite existing LMDBs")
     a = ap.parse_args(argv)
     recipes.prepare_imagenet(a.train, a.val, a.train_list, a.val_list, root=a.root, force=a.force, size=a.size,
                              mode=a.mode, shuffle=not a.no_shuffle, seed=a.seed, encode=a.encoded, limit=a.limit,
-                             labels_file=a.labels)
+                             labels_file=a.labels, max_pixels=a.max_pixels)
 
 
 def entry() -> None:

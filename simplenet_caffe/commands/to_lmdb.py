@@ -32,7 +32,7 @@ from simplenet_caffe.errors import UserError
 from simplenet_caffe.data import download, layout
 from simplenet_caffe.data.convert import convert_dataset
 from simplenet_caffe.data.layout import DATASETS
-from simplenet_caffe.data.preprocess import RESIZE_MODES
+from simplenet_caffe.data.preprocess import MAX_PIXELS, RESIZE_MODES
 
 
 def main(argv=None):
@@ -60,6 +60,8 @@ def main(argv=None):
     ap.add_argument("--channel-order", choices=["RGB", "BGR"], help="override the stored colour order (see above)")
     ap.add_argument("--mean", action="store_true", help="also write mean.binaryproto/.npy/.json of the first split")
     ap.add_argument("--limit", type=int, metavar="N", help="only the first N records of each split")
+    ap.add_argument("--max-pixels", type=int, metavar="N", default=MAX_PIXELS,
+                    help=f"folder datasets: refuse an image of more than N pixels before decoding it (default {MAX_PIXELS:,})")
     ap.add_argument("--force", action="store_true", help="overwrite existing DBs")
     ap.add_argument("--download", action="store_true", help="first fetch the official files into SRC (MD5-checked; "
                     "mnist, fashion-mnist, cifar10, cifar100, svhn); files already there with the right MD5 are kept")
@@ -71,7 +73,7 @@ def main(argv=None):
     convert_dataset(a.dataset, a.src, a.out, splits=a.split, list_file=a.list_file, label=a.label,
                     shuffle=a.shuffle, seed=a.seed, resize=a.resize, resize_mode=a.resize_mode, gray=a.gray,
                     encode=a.encoded, channel_order=a.channel_order, mean=a.mean, force=a.force, limit=a.limit,
-                    labels_file=a.labels_file)
+                    labels_file=a.labels_file, max_pixels=a.max_pixels)
 
 
 def entry() -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from .labels import int_labels
 
 RECORD = 3 * 32 * 32
 FILES = {
@@ -108,12 +109,13 @@ def _load_pickle(data: bytes, name: str) -> dict:
 
 
 def _check(images, labels: dict[str, np.ndarray], name: str) -> None:
+    """Counts match the images; each label is a whole number in its range (``labels`` is updated
+    to ``int64`` arrays)."""
     for kind, lab in labels.items():
+        lab = labels[kind] = int_labels(lab, 0, NUM_CLASSES[kind] - 1, name,
+                                        "labels" if kind == "cifar10" else f"{kind} labels")
         if len(lab) != len(images):
             raise UserError(f"{name}: label count mismatch: {len(images)} images but {len(lab)} {kind} labels")
-        n = NUM_CLASSES[kind]
-        if len(lab) and (lab.min() < 0 or lab.max() >= n):
-            raise UserError(f"{name}: {kind} labels out of range 0-{n - 1} (found {int(lab.min())}..{int(lab.max())})")
 
 
 def _read_python(data: bytes, name: str, dataset: str):
@@ -128,7 +130,7 @@ def _read_python(data: bytes, name: str, dataset: str):
     for kind, key in keys.items():
         if key not in d:
             raise UserError(f"{name}: no '{key}' entry")
-        labels[kind] = np.asarray(d[key], np.int64)
+        labels[kind] = d[key]
     _check(x, labels, name)
     return x.reshape(-1, 3, 32, 32), labels
 

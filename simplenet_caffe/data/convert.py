@@ -19,10 +19,10 @@ import numpy as np
 from ..atomic import atomic_outputs
 from ..errors import UserError
 from . import imagefolder, lmdbio, stats
-from .imagefolder import read_labels_file
+from .imagefolder import check_class_names, read_labels_file
 from .layout import Dataset, get
-from .preprocess import RECIPE_FILE, Recipe, load, resize_image, to_chw
-from .recipes import check_limit
+from .preprocess import MAX_PIXELS, RECIPE_FILE, Recipe, check_max_pixels, load, resize_image, to_chw
+from .recipes import check_limit, check_shapes
 
 MAX_SIDE = 32768          # pixels: a larger --resize is a typo, not an image size
 _SPLIT_RE = re.compile(r"^[A-Za-z0-9_-]+(\+[A-Za-z0-9_-]+)*$")
@@ -99,7 +99,7 @@ def convert_dataset(dataset: str, src: str | os.PathLike, out_dir: str | os.Path
                     resize: str | None = None, resize_mode: str = "squash", gray: bool = False,
                     encode: str | None = None, channel_order: str | None = None, mean: bool = False,
                     force: bool = False, limit: int | None = None, labels_file: str | None = None,
-                    log: Callable[[str], None] = print) -> Recipe:
+                    max_pixels: int = MAX_PIXELS, log: Callable[[str], None] = print) -> Recipe:
     """Convert ``splits`` of ``dataset`` at ``src`` into ``out_dir`` (see the module docstring).
 
     ``out_dir`` is one dataset with one label map: a run may add splits to it (e.g. the val
@@ -112,6 +112,7 @@ def convert_dataset(dataset: str, src: str | os.PathLike, out_dir: str | os.Path
     mode = "shorter" if shorter else resize_mode
     want = "gray" if gray else (channel_order or ("BGR" if encode else info.channel_order))
     check_limit(limit)
+    check_max_pixels(max_pixels)
     if seed < 0:
         raise UserError(f"--seed must be 0 or more, got {seed}")
     if encode and want == "RGB":
@@ -150,16 +151,17 @@ def convert_dataset(dataset: str, src: str | os.PathLike, out_dir: str | os.Path
                 loaded[split] = (x[:limit], y[:limit]) if limit else (x, y)
             else:
                 if list_file:
-                    items = imagefolder.read_list(list_file)
-                    if class_names and max(lab for _, lab in items) >= len(class_names):
-                        raise UserError(f"{list_file}: label {max(lab for _, lab in items)} is not in the dataset's "
-                                        f"label map ({len(class_names)} classes)")
+                    items = imagefolder.read_list(list_file, class_names)
                 else:                    # the split that fixes the map is scanned as it is (no empty classes)
                     items, _ = imagefolder.scan_folder(src, None if fixing else class_names, log=log)
                 loaded[split] = (items[:limit] if limit else items, None)
                 n_cls = len({lab for _, lab in loaded[split][0]})
                 log(f"{len(loaded[split][0])} images in {n_cls} classes")
 
+        if info.read is not None:       # the splits of one folder agree on the record shape
+            same = size is None and (want == "gray") == (info.channel_order == "gray")   # stored = read shape
+            kept = {k: v["shape"] for k, v in rec.splits.items() if v.get("shape")} if same else {}
+            check_shapes({**kept, **{k: x for k, (x, _) in loaded.items()}}, out)
         for n, (split, name) in enumerate(zip(splits, names)):
             acc = stats.MeanAccumulator() if mean and n == 0 else None
             if info.read is not None:
@@ -172,7 +174,7 @@ def convert_dataset(dataset: str, src: str | os.PathLike, out_dir: str | os.Path
                 if shuffle:
                     files = imagefolder.shuffled(files, seed)
                 items = imagefolder.iter_images(Path(src), files, gray=gray, size=size, mode=mode, encode=encode,
-                                                channel_order=want)
+                                                channel_order=want, max_pixels=max_pixels)
                 total, key_suffix = len(files), True
             summary = lmdbio.write_lmdb(stage / name, stats.tap(items, acc), total=total, encode=encode,
                                         key_suffix=key_suffix, desc=f"{info.name} {split}")
@@ -234,4 +236,5 @@ def _label_map(info: Dataset, src, splits: list[str], label: str, list_file: str
     if not root.is_dir():
         raise UserError(f"{root} is not a folder")
     names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    check_class_names(names, root)
     return names, {"source": f"folder names of the {splits[0]} split (sorted)", "num_classes": len(names)}, True

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from .labels import int_labels
 
 IMAGES_MAGIC = 2051   # 0x00000803: unsigned byte, 3 dims
 LABELS_MAGIC = 2049   # 0x00000801: unsigned byte, 1 dim
@@ -93,6 +94,6 @@ def read_mnist(root: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndar
         raise UserError(f"{root}: image file has {images.ndim} dims, expected 3 (N, rows, cols)")
     if len(images) != len(labels):
         raise UserError(f"{root}: label count mismatch for {split}: {len(images)} images but {len(labels)} labels")
-    if labels.size and labels.max() > 9:
-        raise UserError(f"{root}: {split} labels out of range 0-9 (max {int(labels.max())})")
-    return images[:, None, :, :], labels.astype(np.int64)
+    if labels.ndim != 1:
+        raise UserError(f"{root}: the {split} label file has {labels.ndim} dims, expected 1")
+    return images[:, None, :, :], int_labels(labels, 0, 9, f"{root} ({split})")

@@ -5,14 +5,19 @@
 * List files: one ``path label`` per line, paths relative to the image root; the label is the
   last whitespace-separated field, so paths may hold spaces and tabs; leading and trailing
   blanks are ignored (convert_imageset breaks on tabs and trailing blanks). Blank lines and
-  ``#`` comments are skipped.
+  ``#`` comments are skipped. A path must stay inside the root (no absolute path, no ``..``);
+  a label is 0 to 2**31 - 1 (Caffe's int32), below the label map's size when there is one, and
+  the label of its class folder when the path's first folder is a class of the map.
+* Class folders are walked recursively, following symlinked sub-folders (each real folder
+  once). Class names are one line each in ``labels.txt``: a name with a line break or with
+  blanks at either end is refused.
 * Images are read as bytes (any file-name bytes) and decoded with ``cv2.imdecode`` after a
   header check (:func:`preprocess.read_image`): records are CHW uint8 in **BGR** order (as
   convert_imageset stores them and as the authors' ImageNet LMDBs were built), or one channel
   with ``gray``. An empty, truncated or undecodable image is an error naming the file
   (convert_imageset only logs it and writes an almost empty DB).
 * Labels: one label map per dataset (:func:`scan_folder` with ``classes``), never renumbered
-  per split.
+  per split, never truncated.
 """
 from __future__ import annotations
 
@@ -30,7 +35,8 @@ import numpy as np
 
 from ..atomic import write_atomic
 from ..errors import UserError
-from .preprocess import quiet_cv2, read_image, resize_image, shown, to_chw
+from .labels import MAX_LABEL
+from .preprocess import MAX_PIXELS, caffe_keeps_as_is, quiet_cv2, read_image, resize_image, shown, to_chw
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 _LINE = re.compile(r"^\s*(.*?\S)\s+(-?\d+)\s*$")
@@ -50,6 +56,7 @@ def scan_folder(root: str | os.PathLike, classes: list[str] | None = None,
     found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not found:
         raise UserError(f"{root}: empty folder (expected one subfolder per class)")
+    check_class_names(found, root)
     if classes is None:
         names, index = found, {n: i for i, n in enumerate(found)}
     else:
@@ -61,7 +68,7 @@ def scan_folder(root: str | os.PathLike, classes: list[str] | None = None,
     items: list[tuple[str, int]] = []
     empty = []
     for name in found:
-        files = sorted(p for p in (root / name).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+        files = sorted(image_files(root / name))
         if not files:
             empty.append(name)
         items += [(p.relative_to(root).as_posix(), index[name]) for p in files]
@@ -74,8 +81,35 @@ def scan_folder(root: str | os.PathLike, classes: list[str] | None = None,
     return items, names
 
 
+def image_files(folder: Path) -> Iterator[Path]:
+    """The image files under ``folder`` (by extension), recursively, following symlinked
+    sub-folders; a folder reached twice (a link loop, or two links to one folder) is walked once."""
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames.sort()
+        for f in filenames:
+            p = Path(dirpath) / f
+            if p.suffix.lower() in IMAGE_EXTS and p.is_file():
+                yield p
+
+
+def check_class_names(names: list[str], where) -> None:
+    """Refuse class names that ``labels.txt`` (one name a line, blanks at the ends ignored)
+    cannot hold as they are."""
+    for name in names:
+        if "\n" in name or "\r" in name or name != name.strip():
+            raise UserError(f"{shown(where)}: class name {shown(repr(name))} has a line break or blanks at an end, "
+                            "which labels.txt (one name a line) cannot keep; rename the folder")
+
+
 def write_labels_file(path: str | os.PathLike, names: list[str]) -> Path:
     """Write a label map file (``labels.txt``): one name a line, folder-name bytes kept as they are."""
+    check_class_names(names, path)
     return write_atomic(path, "".join(n + "\n" for n in names).encode("utf-8", "surrogateescape"))
 
 
@@ -93,19 +127,21 @@ def read_labels_file(path: str | os.PathLike) -> list[str]:
     bad = [n for n, name in enumerate(names, 1) if not name]
     if bad:
         raise UserError(f"{path}:{bad[0]}: empty class name")
-    dup = sorted({n for n in names if names.count(n) > 1})
+    dup = sorted(n for n, k in collections.Counter(names).items() if k > 1)
     if dup:
         raise UserError(f"{path}: class name(s) listed twice: {', '.join(dup)}")
     return names
 
 
-def read_list(path: str | os.PathLike) -> list[tuple[str, int]]:
-    """Parse a Caffe list file into ``[(path, label)]`` (see module docstring)."""
+def read_list(path: str | os.PathLike, class_names: list[str] | None = None) -> list[tuple[str, int]]:
+    """Parse a Caffe list file into ``[(path, label)]`` (see module docstring). With
+    ``class_names`` (the dataset's label map) each label is checked against it."""
     path = Path(path)
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read list file {path}: {e}") from e
+    index = {n: i for i, n in enumerate(class_names)} if class_names else {}
     items = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -113,20 +149,33 @@ def read_list(path: str | os.PathLike) -> list[tuple[str, int]]:
         m = _LINE.match(line)
         if not m:
             raise UserError(f"{path}:{n}: expected 'path label' with an integer label, got {line.strip()!r}")
-        label = int(m.group(2))
-        if label < 0:
-            raise UserError(f"{path}:{n}: negative label {label}")
-        items.append((m.group(1), label))
+        rel, label = m.group(1), int(m.group(2))
+        if not 0 <= label <= MAX_LABEL:
+            raise UserError(f"{path}:{n}: label {label} is out of range (0 to {MAX_LABEL}, Caffe's int32)")
+        parts = rel.replace("\\", "/").split("/")
+        if rel.startswith(("/", "\\")) or ".." in parts or (len(rel) > 1 and rel[1] == ":"):
+            raise UserError(f"{path}:{n}: {shown(rel)} is not a path inside the image root "
+                            "(absolute paths and '..' are refused)")
+        if class_names:
+            if label >= len(class_names):
+                raise UserError(f"{path}:{n}: label {label} is not in the dataset's label map "
+                                f"({len(class_names)} classes, 0 to {len(class_names) - 1})")
+            want = index.get(parts[0]) if len(parts) > 1 else None
+            if want is not None and want != label:
+                raise UserError(f"{path}:{n}: {shown(rel)} is in class folder {shown(parts[0])!r}, which the label "
+                                f"map numbers {want}, but the line gives label {label}")
+        items.append((rel, label))
     if not items:
         raise UserError(f"{path}: list file has no entries")
     return items
 
 
 def load_one(root: Path, rel: str, gray: bool, size: tuple[int, int] | None, mode: str,
-             encode: str | None, channel_order: str = "BGR"):
-    """One record: ``(CHW uint8, encoded bytes or None)``."""
+             encode: str | None, channel_order: str = "BGR", max_pixels: int = MAX_PIXELS):
+    """One record: ``(CHW uint8, encoded bytes or None)``; the file's own bytes only when Caffe
+    decodes them to this record (:func:`preprocess.caffe_keeps_as_is`)."""
     path = root / rel
-    img = read_image(path, gray=gray)
+    img = read_image(path, gray=gray, max_pixels=max_pixels)
     changed = gray or channel_order != "BGR"
     if size is not None:
         w, h = size
@@ -137,6 +186,8 @@ def load_one(root: Path, rel: str, gray: bool, size: tuple[int, int] | None, mod
     raw = None
     if encode and not changed and path.suffix.lower().lstrip(".").replace("jpeg", "jpg") == encode:
         raw = path.read_bytes()       # keep the file's own bytes (no second JPEG compression)
+        if not caffe_keeps_as_is(raw, chw.shape[0]):
+            raw = None
     return chw, raw
 
 
@@ -192,7 +243,8 @@ class DecoderWarnings:
 
 def iter_images(root: str | os.PathLike, items: list[tuple[str, int]], gray: bool = False,
                 size: tuple[int, int] | None = None, mode: str = "squash", encode: str | None = None,
-                channel_order: str = "BGR", threads: int | None = None, chunk: int = 32) -> Iterator:
+                channel_order: str = "BGR", threads: int | None = None, chunk: int = 32,
+                max_pixels: int = MAX_PIXELS) -> Iterator:
     """Yield ``(CHW uint8, label, relative path, raw)`` in list order (the item format of
     :func:`lmdbio.write_lmdb`); ``raw`` is the file's bytes when they can be stored unchanged
     as the requested encoding, else None.
@@ -208,7 +260,7 @@ def iter_images(root: str | os.PathLike, items: list[tuple[str, int]], gray: boo
     quiet_cv2()                        # OpenCV's own warnings off: our error names the file
 
     def load(part):
-        return [load_one(root, rel, gray, size, mode, encode, channel_order) for rel, _ in part]
+        return [load_one(root, rel, gray, size, mode, encode, channel_order, max_pixels) for rel, _ in part]
 
     def find_damaged(parts, warning: str, warn: DecoderWarnings):
         for fut in [f for _, f in window]:
@@ -216,7 +268,7 @@ def iter_images(root: str | os.PathLike, items: list[tuple[str, int]], gray: boo
         concurrent.futures.wait([f for _, f in window])
         warn.check()
         for rel, _ in (it for part in parts for it in part):
-            load_one(root, rel, gray, size, mode, encode, channel_order)
+            load_one(root, rel, gray, size, mode, encode, channel_order, max_pixels)
             found = warn.check()
             if found:
                 raise UserError(f"{shown(root / rel)}: damaged image ({found})")

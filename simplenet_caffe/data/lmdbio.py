@@ -91,7 +91,12 @@ def datum_to_array(datum) -> np.ndarray:
     with OpenCV (colour as BGR, 1-channel PNG/JPEG kept 1-channel)."""
     if datum.encoded:
         img = decode_image(bytes(datum.data), "an encoded Datum", unchanged=True)
-        return img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
+        chw = img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
+        if img.dtype != np.uint8 or (datum.channels and chw.shape[0] != datum.channels) or chw.shape[0] not in (1, 3):
+            raise UserError(f"an encoded Datum holds a {img.dtype.itemsize * 8}-bit image of {chw.shape[0]} channel(s) "
+                            f"(the record says {datum.channels}): Caffe's data layer takes only 8-bit images of "
+                            "1 or 3 channels, as the record says (it aborts on this one)")
+        return chw
     shape = (datum.channels, datum.height, datum.width)
     if datum.data:
         return np.frombuffer(datum.data, np.uint8).reshape(shape)

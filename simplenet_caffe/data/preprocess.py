@@ -19,13 +19,16 @@ Conventions
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
+import threading
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from ..atomic import write_atomic
 from ..errors import UserError
@@ -196,12 +199,66 @@ def image_format(data: bytes) -> str | None:
     return None
 
 
-def decode_image(data: bytes, name, gray: bool = False, unchanged: bool = False) -> np.ndarray:
+#: the most pixels (width × height) an image may have to be decoded, unless raised (--max-pixels):
+#: 100 million, 300 MB as BGR bytes. A small file can promise far more (a 379 KiB PNG of
+#: 20000×20000), so the header is read first and nothing is decoded above the limit.
+MAX_PIXELS = 100_000_000
+_PIL_LOCK = threading.Lock()
+
+
+def image_header(data: bytes, name) -> tuple[int, int, str]:
+    """``(width, height, Pillow mode)`` from an image file's header; nothing is decoded."""
+    with _PIL_LOCK:           # Pillow's own bomb limit off while the header is read: ours applies
+        old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size[0], im.size[1], im.mode
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+            raise UserError(f"{shown(name)}: damaged image header ({' '.join(str(e).split())})") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = old
+
+
+def check_max_pixels(n: int) -> int:
+    """A ``--max-pixels`` value: a positive number of pixels."""
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise UserError(f"--max-pixels must be a positive number of pixels, got {n!r}")
+    return n
+
+
+def check_pixels(data: bytes, name, max_pixels: int = MAX_PIXELS) -> None:
+    """Refuse an image whose header promises more than ``max_pixels`` pixels."""
+    w, h, _ = image_header(data, name)
+    if w * h > max_pixels:
+        raise UserError(f"{shown(name)}: {w}×{h} pixels is more than the limit of {max_pixels:,} "
+                        f"({w * h * 3 / 2**30:.1f} GiB decoded); --max-pixels N raises the limit")
+
+
+def caffe_keeps_as_is(data: bytes, channels: int) -> bool:
+    """Whether image file bytes can be stored unchanged in an encoded Datum of ``channels``
+    channels: Caffe's data layer decodes them as they are (OpenCV's IMREAD_UNCHANGED) and takes
+    only 8-bit pixels of the record's channels, so only an 8-bit gray (1) or colour (3) PNG or
+    JPEG qualifies -- not 16-bit, alpha, palette or CMYK files (they are re-encoded instead)."""
+    fmt = image_format(data)
+    if fmt == "PNG" and len(data) > 25:
+        depth, colour = data[24], data[25]          # IHDR: bit depth, colour type (0 gray, 2 RGB)
+        return depth == 8 and (colour, channels) in ((0, 1), (2, 3))
+    if fmt == "JPEG":
+        try:
+            mode = image_header(data, "")[2]
+        except UserError:
+            return False
+        return (mode, channels) in (("L", 1), ("RGB", 3))
+    return False
+
+
+def decode_image(data: bytes, name, gray: bool = False, unchanged: bool = False,
+                 max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode image file bytes to HWC BGR uint8 (or HW with ``gray``), checked in Python first:
     an empty file, an unknown header, a PNG or JPEG without its end marker (a truncated file,
-    which OpenCV would decode with a grey lower part) and anything OpenCV rejects are one
-    :class:`UserError` naming ``name``. ``unchanged``: the file's own channels (OpenCV's
-    IMREAD_UNCHANGED)."""
+    which OpenCV would decode with a grey lower part), more than ``max_pixels`` pixels
+    (:func:`check_pixels`) and anything OpenCV rejects are one :class:`UserError` naming
+    ``name``. ``unchanged``: the file's own channels and depth (OpenCV's IMREAD_UNCHANGED)."""
     cv2 = quiet_cv2()
     if not data:
         raise UserError(f"{shown(name)}: empty file, not an image")
@@ -212,6 +269,7 @@ def decode_image(data: bytes, name, gray: bool = False, unchanged: bool = False)
         raise UserError(f"{shown(name)}: truncated JPEG (no end-of-image marker)")
     if fmt == "PNG":
         _check_png(data, name)
+    check_pixels(data, name, max_pixels)
     try:
         flag = cv2.IMREAD_UNCHANGED if unchanged else cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
         img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
@@ -247,7 +305,7 @@ def shown(name) -> str:
     return str(name).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def read_image(path: str | os.PathLike, gray: bool = False) -> np.ndarray:
+def read_image(path: str | os.PathLike, gray: bool = False, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """An image file as HWC BGR uint8 (or HW with ``gray``); one clear error if unreadable.
 
     The bytes are read by Python (any file-name bytes work: ``cv2.imread`` crashes on names
@@ -259,7 +317,7 @@ def read_image(path: str | os.PathLike, gray: bool = False) -> np.ndarray:
         raise UserError(f"cannot read image {shown(path)} (no such file)") from None
     except OSError as e:
         raise UserError(f"cannot read image {shown(path)} ({e.strerror or e})") from e
-    return decode_image(data, path, gray)
+    return decode_image(data, path, gray, max_pixels=max_pixels)
 
 
 def to_chw(img: np.ndarray, channel_order: str = "BGR") -> np.ndarray:

@@ -24,7 +24,7 @@ from . import download, imagefolder, lmdbio, stats
 from .cifar import read_cifar
 from .idx import read_mnist
 from .layout import LAYOUTS, get
-from .preprocess import RECIPE_FILE, Recipe, standardise
+from .preprocess import MAX_PIXELS, RECIPE_FILE, Recipe, check_max_pixels, standardise
 from .svhn import read_svhn
 
 Log = Callable[[str], None]
@@ -64,6 +64,20 @@ def check_limit(n: int | None, option: str = "--limit") -> int | None:
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n <= 0):
         raise UserError(f"{option} must be a positive number of records, got {n!r}")
     return n
+
+
+def check_shapes(splits: dict, where, want: tuple[int, ...] | None = None) -> None:
+    """The records of every split (``{split: N×C×H×W array or a C×H×W shape}``) have one shape,
+    ``want`` (C, H, W) when given: a net is built for one input shape."""
+    shapes = {k: tuple(v.shape[1:]) if hasattr(v, "shape") else tuple(v) for k, v in splits.items()}
+    first = next(iter(shapes), None)
+    ref = tuple(want) if want is not None else shapes.get(first)
+    for k, shp in shapes.items():
+        if shp != ref:
+            whose = f"the expected {'x'.join(map(str, ref))}" if want is not None else \
+                f"the {first} split's {'x'.join(map(str, ref))}"
+            raise UserError(f"{where}: the {k} split's records are {'x'.join(map(str, shp))} (C×H×W), not {whose}; "
+                            "all splits of a dataset must have one shape")
 
 
 def _limit(images, labels, n):
@@ -109,6 +123,8 @@ def prepare_mnist(src: str | os.PathLike, dataset: str = "mnist", root=None, for
     with atomic_outputs(out, [train_db.name, test_db.name], force=force, log=log) as stage:
         xtr, ytr = _limit(*read_mnist(src, "train"), limit_train)
         xte, yte = _limit(*read_mnist(src, "test"), limit_test)
+        lay = LAYOUTS[layout]
+        check_shapes({"train": xtr, "test": xte}, src, (lay.channels, lay.height, lay.width))
         st = stats.compute_stats(xtr)
         mean, std = st.global_mean, st.global_std
         log(f"{dataset}: train mean {mean:.6f}, std {std:.6f} over {xtr.size} pixels (0-255 scale)")
@@ -239,7 +255,7 @@ def prepare_imagenet(train_src: str | os.PathLike, val_src: str | os.PathLike | 
                      train_list: str | None = None, val_list: str | None = None, root=None, force: bool = False,
                      size: int = 256, mode: str = "crop", shuffle: bool = True, seed: int = 0,
                      encode: str | None = None, limit: int | None = None, labels_file: str | None = None,
-                     log: Log = print) -> Recipe:
+                     max_pixels: int = MAX_PIXELS, log: Log = print) -> Recipe:
     """ImageNet-style data (docs/spec.md §6.6): BGR uint8 LMDBs at size×size + train mean image.
 
     ``mode`` ``crop`` (default) scales the shorter side to ``size`` and centre-crops a square;
@@ -249,6 +265,7 @@ def prepare_imagenet(train_src: str | os.PathLike, val_src: str | os.PathLike | 
     """
     out, train_db, val_db = layout_paths("imagenet", root)
     check_limit(limit)
+    check_max_pixels(max_pixels)
     if not 0 < size <= 32768:
         raise UserError(f"--size must be 1 to 32768 pixels, got {size}")
     if seed < 0:
@@ -260,7 +277,7 @@ def prepare_imagenet(train_src: str | os.PathLike, val_src: str | os.PathLike | 
         lists, classes = {}, (imagefolder.read_labels_file(labels_file) if labels_file else None)
         for split, src, lst, _ in jobs:
             if lst:
-                items = imagefolder.read_list(lst)
+                items = imagefolder.read_list(lst, classes)
             else:                     # the train split fixes the label map; val is checked against it
                 items, cls = imagefolder.scan_folder(src, classes, log=log)
                 classes = classes or cls
@@ -277,7 +294,7 @@ def prepare_imagenet(train_src: str | os.PathLike, val_src: str | os.PathLike | 
             if split == "train" and shuffle:
                 items = imagefolder.shuffled(items, seed)
             acc = stats.MeanAccumulator() if split == "train" else None
-            it = imagefolder.iter_images(src, items, size=(size, size), mode=mode, encode=encode)
+            it = imagefolder.iter_images(src, items, size=(size, size), mode=mode, encode=encode, max_pixels=max_pixels)
             summ = lmdbio.write_lmdb(stage / db.name, stats.tap(it, acc), total=len(items), encode=encode,
                                      key_suffix=True, desc=f"imagenet {split}")
             summ.path = str(db)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from .labels import int_labels
 
 FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat", "extra": "extra_32x32.mat"}
 
@@ -49,9 +50,7 @@ def read_svhn_mat(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"{path}: X must be uint8, got {x.dtype}")
     if len(y) != x.shape[3]:
         raise UserError(f"{path}: label count mismatch: {x.shape[3]} images but {len(y)} labels")
-    y = y.astype(np.int64)
-    if len(y) and (y.min() < 1 or y.max() > 10):
-        raise UserError(f"{path}: labels out of range 1-10 (found {int(y.min())}..{int(y.max())})")
+    y = int_labels(y, 1, 10, str(path))
     y[y == 10] = 0
     return np.ascontiguousarray(x.transpose(3, 2, 0, 1)), y
 

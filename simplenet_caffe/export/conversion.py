@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..atomic import write_atomic
 from ..errors import UserError
 from ..nets.experiments import EXPERIMENTS
@@ -80,6 +82,16 @@ def default_data(m: Loaded) -> str | None:
     return exp.layout.test_lmdb if exp else None
 
 
+def check_finite_weights(blobs: dict, where) -> None:
+    """Refuse weights holding NaN or Inf (a diverged training): nothing is converted from them."""
+    for name, arrays in blobs.items():
+        for i, a in enumerate(arrays):
+            bad = int(a.size - np.isfinite(a).sum()) if np.issubdtype(a.dtype, np.floating) else 0
+            if bad:
+                raise UserError(f"{where}: layer {name!r} blob {i} holds {bad} NaN/Inf value(s) of {a.size}; "
+                                "weights must be finite (a diverged training?); nothing written")
+
+
 def export(model, caffemodel, to: str, out, layout: str = "simplenet-caffe", experiment: str | None = None,
            n_random: int = 0, data: str | None = None, batch: int = 100, limit: int | None = None,
            keep_input: bool = False) -> dict:
@@ -87,6 +99,7 @@ def export(model, caffemodel, to: str, out, layout: str = "simplenet-caffe", exp
     t0 = time.perf_counter()
     m = load_model(model, experiment)
     blobs = weights.read_caffemodel(caffemodel)
+    check_finite_weights(blobs, caffemodel)
     sd = weights.to_state_dict(m.plan, blobs)
     unused = sorted(set(blobs) - {s.name for s in m.plan.steps} - {s.scale for s in m.plan.steps if s.scale})
     if unused:
@@ -123,6 +136,7 @@ def import_weights(model, state, out, experiment: str | None = None, layout: str
     if layout == "timm":
         sd = from_timm(m.plan, sd, None if keep_input else m.prep)
     blobs = weights.from_state_dict(m.plan, sd)
+    check_finite_weights(blobs, state)
     caffemodel = weights.caffemodel(m.net, blobs)
     checks = []
     if n_random or data:

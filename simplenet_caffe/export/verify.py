@@ -55,7 +55,9 @@ class Runners:
 
 
 def rel_diff(ref: np.ndarray, other: np.ndarray) -> float:
-    """max |other - ref| / max |ref| (0 when both are all zero)."""
+    """max |other - ref| / max |ref| (0 when both are all zero; inf when either holds NaN or Inf)."""
+    if not (np.isfinite(ref).all() and np.isfinite(other).all()):
+        return float("inf")
     scale = float(np.abs(ref).max())
     d = float(np.abs(other.astype(np.float64) - ref).max())
     return d / scale if scale else d
@@ -72,6 +74,12 @@ class Agreement:
     labelled: bool = False
 
     def add(self, c, t, o, labels=None) -> None:
+        """Score one batch of logits (Caffe, PyTorch, onnxruntime); NaN or Inf in any of them is
+        refused (Python's max() would drop a NaN and report agreement)."""
+        bad = {name: int((~np.isfinite(x)).sum()) for name, x in (("Caffe", c), ("PyTorch", t), ("onnxruntime", o))}
+        if any(bad.values()):
+            raise UserError("non-finite logits (NaN or Inf): " + ", ".join(f"{k} {v}" for k, v in bad.items() if v)
+                            + f" of {c.size} values; the weights or the inputs are not finite; nothing written")
         self.images += len(c)
         self.max_abs_logit = max(self.max_abs_logit, float(np.abs(c).max()))
         self.max_diff_torch = max(self.max_diff_torch, float(np.abs(t.astype(np.float64) - c).max()))

@@ -129,8 +129,8 @@ class Check:
             raise CheckFailed(f"{step}: timed out after {timeout:.0f} s ({' '.join(cmd[-6:])})") from None
         (self.work / (re.sub(r"\W+", "_", step) + ".log")).write_text(out)
         if proc.returncode != 0:
-            # glog's fatal/error lines say why; a stack trace may follow them
-            why = [l.split("] ", 1)[-1] for l in out.splitlines() if re.match(r"[FE]\d{8} ", l)]
+            # glog's fatal/error lines say why (dates MMDD or YYYYMMDD); a stack trace may follow them
+            why = [l.split("] ", 1)[-1] for l in out.splitlines() if re.match(r"[FE](?:\d{8}|\d{4}) \d", l)]
             why = why or [l for l in out.strip().splitlines() if l.strip()][-1:] or ["(no output)"]
             how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
             raise CheckFailed(f"{step}: {how}: {why[-1].strip()[-300:]}")

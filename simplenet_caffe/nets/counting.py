@@ -322,7 +322,10 @@ def _input_layer(lp, input_shape, res: NetCount, shapes: dict) -> None:
             res.batch = lp.data_param.batch_size or 1
         else:
             s = ()
-        shapes[top] = tuple(input_shape) if (i == 0 and input_shape) else s
+        s = tuple(input_shape) if (i == 0 and input_shape) else s
+        if any(d < 1 for d in s):
+            raise UserError(f"layer {lp.name!r}: input shape {s} has a size below 1")
+        shapes[top] = s
     if lp.top:
         res.input_shape = res.input_shape or shapes[lp.top[0]]
         s0 = shapes[lp.top[0]]
@@ -366,6 +369,10 @@ def count_prototxt(path_or_netparameter, phase: str = "TRAIN", input_shape: tupl
             raise UserError(f"layer {lp.name!r}: layer type {lp.type} is not supported by the counter")
         row = LayerRow(lp.name, lp.type, lp.top[0] if lp.top else "", ())
         COUNTERS[lp.type](lp, bshape, row)
+        if any(d < 1 for d in row.shape):
+            raise UserError(f"layer {lp.name!r} ({lp.type}): its output would be {'x'.join(map(str, row.shape))}, "
+                            f"a size below 1, from an input of {'x'.join(map(str, bshape[0]))} (a kernel or window "
+                            "larger than its padded input, or num_output 0); Caffe cannot build this net")
         if lp.type == "SoftmaxWithLoss":
             row.activations = math.prod(bshape[0])
         elif lp.type != "Accuracy":

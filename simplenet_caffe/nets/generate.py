@@ -41,8 +41,7 @@ def render(exp_names=None) -> dict[str, str]:
             prefix = snapshot_prefix(run)
             sp = solverspec.solver_param(exp.schedule, net=exp.train_val_path, snapshot_prefix=prefix,
                                          weights=exp.weights)
-            head = _header(exp, "solver") + f"# Run from the repo root: mkdir -p {Path(prefix).parent} && " \
-                                            f"caffe train -solver {path}\n"
+            head = _header(exp, "solver") + f"# Run from the repo root: caffe train -solver {path}\n"
             if path != exp.solver_path:
                 head += f"# Default entry point: same as {exp.solver_path}, snapshots in {Path(prefix).parent}/.\n"
             out[path] = head + to_text(sp)

@@ -22,7 +22,7 @@ from ..data import preprocess
 from ..errors import UserError
 from ..nets.experiments import EXPERIMENTS
 from ..progress import progress
-from .evaluation import load_eval_net, test_transform, transform_net
+from .evaluation import check_finite, load_eval_net, test_transform, transform_net
 
 
 def recipe_for_model(model: str | os.PathLike, recipe: str | os.PathLike | None = None) -> preprocess.Recipe:
@@ -90,6 +90,8 @@ def classify_files(model, weights, images, recipe=None, top_k: int = 3, batch: i
         en.net.blobs[en.input_blob].data[: len(chunk)] = np.stack(chunk)
         en.net.forward()
         out = en.net.blobs[en.output_blob].data[: len(chunk)].reshape(len(chunk), -1).copy()
+        check_finite(out, f"{en.output_blob!r} for {chunk and images[i]}" + (f" and the {len(chunk) - 1} after it"
+                                                                                if len(chunk) > 1 else ""))
         probs.append(out if en.output_is_prob else softmax(out))
     p = np.concatenate(probs)
     k = min(top_k, p.shape[1])

@@ -32,8 +32,8 @@ import numpy as np
 
 from .. import caffe_env
 from ..atomic import write_atomic
-from ..data.lmdbio import count_lmdb, read_lmdb
-from ..data.preprocess import caffe_transform
+from ..data.lmdbio import count_lmdb, read_datums, read_lmdb
+from ..data.preprocess import caffe_transform, load, recipe_path
 from ..errors import UserError
 from ..nets.counting import in_phase
 from ..nets.netbuilder import DATA_LAYER_TYPES, train_val_to_inputs
@@ -228,6 +228,59 @@ class EvalResult:
             return np.diag(cm) / cm.sum(axis=1)
 
 
+#: recipe fields that change what a record holds: a net trained on one reads another wrongly
+RECIPE_FIELDS = ("channel_order", "size", "mean", "std", "pad")
+
+
+def _prepared(source: str | os.PathLike) -> dict:
+    """How an LMDB was prepared, as far as it can be known: the first record's kind (uint8 or
+    float) and C×H×W, and the recipe fields of the ``preprocess.json`` beside it (if any)."""
+    path = data_path(source)
+    out: dict = {}
+    first = next(read_datums(path, limit=1), None) if (path / "data.mdb").is_file() else None
+    if first is not None:
+        d = first[1]
+        out["kind"] = "float" if len(d.float_data) else "uint8"
+        out["shape"] = (d.channels, d.height, d.width)
+    rp = recipe_path(path)
+    if rp.is_file():
+        rec = load(rp)
+        out.update({k: getattr(rec, k) for k in RECIPE_FIELDS})
+        out["recipe"] = str(rp)
+    return out
+
+
+def check_recipe(en: EvalNet, data: str | os.PathLike, allow_mismatch: bool = False) -> list[str]:
+    """Compare how ``data`` was prepared with how the net's own data (its TEST data layer's
+    source) was: record kind (uint8 bytes vs standardised floats), C×H×W, and the recipes'
+    channel order, size, mean, std and pad. A difference is a :class:`UserError` naming it, or
+    with ``allow_mismatch`` a warning returned for the caller to print. Nothing is compared
+    when the net names no source, or its source does not exist here."""
+    if not en.source or data_path(data).resolve() == data_path(en.source).resolve():
+        return []
+    if not (data_path(en.source) / "data.mdb").is_file():
+        return []
+    want, got = _prepared(en.source), _prepared(data)
+    diffs = [f"{k} {got[k]} vs {want[k]}" for k in ("kind", "shape", *RECIPE_FIELDS)
+             if k in want and k in got and got[k] != want[k]]
+    if not diffs:
+        return []
+    msg = (f"{data} was prepared another way than the net's own data {en.source}: " + "; ".join(diffs)
+           + " (this data vs the net's)")
+    if not allow_mismatch:
+        raise UserError(msg + "; prepare it with the net's recipe, or --allow-recipe-mismatch to score it anyway")
+    return [f"WARNING: {msg}; scored anyway (--allow-recipe-mismatch): the result does not measure the net"]
+
+
+def check_finite(out: np.ndarray, what: str) -> None:
+    """Refuse net outputs holding NaN or Inf: argmax and accuracies of them mean nothing (a NaN
+    row's argmax is its first NaN, and every score ties with it)."""
+    bad = ~np.isfinite(out)
+    if bad.any():
+        raise UserError(f"the net's output {what} holds {int(bad.sum())} NaN/Inf value(s) of {out.size}: the weights "
+                        "(a diverged training?) or the input are not finite; no result")
+
+
 def evaluate(en: EvalNet, source: str | os.PathLike, limit: int | None = None, mirror: str = "none",
              seed: int = 0, progress_desc: str = "evaluate") -> EvalResult:
     """Forward every record of ``source`` (an LMDB) through ``en`` and collect the scores.
@@ -239,9 +292,13 @@ def evaluate(en: EvalNet, source: str | os.PathLike, limit: int | None = None, m
 
     if mirror not in ("none", "random", "all"):
         raise UserError(f"mirror must be none, random or all, not {mirror!r}")
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be a positive number of records, got {limit}")
+    if seed < 0:
+        raise UserError(f"--seed must be 0 or more, got {seed}")
     path = data_path(source)
     n = count_lmdb(path)
-    if limit:
+    if limit is not None:
         n = min(n, limit)
     if n == 0:
         raise UserError(f"{path} holds no records")
@@ -265,7 +322,9 @@ def evaluate(en: EvalNet, source: str | os.PathLike, limit: int | None = None, m
             en.net.blobs[en.label_blob].data[:k] = labels[done:done + k]
             en.net.blobs[en.label_blob].data[k:] = 0
         en.net.forward()
-        scores[done:done + k] = en.net.blobs[en.output_blob].data[:k].reshape(k, -1)
+        out = en.net.blobs[en.output_blob].data[:k].reshape(k, -1)
+        check_finite(out, f"{en.output_blob!r} of records {done} to {done + k - 1}")
+        scores[done:done + k] = out
         done += k
         images.clear()
 

@@ -55,7 +55,7 @@ from .caffelog import LogReader, expand_log_paths, read_segments, run_logs, sess
 from ..errors import UserError
 from ..paths import LOGS_DIR, REPO_ROOT
 from ..protoio import read_net, read_solver, write_text
-from . import live, record, snapshots
+from . import live, preflight, record, snapshots
 
 _STARTED_RE = re.compile(r"\] Iteration \d+")
 _NON_FINITE_LOSS_RE = re.compile(r"(?:^|[\s,#:])(?P<name>[\w/.-]*loss[\w/.-]*) = (?P<v>[-+]?(?:nan|inf))\b", re.I)
@@ -622,6 +622,7 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
         plan = _plan(solver, run_name, log_dir, cwd, gpu, cpu, resume, weights, overwrite, overrides, cont)
         if isinstance(plan, TrainResult):
             return plan
+        preflight.check_train(plan.sp, plan.net_file, cwd, plan.weights, plan.state)
         log_dir.mkdir(parents=True, exist_ok=True)
         # stock Caffe does not create the snapshot folder (relative to cwd, like Caffe reads it)
         if plan.sp.snapshot_prefix:
