@@ -63,7 +63,7 @@ def own_run(tmp_path_factory, mnist_dir, caffe_pb2):
 
     require_caffe()
     root = tmp_path_factory.mktemp("own_s300a")
-    prep = run_script("data_prep/mnist.py", "--mnist-dir", mnist_dir, "--root", root,
+    prep = run_script("data_prep/mnist.py", "--src", mnist_dir, "--root", root,
                       "--limit-train", 200, "--limit-test", 100)
     assert prep.returncode == 0, prep.stderr
     net = netbuilder.train_val_net(EXPERIMENTS["mnist_s300a"])
