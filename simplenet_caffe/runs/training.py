@@ -395,7 +395,9 @@ def _plan(solver: Path, run_name: str, log_dir: Path, cwd: Path, gpu, cpu: bool,
             if net_file is not None:
                 snapshots.check_state(state, snapshots.train_net(net_file), cwd)
         log_path = log_dir / session_log_name(len(existing))
-    else:
+    # what Caffe would abort on, refused before anything of the run is touched
+    preflight.check_train(sp, net_file, cwd, ws, state)
+    if not resume:
         for p in [*existing, *log_dir.glob("events.out.tfevents.*"), record.record_path(log_dir)]:
             p.unlink(missing_ok=True)
         if overrides.get("batch_size") is None:
@@ -622,7 +624,6 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
         plan = _plan(solver, run_name, log_dir, cwd, gpu, cpu, resume, weights, overwrite, overrides, cont)
         if isinstance(plan, TrainResult):
             return plan
-        preflight.check_train(plan.sp, plan.net_file, cwd, plan.weights, plan.state)
         log_dir.mkdir(parents=True, exist_ok=True)
         # stock Caffe does not create the snapshot folder (relative to cwd, like Caffe reads it)
         if plan.sp.snapshot_prefix:
