@@ -98,7 +98,7 @@ def fetch(urls: str | Sequence[str], dest: str | os.PathLike, check: Checksum, *
         import pooch
         import requests
     except ImportError as e:
-        raise UserError(f"downloading needs pooch ({e}): pip install '.[zoo]'") from None
+        raise UserError(f"downloading needs pooch ({e}): run make setup") from None
 
     pooch.get_logger().setLevel("WARNING")
     dest = Path(dest)
