@@ -24,6 +24,15 @@ def option_hint(option: str, make_var: str) -> str:
     return make_var if os.environ.get(UNDER_MAKE_ENV) == "1" else option
 
 
+def split_passthrough(argv: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """``(own args, args after "--")`` of a command that passes the rest on (to ``caffe train``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--" not in argv:
+        return argv, []
+    i = argv.index("--")
+    return argv[:i], argv[i + 1:]
+
+
 def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
     """Run a script's ``main(argv)`` and turn its outcome into an exit status."""
     prog = os.path.basename(sys.argv[0]) or "simplenet"

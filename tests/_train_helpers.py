@@ -89,3 +89,17 @@ def make_tiny_experiment(root: Path, pb2, max_iters=(40,), **solver_kw) -> dict:
             tiny_solver(pb2, str(net_path), str(root / "snap" / "tiny"), mi, **solver_kw)))
         solvers.append(sp)
     return {"root": root, "net": net_path, "solvers": solvers, "snap_prefix": root / "snap" / "tiny"}
+
+
+def solver_copy(exp: dict, tmp_path: Path, name: str = "t", **fields) -> Path:
+    """A copy of `exp`'s first tiny solver with `fields` changed and its own snapshot prefix,
+    named <name>_solver.prototxt (so its default run name is <name>)."""
+    from simplenet_caffe import protoio
+
+    sp = protoio.read_solver(exp["solvers"][0])
+    sp.snapshot_prefix = str(tmp_path / "snap" / name / name)
+    for k, v in fields.items():
+        setattr(sp, k, v)
+    path = tmp_path / f"{name}_solver.prototxt"
+    protoio.write_text(path, sp)
+    return path

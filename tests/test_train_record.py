@@ -17,7 +17,7 @@ from simplenet_caffe import protoio
 from simplenet_caffe.paths import REPO_ROOT
 from simplenet_caffe.runs import caffelog, record, runlist, training
 
-from _train_helpers import make_tiny_experiment, require_caffe
+from _train_helpers import make_tiny_experiment, require_caffe, solver_copy
 from conftest import run_script
 
 
@@ -27,14 +27,7 @@ def exp(tmp_path_factory, caffe_pb2):
     return make_tiny_experiment(tmp_path_factory.mktemp("tiny_record"), caffe_pb2, max_iters=(40,))
 
 
-def _solver(exp, tmp_path, name, **fields) -> Path:
-    sp = protoio.read_solver(exp["solvers"][0])
-    sp.snapshot_prefix = str(tmp_path / "snap" / name / name)
-    for k, v in fields.items():
-        setattr(sp, k, v)
-    path = tmp_path / f"{name}_solver.prototxt"
-    protoio.write_text(path, sp)
-    return path
+_solver = solver_copy
 
 
 def _popen_train(*args) -> subprocess.Popen:

@@ -17,7 +17,7 @@ import pytest
 from simplenet_caffe import protoio
 from simplenet_caffe.runs import caffelog, record, training
 
-from _train_helpers import make_tiny_experiment, require_caffe
+from _train_helpers import make_tiny_experiment, require_caffe, solver_copy
 from conftest import run_script
 from simplenet_caffe.paths import REPO_ROOT
 
@@ -28,15 +28,7 @@ def exp(tmp_path_factory, caffe_pb2):
     return make_tiny_experiment(tmp_path_factory.mktemp("tiny_runs"), caffe_pb2, max_iters=(40,))
 
 
-def _solver(exp, tmp_path, name="t", **fields) -> Path:
-    """A copy of the tiny solver with `fields` changed, named <name>_solver.prototxt (run name <name>)."""
-    sp = protoio.read_solver(exp["solvers"][0])
-    sp.snapshot_prefix = str(tmp_path / "snap" / name / name)
-    for k, v in fields.items():
-        setattr(sp, k, v)
-    path = tmp_path / f"{name}_solver.prototxt"
-    protoio.write_text(path, sp)
-    return path
+_solver = solver_copy
 
 
 @pytest.fixture(scope="module")

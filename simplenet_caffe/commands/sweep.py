@@ -21,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from simplenet_caffe.cli import run
+from simplenet_caffe.cli import run, split_passthrough
 from simplenet_caffe.errors import UserError
 from simplenet_caffe.runs import cost, sweep
 
@@ -34,11 +34,7 @@ def _kv(text: str) -> tuple[str, str]:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra: list[str] = []
-    if "--" in argv:
-        i = argv.index("--")
-        argv, extra = argv[:i], argv[i + 1:]
+    argv, extra = split_passthrough(argv)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("experiments", nargs="*", help="names, globs, or 'all' (the paper's table, without the demos)")

@@ -28,10 +28,9 @@ marks the run diverged (exit status 3). Otherwise the exit status is Caffe's.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from simplenet_caffe.runs import training
-from simplenet_caffe.cli import run
+from simplenet_caffe.cli import run, split_passthrough
 from simplenet_caffe.errors import UserError
 
 
@@ -68,11 +67,7 @@ def overrides_of(args) -> dict:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra: list[str] = []
-    if "--" in argv:
-        i = argv.index("--")
-        argv, extra = argv[:i], argv[i + 1:]
+    argv, extra = split_passthrough(argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("solver", help="solver prototxt (its paths are relative to the repo root)")
