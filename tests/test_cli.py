@@ -92,7 +92,7 @@ def test_make_targets_run_setup_when_needed_first(target, command):
     """`make demo` and `make test` alone work on a fresh clone: setup (a no-op once done) runs first;
     the commands make starts know it (their advice names RESUME=1, not --resume)."""
     import subprocess
-    cp = subprocess.run(["make", "-n", *target.split()], cwd=REPO_ROOT, capture_output=True, text=True)
+    cp = subprocess.run(["make", "-n", "--no-print-directory", *target.split()], cwd=REPO_ROOT, capture_output=True, text=True)
     assert cp.returncode == 0, cp.stderr
     lines = cp.stdout.splitlines()
     assert lines[0] == "bash setup/setup.sh --if-needed", lines

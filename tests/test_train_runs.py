@@ -212,12 +212,12 @@ def test_tensorboard_scalars_equal_the_parsed_log(smoke):
 
 
 def test_make_reproduce_passes_name_overwrite_and_args():
-    cp = subprocess.run(["make", "-n", "reproduce", "EXP=mnist_s300a", "NAME=smoke", "OVERWRITE=1", "RESUME=1",
+    cp = subprocess.run(["make", "-n", "--no-print-directory", "reproduce", "EXP=mnist_s300a", "NAME=smoke", "OVERWRITE=1", "RESUME=1",
                          "GPU=0", "ARGS=--max-iter 100 --test-iter 4"], cwd=REPO_ROOT, capture_output=True, text=True)
     assert cp.returncode == 0, cp.stderr
     cmd = " ".join(cp.stdout.replace("\\\n", " ").split())
     assert "tools/reproduce.py mnist_s300a --name smoke --resume --overwrite --gpu 0 --max-iter 100 --test-iter 4" in cmd
-    cp = subprocess.run(["make", "-n", "reproduce", "EXP=mnist_s300a", "CONTINUE=1"], cwd=REPO_ROOT, capture_output=True,
+    cp = subprocess.run(["make", "-n", "--no-print-directory", "reproduce", "EXP=mnist_s300a", "CONTINUE=1"], cwd=REPO_ROOT, capture_output=True,
                         text=True)
     assert "tools/reproduce.py mnist_s300a --continue" in " ".join(cp.stdout.replace("\\\n", " ").split())
 
@@ -225,7 +225,7 @@ def test_make_reproduce_passes_name_overwrite_and_args():
 def test_make_demo_passes_name_overwrite_resume_and_gpu():
     for make_vars, flags in ((["GPU=0"], "--gpu 0"), (["OVERWRITE=1", "NAME=d2"], "--name d2 --overwrite"),
                              (["RESUME=1"], "--resume")):
-        cp = subprocess.run(["make", "-n", "demo", *make_vars], cwd=REPO_ROOT, capture_output=True, text=True)
+        cp = subprocess.run(["make", "-n", "--no-print-directory", "demo", *make_vars], cwd=REPO_ROOT, capture_output=True, text=True)
         assert cp.returncode == 0, cp.stderr
         cmd = " ".join(cp.stdout.replace("\\\n", " ").split())
         assert f"tools/demo.py --dataset mnist {flags}" in cmd, cmd
