@@ -296,9 +296,6 @@ class TrainResult:
         """The run's snapshots (all segments), oldest first."""
         return snapshots.logged_snapshots(run_logs(self.log_dir), self.cwd)
 
-    def __int__(self) -> int:
-        return self.rc
-
 
 @dataclass
 class _Plan:
