@@ -40,6 +40,8 @@ from simplenet_caffe.nets.counting import count_prototxt
 from simplenet_caffe.nets.timing import BENCH_NETS, input_chw, timing_net
 from simplenet_caffe.paths import PROTOTXT_DIR, REPO_ROOT
 
+import train_pace  # beside this script: bench/ is first on sys.path when it runs
+
 NETS = BENCH_NETS
 RESULTS = REPO_ROOT / "bench" / "results"
 TYPES_SHOWN = ("Convolution", "BatchNorm", "Scale", "ReLU", "Dropout", "Pooling", "InnerProduct")
@@ -74,11 +76,11 @@ def cpu_name() -> str:
     return f"{model.group(1).strip() if model else platform.machine()}, {os.cpu_count()} cores{isa}"
 
 
-def measured(cmd: list[str], env=None) -> tuple[int, str, str, float]:
+def measured(cmd: list[str], env=None, cwd=None) -> tuple[int, str, str, float]:
     """Run ``cmd``: (exit code, stdout, stderr, peak RSS in MiB of that process)."""
     import subprocess
     with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
-        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=env)
+        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=env, cwd=cwd)
         _, status, usage = os.wait4(p.pid, 0)
         p.returncode = os.waitstatus_to_exitcode(status)
         fo.seek(0)
@@ -137,7 +139,19 @@ def torch_worker(stem: str, batch: int, iterations: int, layout: str) -> None:
     pb2 = caffe_env.caffe_pb2()
     chw = input_chw(PROTOTXT_DIR / f"{stem}_deploy.prototxt", pb2)
     net = timing_net(PROTOTXT_DIR / f"{stem}_train_val.prototxt", batch, chw, pb2)
+    if iterations == 0:  # the training loop over the net's LMDB (bench/train_pace.py)
+        print(f"torch_img_s={train_pace.torch_train_pace(net, chw, stem, layout == 'cl'):.3f}")
+        return
     print(f"torch_ms={torch_time(net, chw, batch, iterations, layout == 'cl'):.3f}")
+
+
+def torch_train_process(stem: str, layout: str) -> float:
+    """Images/s of bench/train_pace.py's PyTorch training loop, run in a fresh process."""
+    rc, out, err, _ = measured([sys.executable, __file__, "--torch-worker", stem, "100", "0", layout])
+    m = re.search(r"^torch_img_s=([\d.]+)$", out, re.M)
+    if rc != 0 or not m:
+        raise UserError(f"PyTorch training loop of {stem} ({layout}) failed: {err.strip()[-600:]}")
+    return float(m.group(1))
 
 
 def demo_wall_time(venv: Path) -> tuple[float, str]:
@@ -179,6 +193,10 @@ def _measure(nets, builds, have_torch: bool, args, pb2) -> tuple[dict, dict, dic
              for w in builds + (["nchw", "cl"] if have_torch else [])]
     if args.train_rss:
         steps += [(n, ("train",) + b) for n in nets for b in builds]
+    paced = train_nets(nets, args)
+    steps += [(n, w) for _ in range(args.rounds) for n in paced
+              for w in [("pace", tests) + b for b in builds for tests in (False, True)]
+              + ([("tloop", "nchw"), ("tloop", "cl")] if have_torch else [])]
     res: dict = {}
     rss: dict = {}
     by_type: dict = {}  # (stem, build, layer type) -> ms forward + backward per batch
@@ -187,10 +205,16 @@ def _measure(nets, builds, have_torch: bool, args, pb2) -> tuple[dict, dict, dic
             train_val, deploy = PROTOTXT_DIR / f"{stem}_train_val.prototxt", PROTOTXT_DIR / f"{stem}_deploy.prototxt"
             chw = input_chw(deploy, pb2)
             net = timing_net(train_val, batch, chw, pb2)
-            if isinstance(what, tuple):  # a Caffe build: (label, binary) or ("train", label, binary)
+            if isinstance(what, tuple) and what[0] not in ("pace", "tloop"):  # (label, binary) or ("train", label, binary)
                 model = Path(tmp) / f"{stem}_time.prototxt"
                 protoio.write_text(model, net)
-            if isinstance(what, tuple) and what[0] == "train":
+            if isinstance(what, tuple) and what[0] in ("pace", "tloop"):
+                if what[0] == "pace":  # ("pace", with tests, build label, binary)
+                    key, ips = (stem, "pace", what[1], what[2]), train_pace.caffe_train_pace(measured, what[3], stem, what[1])[0]
+                else:
+                    key, ips = (stem, "tloop", what[1]), torch_train_process(stem, what[1])
+                res[key] = max(res.get(key, 0.0), ips)
+            elif isinstance(what, tuple) and what[0] == "train":
                 rss[stem, "train", what[1]] = train_rss(what[2], stem, model, Path(tmp))
             elif isinstance(what, tuple):
                 t = caffe_time(what[1], model, max(1, round(cit * args.scale)))
@@ -208,6 +232,24 @@ def _measure(nets, builds, have_torch: bool, args, pb2) -> tuple[dict, dict, dic
                 if (stem, what) not in res or ms < res[stem, what]:
                     res[stem, what], rss[stem, what] = ms, mem
     return res, rss, by_type
+
+
+def train_nets(nets, args) -> list:
+    """The nets of ``--train-nets`` among ``nets`` whose training LMDB exists (a note for the others)."""
+    wanted = [s for s in args.train_nets.split(",") if s]
+    out = []
+    for n in nets:
+        if n[1] not in wanted:
+            continue
+        source, batch = train_pace.train_source(n[1])
+        if batch != n[2]:
+            raise UserError(f"{n[1]}: its train_val batch ({batch}) differs from the bench batch ({n[2]})")
+        if (source / "data.mdb").is_file():
+            out.append(n)
+        else:
+            print(f"caffe train pace of {n[0]} skipped: no LMDB at {source} (make it with data_prep/, e.g. "
+                  f".venv/bin/python data_prep/mnist.py)")
+    return out
 
 
 def _rows(nets, builds, res: dict, rss: dict, gemm: float, args, have_torch: bool) -> list[dict]:
@@ -235,6 +277,19 @@ def _rows(nets, builds, res: dict, rss: dict, gemm: float, args, have_torch: boo
                 row[f"torch_{t}_ms"] = round(res[stem, t], 1)
                 row[f"torch_{t}_rss_MiB"] = round(rss[stem, t])
                 row[f"caffe_vs_torch_{t}"] = round(res[stem, t] / ms, 2)
+        if (stem, "pace", False, "caffe") in res:
+            for label, _ in builds:
+                time_ips = batch / res[stem, label] * 1e3
+                for tests, name in ((False, "train"), (True, "train_test")):
+                    ips = res[stem, "pace", tests, label]
+                    row[f"{label}_{name}_img_s"] = round(ips, 1)
+                    row[f"{label}_{name}_vs_time"] = round(ips / time_ips, 3)
+            if ("baseline", args.baseline_caffe) in builds:
+                row["train_speedup_vs_baseline"] = round(res[stem, "pace", False, "caffe"] / res[stem, "pace", False, "baseline"], 3)
+            if have_torch:
+                for t in ("nchw", "cl"):
+                    row[f"torch_train_{t}_img_s"] = round(res[stem, "tloop", t], 1)
+                    row[f"caffe_train_vs_torch_train_{t}"] = round(res[stem, "pace", False, "caffe"] / res[stem, "tloop", t], 2)
         rows.append(row)
     return rows
 
@@ -268,6 +323,17 @@ def _report(rows: list[dict], nets, builds, by_type: dict, about: str, args, hav
                 f", baseline {r['baseline_train_rss_MiB']} MiB ({r['caffe_train_rss_MiB'] / r['baseline_train_rss_MiB']:.2f}x)"
                 if "baseline_train_rss_MiB" in r else "")
         print(line)
+        if "caffe_train_img_s" in r:
+            line = f"{'':22s} caffe train (the net's LMDB and solver, from the log's pace):"
+            for label, _ in builds:
+                line += (f" {label} {r[f'{label}_train_img_s']:.1f} img/s = {r[f'{label}_train_vs_time']:.3f} of its caffe time,"
+                         f" with test passes {r[f'{label}_train_test_img_s']:.1f} img/s = {r[f'{label}_train_test_vs_time']:.3f};")
+            if "train_speedup_vs_baseline" in r:
+                line += f" speedup {r['train_speedup_vs_baseline']:.2f}x;"
+            if have_torch:
+                line += (f" torch training loop NCHW {r['torch_train_nchw_img_s']:.1f} img/s ({r['caffe_train_vs_torch_train_nchw']:.2f}x),"
+                         f" channels_last {r['torch_train_cl_img_s']:.1f} img/s ({r['caffe_train_vs_torch_train_cl']:.2f}x)")
+            print(line.rstrip(";"))
     type_md = ["", "ms per batch by layer type (forward + backward, `caffe time`):", "",
                "| net | build | " + " | ".join(TYPES_SHOWN) + " | other |", "|---|---|" + "---|" * (len(TYPES_SHOWN) + 1)]
     for title, stem, *_ in nets:
@@ -299,6 +365,9 @@ def main(argv=None):
                     help="also time `tools/demo.py` (minutes) with this venv's build; repeatable (e.g. --demo .venv)")
     ap.add_argument("--train-rss", action="store_true",
                     help="also measure each build's peak RSS of `caffe train` (2 iterations of the net's own solver)")
+    ap.add_argument("--train-nets", default="mnist_s300a",
+                    help="comma-separated stems whose real `caffe train` pace (their LMDB and solver) and PyTorch "
+                         "training loop are measured too, if their LMDB exists; '' for none (default: %(default)s)")
     ap.add_argument("--torch-worker", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.rounds < 1:

@@ -1,8 +1,9 @@
 """Issue 7: a faster Caffe build must compute what stock Caffe computes.
 
 A small fixed net (3x3 and 1x1 convs, BatchNorm with batch statistics + Scale, ReLU, Dropout
-with a fixed Caffe seed, max pooling, InnerProduct, SoftmaxWithLoss; big enough that the
-OpenMP paths of the speed patch, setup/patches/0008, run) gets fixed weights and inputs, one forward and one
+with a fixed Caffe seed and stock's mask generator (``engine: CAFFE`` where the build has the
+choice), max pooling, InnerProduct, SoftmaxWithLoss; big enough that the OpenMP paths of the
+speed patch, setup/patches/0008, run) gets fixed weights and inputs, one forward and one
 backward pass in TRAIN phase. Its outputs, loss, data gradient and parameter gradients are
 compared with tests/fixtures/numerics_stock.npz, written by the STOCK build (Debian
 OpenBLAS, no speed patch) with ``python tests/test_numerics.py --write-fixture``.
@@ -26,6 +27,16 @@ FIXTURE = Path(__file__).parent / "fixtures" / "numerics_stock.npz"
 BATCH, CHW = 8, (3, 16, 16)
 
 
+def stock_dropout_mask(caffe) -> dict:
+    """Dropout parameters that draw stock Caffe's mask: the speed patch's default mask generator
+    (setup/patches/0017) draws other masks, so the comparison with the stock fixture asks for
+    stock's Mersenne Twister stream (``engine: CAFFE``) where the build has the choice."""
+    from simplenet_caffe.caffe_env import caffe_pb2
+    if "engine" in caffe_pb2().DropoutParameter.DESCRIPTOR.fields_by_name:
+        return {"engine": caffe_pb2().DropoutParameter.CAFFE}
+    return {}
+
+
 def build_net(caffe, tmp: Path):
     from caffe import layers as L, params as P
     n = caffe.NetSpec()
@@ -39,7 +50,7 @@ def build_net(caffe, tmp: Path):
             setattr(n, "scale" + name, L.Scale(bot, in_place=True, bias_term=True))
         setattr(n, "relu" + name, L.ReLU(bot, in_place=True))
         if name == "conv1":
-            n.drop1 = L.Dropout(bot, in_place=True, dropout_ratio=0.2)
+            n.drop1 = L.Dropout(bot, in_place=True, dropout_ratio=0.2, **stock_dropout_mask(caffe))
         if name == "conv2":
             n.pool2 = L.Pooling(bot, pool=P.Pooling.MAX, kernel_size=2, stride=2)
             bot = n.pool2
