@@ -115,3 +115,32 @@ def test_reference_report_phase_by_phase(caffe_logs_dir, tmp_path):
     assert "≥ 99.65 %: **not met**" in md and "| window 33,000–40,000 | 33,000–40,000 | 0 |" in md
     cp = run_script("tools/reference_report.py", tmp_path / "nothing", "--authors", authors)
     assert cp.returncode == 2 and "no Caffe logs" in cp.stderr
+
+
+def test_run_list_phase_means(caffe_logs_dir, tmp_path):
+    """The run list's before/after-step means for the authors' S300-A log as a run, against the
+    test rows read straight from the log text (multistep, first step at 32,000)."""
+    import re
+    import shutil
+
+    from simplenet_caffe.runs import runlist
+
+    authors = caffe_logs_dir / "mnist_slim310k_99.72.log"
+    (tmp_path / "authors").mkdir()
+    shutil.copy(authors, tmp_path / "authors" / "caffe.log")
+    acc, it = {}, None
+    for ln in authors.read_text(errors="replace").splitlines():
+        m = re.search(r"Iteration (\d+), Testing net", ln)
+        if m:
+            it = int(m.group(1))
+        m = re.search(r"Test net output #\d+: accuracy = ([0-9.]+)", ln)
+        if m and it is not None:
+            acc[it] = float(m.group(1))
+    before = statistics.mean(v for i, v in acc.items() if 0 < i < 32000)
+    after = statistics.mean(v for i, v in acc.items() if i >= 32000)
+    (row,) = runlist.list_runs(tmp_path)
+    assert row.first_step == 32000
+    assert row.before_step == pytest.approx(before, abs=1e-9) and row.after_step == pytest.approx(after, abs=1e-9)
+    assert 0.97 < before < 0.99 and after > 0.996
+    table = runlist.format_table([row])
+    assert f"{100 * before:.2f} / {100 * after:.2f} @32000" in table

@@ -177,6 +177,36 @@ def test_one_writer_per_run(exp, tmp_path):
     assert cp.returncode == 0 and "is done" in cp.stderr and len(record.read(log_dir).segments) == 2
 
 
+def test_a_signal_to_caffe_itself_is_a_stop_not_done(exp, tmp_path):
+    """SIGINT sent to the caffe process alone (not to tools/train.py): Caffe snapshots, logs
+    "Optimization stopped early." and then "Optimization Done." and exits 0. That is a stopped run:
+    status 130, no "done" line, and --continue goes on from the snapshot."""
+    solver = _solver(exp, tmp_path, "direct", max_iter=10_000_000, snapshot=0)
+    log_dir = tmp_path / "logs" / "direct"
+    proc = _popen_train(solver, "--log-dir", log_dir)
+    _wait_for(lambda: _logged_iteration(log_dir / "caffe.log", 20), proc, "iteration 20")
+    pids = subprocess.run(["pgrep", "-f", f"solver={log_dir}/solver.prototxt"], capture_output=True,
+                          text=True).stdout.split()
+    assert len(pids) == 1, pids
+    subprocess.run(["kill", "-INT", pids[0]], check=True)
+    _, err = proc.communicate(timeout=120)
+    text = (log_dir / "caffe.log").read_text(errors="replace")
+    assert "Optimization stopped early" in text and "Optimization Done" in text
+    assert proc.returncode == 128 + signal.SIGINT, err[-2000:]
+    assert "stopped by a signal sent to caffe at iteration" in err and " done at " not in err
+    rec = record.read(log_dir)
+    assert rec.state == "stopped" and rec.segments[0].rc == 0 and rec.segments[0].signal is None
+    run = caffelog.parse(log_dir)
+    assert run.segments[0].stopped_early and not run.segments[0].finished
+    assert runlist.run_row(log_dir, log_dir.parent).state == "stopped"
+    stopped = rec.iterations_done
+    cp = run_script("tools/train.py", solver, "--log-dir", log_dir, "--continue", "--max-iter", str(stopped + 10),
+                    "--no-progress")
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    rec = record.read(log_dir)
+    assert rec.state == "done" and rec.segments[1].start_iter == stopped and rec.iterations_done == stopped + 10
+
+
 def test_a_killed_segment_reads_as_stopped(exp, tmp_path):
     """kill -9 of the trainer: the record still says running, but nobody holds the lock."""
     solver = _solver(exp, tmp_path, "killed", max_iter=10_000_000, snapshot=0)

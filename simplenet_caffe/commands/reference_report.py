@@ -60,8 +60,7 @@ def main(argv=None) -> int:
     experiment = a.experiment or (rec.experiment if rec is not None else None)
     ours = caffelog.parse(run_dir, name=run_dir.name)
     theirs = caffelog.parse(a.authors, name="authors")
-    steps = ours.solver.get("stepvalue") or theirs.solver.get("stepvalue")
-    first_step = int(steps[0] if isinstance(steps, list) else steps) if steps else int(a.xlim[1])
+    first_step = reference.first_step(ours.solver) or reference.first_step(theirs.solver) or int(a.xlim[1])
     paper = plotting.reported_accuracy(experiment) if experiment else None
     out = Path(a.out) if a.out else run_dir
     zoom = a.zoom or (max(a.xlim[0], a.xlim[1] - 10000), a.xlim[1])

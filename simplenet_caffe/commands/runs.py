@@ -9,6 +9,7 @@ tools/train.py, tools/reproduce.py and make demo). States: running (a process tr
 its pid is shown), stopped (by a signal, after a snapshot: continue with --resume), done,
 diverged (a loss became NaN or infinite; the accuracy after that is not shown), failed.
 Columns: iterations done/planned, best test accuracy @ its iteration, final test accuracy, the
+mean test accuracy before the solver's first lr step (iteration 0 left out) and from it on, the
 authors' reported accuracy for the experiment, stitched wall time in hours, the Caffe build.
 """
 from __future__ import annotations

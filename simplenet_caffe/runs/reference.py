@@ -43,6 +43,26 @@ def _pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.2f}"
 
 
+def first_step(solver: dict) -> int | None:
+    """The first iteration at which the solver lowers the learning rate (multistep's first
+    ``stepvalue``, step's ``stepsize``), or None for a schedule without steps."""
+    policy = solver.get("lr_policy")
+    if policy == "multistep" and solver.get("stepvalue") is not None:
+        steps = solver["stepvalue"]
+        return int(steps[0] if isinstance(steps, list) else steps)
+    if policy == "step" and solver.get("stepsize") is not None:
+        return int(solver["stepsize"])
+    return None
+
+
+def phase_means(run: CaffeLog, step: int) -> tuple[float | None, float | None]:
+    """Mean test accuracy (0-1) before the first lr step (iteration 0 left out) and from it on."""
+    acc = _acc_by_iter(run)
+    before = [v for i, v in acc.items() if 0 < i < step]
+    after = [v for i, v in acc.items() if i >= step]
+    return (float(np.mean(before)) if before else None, float(np.mean(after)) if after else None)
+
+
 def _acc_by_iter(run: CaffeLog, metric: str = "accuracy") -> dict[int, float]:
     stop = run.diverged_iteration
     return {r["iteration"]: r[metric] for r in run.test.rows

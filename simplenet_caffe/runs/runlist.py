@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..nets.experiments import EXPERIMENTS
-from . import caffelog, record
+from . import caffelog, record, reference
 
 
 @dataclass
@@ -36,6 +36,9 @@ class RunRow:
     diverged_iteration: int | None
     holder: str | None                # "pid N on HOST since T" while a segment runs
     note: str = ""
+    first_step: int | None = None     # the solver's first lr step
+    before_step: float | None = None  # mean test accuracy before it (iteration 0 left out)
+    after_step: float | None = None   # mean test accuracy from it on
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,10 +105,12 @@ def run_row(d: Path, root: Path) -> RunRow:
         note = note or "no run record (a run from before records)"
     if stats.get("diverged_iteration") is not None and state not in ("diverged", "running"):
         note = note or f"a loss became non-finite at iteration {stats['diverged_iteration']}"
+    step = reference.first_step(run.solver) if run is not None else None
+    before, after = reference.phase_means(run, step) if step is not None and run.test.rows else (None, None)
     return RunRow(name, state, experiment, iterations, max_iter, stats.get("best_accuracy"),
                   stats.get("best_iteration"), stats.get("final_accuracy"), stats.get("final_iteration"),
                   _paper(experiment), stats.get("wall_hours"), build, seed, stats.get("diverged_iteration"),
-                  record.live_holder(d), note)
+                  record.live_holder(d), note, step, before, after)
 
 
 def list_runs(logs_dir: str | os.PathLike) -> list[RunRow]:
@@ -119,15 +124,23 @@ def _pct(v: float | None, it: int | None = None) -> str:
     return f"{100 * v:.2f}" + (f" @{it}" if it is not None else "")
 
 
+def _phases(r: RunRow) -> str:
+    if r.first_step is None:
+        return "–"
+    return f"{_pct(r.before_step)} / {_pct(r.after_step)} @{r.first_step}"
+
+
 def format_table(rows: list[RunRow]) -> str:
     """A plain-text table, one run a line."""
-    head = ["run", "state", "experiment", "iterations", "best %", "final %", "paper %", "wall h", "build"]
+    head = ["run", "state", "experiment", "iterations", "best %", "final %", "mean % before/after step", "paper %",
+            "wall h", "build"]
     lines = [head]
     for r in rows:
         its = f"{r.iterations if r.iterations is not None else '–'}/{r.max_iter if r.max_iter else '?'}"
         state = r.state + (f"@{r.diverged_iteration}" if r.state == "diverged" and r.diverged_iteration else "")
         lines.append([r.run, state, r.experiment or "–", its, _pct(r.best_accuracy, r.best_iteration),
                       _pct(r.final_accuracy, r.final_iteration) if r.state != "diverged" else "–",
+                      _phases(r),
                       f"{r.paper:.2f}" if r.paper is not None else "–",
                       f"{r.wall_hours:.2f}" if r.wall_hours is not None else "–",
                       (r.build or "–").replace("caffe-", "")])

@@ -572,11 +572,14 @@ def _finish_record(plan: _Plan, rec: record.RunRecord, rc: int, signals_seen: li
     seg.rc = rc
     seg.signal = signal.Signals(signals_seen[0]).name if signals_seen else None
     finished = any(s.finished for s in reader.segments)
+    # A signal sent to Caffe itself (kill -INT <caffe pid>, a scheduler's preemption signal) is not
+    # seen here; Caffe then logs "Optimization stopped early", snapshots and exits 0.
+    stopped_early = any(s.stopped_early for s in reader.segments)
     if diverged:
         seg.state = "diverged"
     elif rc == 0 and not signals_seen and finished:
         seg.state = "done"
-    elif signals_seen and rc in (0, 128 + signals_seen[0]):
+    elif (signals_seen and rc in (0, 128 + signals_seen[0])) or (rc == 0 and stopped_early):
         seg.state = "stopped"
     else:
         seg.state = "failed"
@@ -641,6 +644,8 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
         rc = DIVERGED_RC
     elif rc == 0 and signals_seen:
         rc = 128 + signals_seen[0]
+    elif rc == 0 and state == "stopped":
+        rc = 128 + signal.SIGINT  # stopped by a signal sent to caffe itself (its SIGINT action is stop)
     try:
         _report(rc, state, signals_seen, plan, reader, tail, diverged, echo, show_progress)
     except (OSError, ValueError):
@@ -667,7 +672,8 @@ def _report(rc, state, signals_seen, plan: _Plan, reader, tail, diverged, echo, 
               f"reported (lower --base-lr, or check the data); log {plan.log_path}", file=out)
         return
     if state == "stopped":
-        print(f"train: {plan.run} stopped by {signal.Signals(signals_seen[0]).name} at "
+        by = signal.Signals(signals_seen[0]).name if signals_seen else "a signal sent to caffe"
+        print(f"train: {plan.run} stopped by {by} at "
               + _closing_line(reader, plan.log_path) + f"; continue with {_hint('--resume', 'RESUME=1')}", file=out)
         return
     if rc == 0:

@@ -61,7 +61,8 @@ class Segment:
     resumed_from: str | None = None
     weights: str | None = None
     snapshots: list = field(default_factory=list)   # [(iteration, path, absolute time)]
-    finished: bool = False               # "Optimization Done."
+    finished: bool = False               # "Optimization Done." without "Optimization stopped early."
+    stopped_early: bool = False          # "Optimization stopped early." (a signal; Caffe snapshotted)
     t_first: float | None = None         # absolute seconds (proleptic ordinal based) of first line
     t_solving: float | None = None
     t_last: float | None = None
@@ -107,7 +108,7 @@ class Segment:
             "path": self.path, "index_in_file": self.index_in_file, "start_line": self.start_line,
             "kind": self.kind, "year_source": self.year_source, "net_name": self.net_name,
             "lr_policy": self.lr_policy, "device": self.device, "resumed_from": self.resumed_from,
-            "weights": self.weights, "finished": self.finished,
+            "weights": self.weights, "finished": self.finished, "stopped_early": self.stopped_early,
             "first_iteration": self.first_iteration, "last_iteration": self.last_iteration,
             "train_rows": len(self.train), "test_rows": len(self.test),
             "data_sizes": [list(s) for s in self.data_sizes],
@@ -368,7 +369,9 @@ class LogReader:
     def _on_o_upper(self, head: str, msg: str, line: str) -> None:
         if msg.startswith("Optimization Done") or msg.startswith("Optimization stopped early"):
             seg = self._segment()
-            seg.finished = msg.startswith("Optimization Done")
+            # caffe.cpp prints "Optimization Done." after a signal's "stopped early" too
+            seg.stopped_early = seg.stopped_early or msg.startswith("Optimization stopped early")
+            seg.finished = msg.startswith("Optimization Done") and not seg.stopped_early
             self._touch(seg, self._abs_time(head))
 
     def _on_u(self, head: str, msg: str, line: str) -> None:

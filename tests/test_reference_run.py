@@ -1,0 +1,53 @@
+"""The committed reference run (logs/reference/mnist_s300a/): its record, its stitched logs and
+its results.md agree with each other and with the authors' schedule, and the report made again
+from the committed files says what the committed results.md says."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from simplenet_caffe import protoio
+from simplenet_caffe.paths import REPO_ROOT
+from simplenet_caffe.runs import caffelog, record, reference
+
+from conftest import run_script
+
+RUN = REPO_ROOT / "logs" / "reference" / "mnist_s300a"
+
+
+def test_record_and_logs_agree():
+    rec = record.read(RUN)
+    assert rec.experiment == "mnist_s300a" and rec.seed == 1 and rec.max_iter == 40000
+    assert record.sha256_file(RUN / "solver.prototxt") == rec.solver_sha256
+    sp = protoio.read_solver(RUN / "solver.prototxt")
+    # the authors' schedule: base_lr 0.01, Nesterov, multistep from 32,000, weight decay 0.005
+    assert (sp.type, sp.lr_policy, list(sp.stepvalue)[:1]) == ("Nesterov", "multistep", [32000])
+    assert (sp.base_lr, sp.weight_decay) == (pytest.approx(0.01), pytest.approx(0.005))
+    assert [s.log for s in rec.segments] == ["caffe.log", "caffe.1.log", "caffe.2.log", "caffe.3.log"]
+    assert all(a.end_iter == b.start_iter for a, b in zip(rec.segments, rec.segments[1:]))
+    run = caffelog.parse(RUN)
+    assert run.warnings == []
+    its = [r["iteration"] for r in run.test.rows]
+    assert its[0] == 0 and its == list(range(0, 40000, 600)) and run.last_iteration == 40000
+    assert len({s.commit for s in rec.segments}) == 1 and len({s.build for s in rec.segments}) == 1
+
+
+def test_results_md_is_what_the_report_says(caffe_logs_dir, tmp_path):
+    authors = caffe_logs_dir / "mnist_slim310k_99.72.log"
+    cp = run_script("tools/reference_report.py", RUN, "--authors", authors, "-o", tmp_path)
+    assert cp.returncode == 0, cp.stderr
+    made = (tmp_path / "results.md").read_text()
+    committed = (RUN / "results.md").read_text()
+    cut = lambda t: t[:t.index("## The early curve")] if "## The early curve" in t else t[:t.index("## Figures")]
+    assert cut(made) == cut(committed)
+    # the numbers README and docs/reproduction.md quote
+    run, theirs = caffelog.parse(RUN), caffelog.parse(authors)
+    stats = caffelog.run_stats(run)
+    assert (round(100 * stats["best_accuracy"], 2), stats["best_iteration"]) == (99.62, 36600)
+    before, after = reference.phase_means(run, 32000)
+    assert (round(100 * before, 2), round(100 * after, 2)) == (97.72, 99.59)
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "**99.62 %** at iteration 36,600" in readme and "(logs/reference/mnist_s300a/results.md)" in readme
+    assert re.search(r"mean test accuracy 33,000–40,000 \(%\) \| 99\.60 \| 99\.69 \|", committed)
