@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import need
-from simplenet_caffe.gpu.bundle import fill_fixed_weights  # shared with the GPU check's numerics case
+from simplenet_caffe.gpu.bundle import fill_fixed_weights, net_arrays  # shared with the GPU check's numerics case
 
 FIXTURE = Path(__file__).parent / "fixtures" / "numerics_stock.npz"
 BATCH, CHW = 8, (3, 16, 16)
@@ -276,11 +276,7 @@ def _layout_pass(caffe, tmp: Path, engine: str, peek: bool) -> dict[str, np.ndar
     if peek:  # read every blob between forward and backward (each read converts it)
         out.update({f"{k}.fwd": b.data.copy() for k, b in net.blobs.items()})
     net.backward()
-    for k, b in net.blobs.items():
-        out[f"{k}.data"], out[f"{k}.diff"] = b.data.copy(), b.diff.copy()
-    for k, blobs in net.params.items():
-        for i, b in enumerate(blobs):
-            out[f"{k}.{i}.data"], out[f"{k}.{i}.diff"] = b.data.copy(), b.diff.copy()
+    out.update(net_arrays(net))
     return out
 
 
