@@ -231,7 +231,7 @@ if __name__ == "__main__" and "--write-fixture" in sys.argv:
     print(f"wrote {FIXTURE} ({FIXTURE.stat().st_size} bytes, {sum(v.size for v in res.values())} floats)")
 
 
-def _layout_net(caffe, tmp: Path, engine: str):
+def _layout_net(caffe, tmp: Path, engine: str, phase: str = "TRAIN"):
     """conv1 -> BatchNorm group -> pool1 -> conv2 (24 channels, not a multiple of oneDNN's
     channel block) -> group -> conv3 (1x1) -> conv4 (the blob between two convolutions) ->
     group -> pool2 (7x7 -> 4x4, edge windows) -> InnerProduct -> loss; ``engine`` for every
@@ -261,14 +261,19 @@ def _layout_net(caffe, tmp: Path, engine: str):
     proto.force_backward = True
     path = tmp / f"layout_{engine}.prototxt"
     path.write_text(str(proto))
-    return caffe.Net(str(path), caffe.TRAIN)
+    return caffe.Net(str(path), getattr(caffe, phase))
 
 
-def _layout_pass(caffe, tmp: Path, engine: str, peek: bool) -> dict[str, np.ndarray]:
+def _layout_pass(caffe, tmp: Path, engine: str, peek: bool, phase: str = "TRAIN") -> dict[str, np.ndarray]:
     caffe.set_mode_cpu()
-    net = _layout_net(caffe, tmp, engine)
+    net = _layout_net(caffe, tmp, engine, phase)
     rng = np.random.RandomState(11)
     fill_fixed_weights(net, rng)
+    for name, blobs in net.params.items():  # running statistics, used in TEST
+        if name.startswith("bn"):
+            blobs[0].data[...] = rng.uniform(-0.5, 0.5, blobs[0].data.shape)
+            blobs[1].data[...] = rng.uniform(0.5, 2, blobs[1].data.shape)
+            blobs[2].data[...] = 1
     net.blobs["data"].data[...] = rng.standard_normal(net.blobs["data"].data.shape)
     net.blobs["label"].data[...] = rng.randint(0, 10, 4)
     out = {}
@@ -280,15 +285,16 @@ def _layout_pass(caffe, tmp: Path, engine: str, peek: bool) -> dict[str, np.ndar
     return out
 
 
-@pytest.mark.parametrize("peek", [False, True])
-def test_blobs_read_through_pycaffe_are_nchw(caffe, tmp_path, peek):
+@pytest.mark.parametrize("peek,phase", [(False, "TRAIN"), (True, "TRAIN"), (False, "TEST")])
+def test_blobs_read_through_pycaffe_are_nchw(caffe, tmp_path, peek, phase):
     """The oneDNN build leaves convolution, BatchNorm-group and pooling outputs (and their
     gradients) in oneDNN's blocked layout between layers (setup/patches/0016); pycaffe reads
     them converted to NCHW. Every blob's data and diff, and every parameter, equal those of the
     same pass with ``engine: CAFFE`` convolutions (stock im2col code, NCHW throughout) to float
-    rounding: after the pass, or also read between forward and backward."""
-    want = _layout_pass(caffe, tmp_path, "CAFFE", peek)
-    got = _layout_pass(caffe, tmp_path, "DEFAULT", peek)
+    rounding: after the pass, or also read between forward and backward; in TEST phase too
+    (BatchNorm with its stored statistics)."""
+    want = _layout_pass(caffe, tmp_path, "CAFFE", peek, phase)
+    got = _layout_pass(caffe, tmp_path, "DEFAULT", peek, phase)
     assert sorted(got) == sorted(want)
     assert float(np.abs(want["conv3.data"]).max()) > 0.1 and float(np.abs(want["conv3.diff"]).max()) > 0
     for k in want:
