@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import need
-from simplenet_caffe.gpu.bundle import fill_fixed_weights  # shared with the GPU check's numerics case
+from simplenet_caffe.gpu.bundle import fill_fixed_weights, net_arrays  # shared with the GPU check's numerics case
 
 FIXTURE = Path(__file__).parent / "fixtures" / "numerics_stock.npz"
 BATCH, CHW = 8, (3, 16, 16)
@@ -240,3 +240,77 @@ if __name__ == "__main__" and "--write-fixture" in sys.argv:
     np.savez_compressed(FIXTURE.with_suffix(".part.npz"), **res)
     FIXTURE.with_suffix(".part.npz").replace(FIXTURE)
     print(f"wrote {FIXTURE} ({FIXTURE.stat().st_size} bytes, {sum(v.size for v in res.values())} floats)")
+
+
+def _layout_net(caffe, tmp: Path, engine: str, phase: str = "TRAIN"):
+    """conv1 -> BatchNorm group -> pool1 -> conv2 (24 channels, not a multiple of oneDNN's
+    channel block) -> group -> conv3 (1x1) -> conv4 (the blob between two convolutions) ->
+    group -> pool2 (7x7 -> 4x4, edge windows) -> InnerProduct -> loss; ``engine`` for every
+    convolution."""
+    from caffe import layers as L, params as P
+    eng = getattr(P.Convolution, engine)
+    n = caffe.NetSpec()
+    n.data, n.label = L.Input(shape=[dict(dim=[4, 3, 14, 14]), dict(dim=[4])], ntop=2)
+
+    def group(bot, i):
+        setattr(n, f"bn{i}", L.BatchNorm(bot, in_place=True))
+        setattr(n, f"scale{i}", L.Scale(bot, in_place=True, bias_term=True))
+        setattr(n, f"relu{i}", L.ReLU(bot, in_place=True))
+
+    n.conv1 = L.Convolution(n.data, num_output=32, kernel_size=3, pad=1, engine=eng)
+    group(n.conv1, 1)
+    n.pool1 = L.Pooling(n.conv1, pool=P.Pooling.MAX, kernel_size=2, stride=2)
+    n.conv2 = L.Convolution(n.pool1, num_output=24, kernel_size=3, pad=1, engine=eng)
+    group(n.conv2, 2)
+    n.conv3 = L.Convolution(n.conv2, num_output=16, kernel_size=1, engine=eng)
+    n.conv4 = L.Convolution(n.conv3, num_output=32, kernel_size=3, pad=1, engine=eng)
+    group(n.conv4, 4)
+    n.pool2 = L.Pooling(n.conv4, pool=P.Pooling.MAX, kernel_size=2, stride=2)
+    n.ip1 = L.InnerProduct(n.pool2, num_output=10)
+    n.loss = L.SoftmaxWithLoss(n.ip1, n.label)
+    proto = n.to_proto()
+    proto.force_backward = True
+    path = tmp / f"layout_{engine}.prototxt"
+    path.write_text(str(proto))
+    return caffe.Net(str(path), getattr(caffe, phase))
+
+
+def _layout_pass(caffe, tmp: Path, engine: str, peek: bool, phase: str = "TRAIN") -> dict[str, np.ndarray]:
+    caffe.set_mode_cpu()
+    net = _layout_net(caffe, tmp, engine, phase)
+    rng = np.random.RandomState(11)
+    fill_fixed_weights(net, rng)
+    for name, blobs in net.params.items():  # running statistics, used in TEST
+        if name.startswith("bn"):
+            blobs[0].data[...] = rng.uniform(-0.5, 0.5, blobs[0].data.shape)
+            blobs[1].data[...] = rng.uniform(0.5, 2, blobs[1].data.shape)
+            blobs[2].data[...] = 1
+    net.blobs["data"].data[...] = rng.standard_normal(net.blobs["data"].data.shape)
+    net.blobs["label"].data[...] = rng.randint(0, 10, 4)
+    out = {}
+    net.forward()
+    if peek:  # read every blob between forward and backward (each read converts it)
+        out.update({f"{k}.fwd": b.data.copy() for k, b in net.blobs.items()})
+    net.backward()
+    out.update(net_arrays(net))
+    return out
+
+
+@pytest.mark.parametrize("peek,phase", [(False, "TRAIN"), (True, "TRAIN"), (False, "TEST")])
+def test_blobs_read_through_pycaffe_are_nchw(caffe, tmp_path, peek, phase):
+    """The oneDNN build leaves convolution, BatchNorm-group and pooling outputs (and their
+    gradients) in oneDNN's blocked layout between layers (setup/patches/0016); pycaffe reads
+    them converted to NCHW. Every blob's data and diff, and every parameter, equal those of the
+    same pass with ``engine: CAFFE`` convolutions (stock im2col code, NCHW throughout) to float
+    rounding: after the pass, or also read between forward and backward; in TEST phase too
+    (BatchNorm with its stored statistics)."""
+    want = _layout_pass(caffe, tmp_path, "CAFFE", peek, phase)
+    got = _layout_pass(caffe, tmp_path, "DEFAULT", peek, phase)
+    assert sorted(got) == sorted(want)
+    assert float(np.abs(want["conv3.data"]).max()) > 0.1 and float(np.abs(want["conv3.diff"]).max()) > 0
+    for k in want:
+        assert got[k].shape == want[k].shape, k
+        # The floor as in test_same_numbers_as_stock_caffe (conv biases before BatchNorm).
+        scale = max(float(np.abs(want[k]).max()), 1e-3)
+        err = float(np.abs(got[k] - want[k]).max()) / scale
+        assert err < 2e-4, f"{k}: max error {err:.2e} of its largest value"

@@ -93,6 +93,18 @@ def fill_fixed_weights(net, rng) -> None:
             b.data[...] = rng.uniform(-1, 1, b.data.shape) / np.sqrt(fan_in) + (1.0 if name.startswith("scale") and i == 0 else 0)
 
 
+def net_arrays(net) -> dict:
+    """Copies of a pycaffe net's arrays as ``net_pass`` keys them: ``<blob>.data|diff`` and
+    ``<layer>.<i>.data|diff`` for every parameter."""
+    out = {}
+    for name, b in net.blobs.items():
+        out[f"{name}.data"], out[f"{name}.diff"] = b.data.copy(), b.diff.copy()
+    for name, blobs in net.params.items():
+        for i, b in enumerate(blobs):
+            out[f"{name}.{i}.data"], out[f"{name}.{i}.diff"] = b.data.copy(), b.diff.copy()
+    return out
+
+
 def write_numerics_case(folder: Path, caffe, pb2) -> dict:
     """Write the fixed case (model.prototxt, weights.caffemodel, inputs.binaryproto) into
     ``folder`` and return their paths plus pycaffe's arrays of the same pass, keyed as
@@ -117,11 +129,7 @@ def write_numerics_case(folder: Path, caffe, pb2) -> dict:
     inputs.write_bytes(vec.SerializeToString())
     out = {"loss": np.array([net.forward()["loss"]], dtype=np.float32)}
     net.backward()
-    for name, b in net.blobs.items():
-        out[f"{name}.data"], out[f"{name}.diff"] = b.data.copy(), b.diff.copy()
-    for name, blobs in net.params.items():
-        for i, b in enumerate(blobs):
-            out[f"{name}.{i}.data"], out[f"{name}.{i}.diff"] = b.data.copy(), b.diff.copy()
+    out.update(net_arrays(net))
     return {"model": model, "weights": weights, "inputs": inputs, "pycaffe": out}
 
 
