@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
-# Options passed to setup/setup.sh: CUDA=1, BLAS=mkl|openmp|open, DNN=onednn|none, CAFFE_ROOT=..., CAFFE_CACHE=...
+# Options passed to setup/setup.sh: CUDA=1, BLAS=mkl|openmp|open, DNN=onednn|onednn-blocked|none, CAFFE_ROOT=..., CAFFE_CACHE=...
 export CUDA BLAS DNN CAFFE_ROOT CAFFE_CACHE CAFFE_APT_MIRROR CAFFE_SOURCE_TARBALL PYTHON SKIP_APT
 # Commands run by the targets below name make variables (RESUME=1) in their advice (simplenet_caffe/cli.py).
 UNDER_MAKE := SIMPLENET_UNDER_MAKE=1

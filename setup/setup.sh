@@ -13,9 +13,11 @@
 #                          element-wise layers on OpenMP threads; docs/speed.md);
 #                          openmp: Debian OpenBLAS's OpenMP build + the speed patch;
 #                          open: Debian OpenBLAS (pthreads), stock Caffe code
-#   DNN=onednn|none        oneDNN engine for Caffe's CPU convolutions (the onednn patches of setup/patches/series; default onednn
-#                          with BLAS=mkl|openmp, none with BLAS=open or CUDA=1): PyPI's pinned oneDNN
-#                          GNU OpenMP build, unpacked into the cache; engine: CAFFE in a prototxt keeps stock code
+#   DNN=onednn|onednn-blocked|none  oneDNN engine for Caffe's CPU convolutions (the onednn patches of setup/patches/series;
+#                          default onednn with BLAS=mkl|openmp, none with BLAS=open or CUDA=1): PyPI's pinned oneDNN
+#                          GNU OpenMP build, unpacked into the cache; engine: CAFFE in a prototxt keeps stock code;
+#                          onednn-blocked adds the blocked patch (activations stay in oneDNN's layout between
+#                          layers; docs/speed.md "Blocked layout between layers")
 #   CUDA_TOOLKIT_ROOT_DIR  (CUDA=1) toolkit with nvcc, cuBLAS, cuRAND, cuDNN 9, NCCL; default: nvcc's
 #                          toolkit joined with PyPI's nvidia-cublas / -curand / -cudnn-cu13 / -nccl-cu13
 #                          wheels (pinned) in the cache
@@ -331,7 +333,7 @@ NUMPY_MAJOR=$("$VPY" -c 'import numpy; print(numpy.__version__.split(".")[0])')
 CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Release -Dpython_version=3 -DBUILD_python=ON -DBUILD_python_layer=ON
   -DUSE_OPENCV=ON -DUSE_LEVELDB=ON -DUSE_LMDB=ON -DBUILD_docs=OFF -DBUILD_matlab=OFF
 )
-PATCH_TAGS=()   # which of setup/patches/series apply (speed, onednn, cuda); the plain ones always do
+PATCH_TAGS=()   # which of setup/patches/series apply (speed, onednn, blocked, cuda); the plain ones always do
 case "$BLAS" in
   open) CMAKE_FLAGS+=(-DBLAS=Open) ;;
   openmp)
@@ -355,12 +357,13 @@ case "$BLAS" in
 esac
 case "$DNN" in
   none) ;;
-  onednn)
+  onednn|onednn-blocked)
     [ "$BLAS" != open ] || die "DNN=onednn builds on the speed patch: use it with BLAS=mkl or BLAS=openmp" "BLAS=mkl DNN=onednn, or DNN=none for the stock build"
     ONEDNN_DIR=$(assemble_onednn)
     CMAKE_FLAGS+=("-DONEDNN_ROOT=$ONEDNN_DIR")
-    PATCH_TAGS+=(onednn) ;;
-  *) die "unknown DNN=$DNN" "use DNN=onednn or DNN=none" ;;
+    PATCH_TAGS+=(onednn)
+    [ "$DNN" = onednn ] || PATCH_TAGS+=(blocked) ;;
+  *) die "unknown DNN=$DNN" "use DNN=onednn, DNN=onednn-blocked or DNN=none" ;;
 esac
 if [ "${MINIMAL:-0}" = 1 ]; then  # later -D settings override the defaults above
   CMAKE_FLAGS+=(-DBUILD_python=OFF -DBUILD_python_layer=OFF -DUSE_OPENCV=OFF -DUSE_LEVELDB=OFF)

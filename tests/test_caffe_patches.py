@@ -122,7 +122,7 @@ def test_the_series_orders_every_patch_and_numbers_follow_it():
     names = [n for n, _ in series]
     assert sorted(p.name for p in PATCH_DIR.rglob("*.patch")) == sorted(names)   # every patch, once, no folders
     assert [int(n[:4]) for n in names] == list(range(1, len(names) + 1)), names
-    assert {t for _, t in series} <= {"", "speed", "onednn", "cuda"}
+    assert {t for _, t in series} <= {"", "speed", "onednn", "blocked", "cuda"}
 
 
 def test_each_patch_says_what_it_is_for_and_applies_at_p1():
