@@ -308,10 +308,14 @@ def test_interrupt_and_concurrent_writer(tmp_path, mnist_dir, sig):
     data = tmp_path / "data"
     p = _prep_mnist(tmp_path, env=env)
     assert _wait_for(lambda: bool(_staging(data, "mnist_norm")))
+    # held still while the second writer is tried, so that it cannot finish first on a fast machine;
+    # the signal is pending when it continues
+    p.send_signal(signal.SIGSTOP)
     q = _prep_mnist(tmp_path, "--force", env=env)
     out, err = q.communicate()
     assert q.returncode == 2 and "is being written by pid" in err and "Traceback" not in err, err
     p.send_signal(sig)
+    p.send_signal(signal.SIGCONT)
     out, err = p.communicate()
     assert p.returncode == 130 and err.strip().splitlines()[-1].endswith("interrupted"), err
     assert "Traceback" not in err
