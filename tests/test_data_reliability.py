@@ -251,8 +251,11 @@ def test_recipe_limits_are_checked(tmp_path, script, args):
 
 
 def _prep_mnist(root: Path, *extra, **kw):
+    # SIGINT at its default in the child, as in a terminal: a suite started as a background job
+    # (`make test &`) passes SIGINT down ignored, and Python then keeps ignoring it
     return subprocess.Popen([PY, str(REPO_ROOT / "data_prep/mnist.py"), "--root", str(root), "--no-download", *extra],
-                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kw)
 
 
 def _wait_for(pred, timeout=60.0):
@@ -307,9 +310,9 @@ def test_interrupt_and_concurrent_writer(tmp_path, mnist_dir, sig):
     env = {**os.environ, "MNIST_DIR": str(mnist_dir)}
     data = tmp_path / "data"
     p = _prep_mnist(tmp_path, env=env)
-    assert _wait_for(lambda: bool(_staging(data, "mnist_norm")))
-    # held still while the second writer is tried, so that it cannot finish first on a fast machine;
-    # the signal is pending when it continues
+    # stopped while it writes the 60,000 training images (not later, in the commit, which a signal
+    # does not cut), held still while the second writer is tried; the signal is pending when it continues
+    assert _wait_for(lambda: any(list(s.glob(".train_lmdb.tmp-*")) for s in _staging(data, "mnist_norm")))
     p.send_signal(signal.SIGSTOP)
     q = _prep_mnist(tmp_path, "--force", env=env)
     out, err = q.communicate()
