@@ -106,7 +106,7 @@ def run_row(d: Path, root: Path) -> RunRow:
     if stats.get("diverged_iteration") is not None and state not in ("diverged", "running"):
         note = note or f"a loss became non-finite at iteration {stats['diverged_iteration']}"
     step = reference.first_step(run.solver) if run is not None else None
-    before, after = reference.phase_means(run, step) if step is not None and run.test.rows else (None, None)
+    before, after = reference.phase_means(run, step) if step is not None else (None, None)
     return RunRow(name, state, experiment, iterations, max_iter, stats.get("best_accuracy"),
                   stats.get("best_iteration"), stats.get("final_accuracy"), stats.get("final_iteration"),
                   _paper(experiment), stats.get("wall_hours"), build, seed, stats.get("diverged_iteration"),
