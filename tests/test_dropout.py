@@ -132,3 +132,53 @@ def test_engine_caffe_is_stock_caffes_mersenne_twister_stream(caffe, pb2, tmp_pa
     np.testing.assert_array_equal(grad, out)   # top gradient x: the same values backward
     default = dropout_net(caffe, pb2, tmp_path, 0.2)
     assert ((run(caffe, default, 1701)[0] != 0) != want).mean() > 0.2   # the default draws another mask
+
+
+def conv_dropout_net(caffe, pb2, tmp_path, shape, in_place: bool):
+    """Input -> 1x1 Convolution with identity weights (its top is the input, exactly) ->
+    Dropout. In the DNN=onednn-blocked build the convolution leaves its top in oneDNN's blocked
+    layout (channels a multiple of the block), so Dropout works on that copy."""
+    net = pb2.NetParameter(name="conv_dropout", force_backward=True)
+    net.layer.add(name="data", type="Input", top=["data"]).input_param.shape.add(dim=list(shape))
+    c = net.layer.add(name="conv", type="Convolution", bottom=["data"], top=["c"])
+    c.convolution_param.num_output = shape[1]
+    c.convolution_param.kernel_size.append(1)
+    d = net.layer.add(name="drop", type="Dropout", bottom=["c"], top=["c" if in_place else "out"])
+    d.dropout_param.dropout_ratio = 0.3
+    path = tmp_path / f"conv_dropout_{in_place}.prototxt"
+    path.write_text(str(net))
+    n = caffe.Net(str(path), caffe.TRAIN)
+    n.params["conv"][0].data[...] = np.eye(shape[1], dtype=np.float32).reshape(shape[1], shape[1], 1, 1)
+    n.params["conv"][1].data[...] = 0
+    return n
+
+
+@pytest.mark.parametrize("shape", [SHAPE, (8, 32, 15, 17)])   # the second: a block's run not a multiple of 64
+@pytest.mark.parametrize("in_place", [False, True])
+def test_mask_after_a_convolution_is_the_nchw_mask(caffe, pb2, tmp_path, shape, in_place):
+    """Each element's mask is the one its NCHW index draws, whatever layout the bottom is in:
+    Dropout after a convolution (in the blocked build: on the convolution's blocked copy) gives,
+    bit for bit, the output and gradient of Dropout on the same values given as an NCHW Input,
+    for the same seed."""
+    x = (1 + np.random.RandomState(5).random_sample(shape)).astype(np.float32)
+    ref = pb2.NetParameter(name="dropout", force_backward=True)
+    ref.layer.add(name="data", type="Input", top=["data"]).input_param.shape.add(dim=list(shape))
+    ref.layer.add(name="drop", type="Dropout", bottom=["data"], top=["out"]).dropout_param.dropout_ratio = 0.3
+    (tmp_path / "ref.prototxt").write_text(str(ref))
+    want = caffe.Net(str(tmp_path / "ref.prototxt"), caffe.TRAIN)
+    got = conv_dropout_net(caffe, pb2, tmp_path, shape, in_place)
+    top = "c" if in_place else "out"
+    for seed in (1701, 1702):
+        results = []
+        for net, out, bottom in ((want, "out", "data"), (got, top, "c")):
+            caffe.set_random_seed(seed)
+            net.blobs["data"].data[...] = x
+            net.forward()
+            net.blobs[out].diff[...] = x
+            net.backward()
+            # Dropout's output and its bottom gradient
+            results.append((net.blobs[out].data.copy(), net.blobs[bottom].diff.copy()))
+        (want_out, want_grad), (got_out, got_grad) = results
+        assert 0.6 < float((want_out != 0).mean()) < 0.8
+        np.testing.assert_array_equal(got_out, want_out)
+        np.testing.assert_array_equal(got_grad, want_grad)

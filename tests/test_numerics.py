@@ -314,3 +314,105 @@ def test_blobs_read_through_pycaffe_are_nchw(caffe, tmp_path, peek, phase):
         scale = max(float(np.abs(want[k]).max()), 1e-3)
         err = float(np.abs(got[k] - want[k]).max()) / scale
         assert err < 2e-4, f"{k}: max error {err:.2e} of its largest value"
+
+
+GROUP_SHAPE = (4, 32, 40, 40)   # 204,800 values: the OpenMP paths
+
+
+def _group_net(caffe, tmp: Path, engine: str):
+    """conv1 -> BatchNorm group -> Dropout (in place, the default mask) -> conv2 -> group, both
+    convolutions 1x1 with identity weights (their outputs and input gradients are exact, on any
+    thread count), ``engine`` for both; the top gradient is given through pycaffe."""
+    from caffe import layers as L, params as P
+    eng = getattr(P.Convolution, engine)
+    n = caffe.NetSpec()
+    n.data = L.Input(shape=dict(dim=list(GROUP_SHAPE)))
+    bot = n.data
+    for i in (1, 2):
+        conv = L.Convolution(bot, num_output=GROUP_SHAPE[1], kernel_size=1, engine=eng)
+        setattr(n, f"conv{i}", conv)
+        setattr(n, f"bn{i}", L.BatchNorm(conv, in_place=True))
+        setattr(n, f"scale{i}", L.Scale(conv, in_place=True, bias_term=True))
+        setattr(n, f"relu{i}", L.ReLU(conv, in_place=True))
+        if i == 1:
+            n.drop1 = L.Dropout(conv, in_place=True, dropout_ratio=0.2)
+        bot = conv
+    proto = n.to_proto()
+    proto.force_backward = True
+    path = tmp / f"group_{engine}.prototxt"
+    path.write_text(str(proto))
+    return caffe.Net(str(path), caffe.TRAIN)
+
+
+def _group_pass(caffe, tmp: Path, engine: str) -> dict[str, np.ndarray]:
+    """Every blob's data and diff and the BatchNorm / Scale parameters and gradients of one
+    seeded pass (the convolutions' weight gradients left out: not the loops under test)."""
+    caffe.set_mode_cpu()
+    net = _group_net(caffe, tmp, engine)
+    rng = np.random.RandomState(13)
+    c = GROUP_SHAPE[1]
+    for name, blobs in net.params.items():
+        if name.startswith("conv"):
+            blobs[0].data[...] = np.eye(c, dtype=np.float32).reshape(c, c, 1, 1)
+            blobs[1].data[...] = 0
+        elif name.startswith("scale"):
+            blobs[0].data[...] = rng.uniform(0.5, 2, c)
+            blobs[1].data[...] = rng.uniform(-0.5, 0.5, c)
+    # per-channel offsets and scales, so the statistics differ between channels
+    x = rng.standard_normal(GROUP_SHAPE) * rng.uniform(0.5, 3, (1, c, 1, 1)) + rng.uniform(-2, 2, (1, c, 1, 1))
+    net.blobs["data"].data[...] = x
+    caffe.set_random_seed(1701)
+    net.forward()
+    net.blobs["conv2"].diff[...] = rng.standard_normal(GROUP_SHAPE)
+    net.backward()
+    return {k: v for k, v in net_arrays(net).items()
+            if not (k.startswith("conv") and k.count(".") == 2 and k.endswith(".diff"))}
+
+
+GROUP_SCRIPT = """
+import sys, hashlib
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+import test_numerics as t
+from simplenet_caffe import caffe_env
+out = t._group_pass(caffe_env.import_caffe(), Path({tmp!r}), "DEFAULT")
+h = hashlib.sha256()
+for k in sorted(out):
+    h.update(k.encode()); h.update(out[k].tobytes())
+print(len(out), h.hexdigest())
+"""
+
+
+def test_batchnorm_group_and_dropout_do_not_depend_on_the_thread_count(tmp_path):
+    """The BatchNorm group's statistics and gradient sums (each channel's in double by one thread
+    in a fixed order, in the NCHW and in the blocked layout) and the Dropout masks (in the blocked
+    build drawn on the blocked copy) give the same bits with 1 and 2 OpenMP threads."""
+    import os
+    import subprocess
+    from simplenet_caffe import caffe_env
+    digests = []
+    for threads in ("1", "2"):
+        env = dict(caffe_env.tool_env(), OMP_NUM_THREADS=threads)
+        script = GROUP_SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__)), tmp=str(tmp_path))
+        r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
+        assert r.returncode == 0, r.stderr[-2000:]
+        digests.append(r.stdout.split()[-2:])
+    assert int(digests[0][0]) >= 16 and digests[0] == digests[1], digests
+
+
+def test_batchnorm_group_with_dropout_in_blocked_layout_is_the_nchw_pass(caffe, tmp_path):
+    """The same pass with oneDNN convolutions (in the blocked build: the groups and the Dropout
+    on blocked copies) and with ``engine: CAFFE`` convolutions (NCHW throughout): the same
+    Dropout mask, and every array equal to float rounding, as
+    test_blobs_read_through_pycaffe_are_nchw."""
+    want = _group_pass(caffe, tmp_path, "CAFFE")
+    got = _group_pass(caffe, tmp_path, "DEFAULT")
+    assert sorted(got) == sorted(want) and "bn1.0.data" in got and "scale2.0.diff" in got
+    zero = want["conv1.data"] == 0   # after ReLU and Dropout
+    assert 0.2 < float(zero.mean()) < 0.9
+    # the same elements dropped (a ReLU input within rounding of 0 may flip on its own)
+    assert float(((got["conv1.data"] == 0) != zero).mean()) < 1e-4
+    for k in want:
+        scale = max(float(np.abs(want[k]).max()), 1e-3)
+        err = float(np.abs(got[k] - want[k]).max()) / scale
+        assert err < 2e-4, f"{k}: max error {err:.2e} of its largest value"
