@@ -275,9 +275,34 @@ def _layout_net(caffe, tmp: Path, engine: str, phase: str = "TRAIN"):
     return caffe.Net(str(path), getattr(caffe, phase))
 
 
-def _layout_pass(caffe, tmp: Path, engine: str, peek: bool, phase: str = "TRAIN") -> dict[str, np.ndarray]:
+def _strided_net(caffe, tmp: Path, engine: str, phase: str = "TRAIN"):
+    """conv1 -> BatchNorm group -> conv2 (stride 2) -> group -> conv3 (stride 2) -> group ->
+    InnerProduct -> loss: oneDNN's backward-data of a strided convolution may want its gradients
+    in nhwc while the groups below compute in nChw16c."""
+    from caffe import layers as L, params as P
+    eng = getattr(P.Convolution, engine)
+    n = caffe.NetSpec()
+    n.data, n.label = L.Input(shape=[dict(dim=[4, 3, 28, 28]), dict(dim=[4])], ntop=2)
+    bot = n.data
+    for i, stride in ((1, 1), (2, 2), (3, 2)):
+        bot = L.Convolution(bot, num_output=32, kernel_size=3, pad=1, stride=stride, engine=eng)
+        setattr(n, f"conv{i}", bot)
+        setattr(n, f"bn{i}", L.BatchNorm(bot, in_place=True))
+        setattr(n, f"scale{i}", L.Scale(bot, in_place=True, bias_term=True))
+        setattr(n, f"relu{i}", L.ReLU(bot, in_place=True))
+    n.ip1 = L.InnerProduct(bot, num_output=10)
+    n.loss = L.SoftmaxWithLoss(n.ip1, n.label)
+    proto = n.to_proto()
+    proto.force_backward = True
+    path = tmp / f"strided_{engine}.prototxt"
+    path.write_text(str(proto))
+    return caffe.Net(str(path), getattr(caffe, phase))
+
+
+def _layout_pass(caffe, tmp: Path, engine: str, peek: bool, phase: str = "TRAIN",
+                 make_net=_layout_net) -> dict[str, np.ndarray]:
     caffe.set_mode_cpu()
-    net = _layout_net(caffe, tmp, engine, phase)
+    net = make_net(caffe, tmp, engine, phase)
     rng = np.random.RandomState(11)
     fill_fixed_weights(net, rng)
     for name, blobs in net.params.items():  # running statistics, used in TEST
@@ -296,16 +321,19 @@ def _layout_pass(caffe, tmp: Path, engine: str, peek: bool, phase: str = "TRAIN"
     return out
 
 
-@pytest.mark.parametrize("peek,phase", [(False, "TRAIN"), (True, "TRAIN"), (False, "TEST")])
-def test_blobs_read_through_pycaffe_are_nchw(caffe, tmp_path, peek, phase):
+@pytest.mark.parametrize("peek,phase,make_net", [
+    (False, "TRAIN", _layout_net), (True, "TRAIN", _layout_net), (False, "TEST", _layout_net),
+    (False, "TRAIN", _strided_net), (True, "TRAIN", _strided_net)], ids=[
+    "train", "train-peek", "test", "strided", "strided-peek"])
+def test_blobs_read_through_pycaffe_are_nchw(caffe, tmp_path, peek, phase, make_net):
     """The oneDNN build leaves convolution, BatchNorm-group and pooling outputs (and their
     gradients) in oneDNN's blocked layout between layers (setup/patches/0016); pycaffe reads
     them converted to NCHW. Every blob's data and diff, and every parameter, equal those of the
     same pass with ``engine: CAFFE`` convolutions (stock im2col code, NCHW throughout) to float
     rounding: after the pass, or also read between forward and backward; in TEST phase too
     (BatchNorm with its stored statistics)."""
-    want = _layout_pass(caffe, tmp_path, "CAFFE", peek, phase)
-    got = _layout_pass(caffe, tmp_path, "DEFAULT", peek, phase)
+    want = _layout_pass(caffe, tmp_path, "CAFFE", peek, phase, make_net)
+    got = _layout_pass(caffe, tmp_path, "DEFAULT", peek, phase, make_net)
     assert sorted(got) == sorted(want)
     assert float(np.abs(want["conv3.data"]).max()) > 0.1 and float(np.abs(want["conv3.diff"]).max()) > 0
     for k in want:
