@@ -266,11 +266,17 @@ def _layout_net(caffe, tmp: Path, engine: str, phase: str = "TRAIN"):
     n.conv4 = L.Convolution(n.conv3, num_output=32, kernel_size=3, pad=1, engine=eng)
     group(n.conv4, 4)
     n.pool2 = L.Pooling(n.conv4, pool=P.Pooling.MAX, kernel_size=2, stride=2)
-    n.ip1 = L.InnerProduct(n.pool2, num_output=10)
+    return _classifier_net(caffe, n, n.pool2, tmp / f"layout_{engine}.prototxt", phase)
+
+
+def _classifier_net(caffe, n, bot, path: Path, phase: str):
+    """``n`` (a NetSpec with a ``label`` input) closed by InnerProduct -> SoftmaxWithLoss on
+    ``bot``, written to ``path`` with force_backward and loaded in ``phase``."""
+    from caffe import layers as L
+    n.ip1 = L.InnerProduct(bot, num_output=10)
     n.loss = L.SoftmaxWithLoss(n.ip1, n.label)
     proto = n.to_proto()
     proto.force_backward = True
-    path = tmp / f"layout_{engine}.prototxt"
     path.write_text(str(proto))
     return caffe.Net(str(path), getattr(caffe, phase))
 
@@ -290,13 +296,7 @@ def _strided_net(caffe, tmp: Path, engine: str, phase: str = "TRAIN"):
         setattr(n, f"bn{i}", L.BatchNorm(bot, in_place=True))
         setattr(n, f"scale{i}", L.Scale(bot, in_place=True, bias_term=True))
         setattr(n, f"relu{i}", L.ReLU(bot, in_place=True))
-    n.ip1 = L.InnerProduct(bot, num_output=10)
-    n.loss = L.SoftmaxWithLoss(n.ip1, n.label)
-    proto = n.to_proto()
-    proto.force_backward = True
-    path = tmp / f"strided_{engine}.prototxt"
-    path.write_text(str(proto))
-    return caffe.Net(str(path), getattr(caffe, phase))
+    return _classifier_net(caffe, n, bot, tmp / f"strided_{engine}.prototxt", phase)
 
 
 def _layout_pass(caffe, tmp: Path, engine: str, peek: bool, phase: str = "TRAIN",
