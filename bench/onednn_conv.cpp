@@ -8,7 +8,9 @@
 // onednn 2026.1 = 3.13, the SYCL build, see docs/speed.md) and the v2 API (Debian's libdnnl-dev 2.6.3):
 //   O=~/.cache/simplenet-caffe/onednn-*; g++ -O2 bench/onednn_conv.cpp -I$O/include -L$O/lib -ldnnl -Wl,-rpath,$O/lib -o /tmp/conv32
 //   apt-get install libdnnl-dev; g++ -O2 bench/onednn_conv.cpp -ldnnl -o /tmp/conv26
-// then run both alternately (OMP_WAIT_POLICY=PASSIVE, all cores).
+//   R=<the 3.13 root docs/speed.md describes>; g++ -O2 bench/onednn_conv.cpp -I$R/include -L$R/lib -ldnnl
+//     -Wl,--disable-new-dtags -Wl,-rpath,$R/lib -o /tmp/conv313   # run with OCL_ICD_FILENAMES=$R/lib/libintelocl.so
+// then run the builds alternately (OMP_WAIT_POLICY=PASSIVE, all cores).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
