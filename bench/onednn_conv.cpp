@@ -4,6 +4,7 @@
 // By default three A5M-like shapes at batch 100; `--shapes FILE` times a net's convolutions
 // instead, one per line as bench/conv_shapes.py prints them ("name N C H W O KH KW SH SW PH PW
 // G BD"), and sums each direction over the net (backward-data only where BD is 1, as Caffe).
+// `--nhwc` fixes the activations to NHWC (PyTorch's channels_last), where oneDNN has other kernels.
 // Compiles against the v3 API (PyPI onednn-cpu-gomp 3.2, the cache folder setup unpacks; PyPI
 // onednn 2026.1 = 3.13, the SYCL build, see docs/speed.md) and the v2 API (Debian's libdnnl-dev 2.6.3):
 //   O=~/.cache/simplenet-caffe/onednn-*; g++ -O2 bench/onednn_conv.cpp -I$O/include -L$O/lib -ldnnl -Wl,-rpath,$O/lib -o /tmp/conv32
@@ -64,12 +65,14 @@ int main(int argc, char** argv) {
   std::vector<Shape> shapes = {{"a", 100, 128, 32, 32, 128, 3, 3, 1, 1, 1, 1, 1, 1}, {"b", 100, 256, 8, 8, 256, 3, 3, 1, 1, 1, 1, 1, 1},
                                {"c", 100, 512, 4, 4, 2048, 1, 1, 1, 1, 0, 0, 1, 1}};
   int reps = 3;
+  tag act = tag::any;  // activations: oneDNN's choice (nChw16c here), or NHWC with --nhwc
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--shapes") && i + 1 < argc) { shapes = read_shapes(argv[++i]); }
+    else if (!strcmp(argv[i], "--nhwc")) act = tag::nhwc;
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc && atoi(argv[i + 1]) > 0) reps = atoi(argv[++i]);
     else {
       bool help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
-      fprintf(help ? stdout : stderr, "usage: %s [--shapes FILE] [--reps N]\n  times oneDNN's direct convolution per shape and direction (see the source's head)\n", argv[0]);
+      fprintf(help ? stdout : stderr, "usage: %s [--shapes FILE] [--reps N] [--nhwc]\n  times oneDNN's direct convolution per shape and direction (see the source's head);\n  --nhwc: activations in NHWC (channels last) instead of the layout oneDNN picks\n", argv[0]);
       return help ? 0 : 2;
     }
   }
@@ -80,7 +83,7 @@ int main(int argc, char** argv) {
     int oh = (sh.h + 2 * sh.ph - sh.kh) / sh.sh + 1, ow = (sh.w + 2 * sh.pw - sh.kw) / sh.sw + 1;
     memory::dims src = {sh.n, sh.c, sh.h, sh.w}, wei = {sh.o, sh.c, sh.kh, sh.kw}, dst = {sh.n, sh.o, oh, ow}, bias = {sh.o};
     auto f32 = memory::data_type::f32;
-    memory::desc sa(src, f32, tag::any), wa(wei, f32, tag::any), da(dst, f32, tag::any), ba(bias, f32, tag::x);
+    memory::desc sa(src, f32, act), wa(wei, f32, tag::any), da(dst, f32, act), ba(bias, f32, tag::x);
     memory::dims st = {sh.sh, sh.sw}, pad = {sh.ph, sh.pw};
     auto alg = algorithm::convolution_direct;
 #if DNNL_VERSION_MAJOR >= 3
