@@ -86,9 +86,16 @@ def test_reference_report_phase_by_phase(caffe_logs_dir, tmp_path):
     other.mkdir()
     shutil.copy(authors, other / "caffe.log")
     cp = run_script("tools/reference_report.py", same, "--authors", authors, "--experiment", "mnist_s300a",
-                    "--early", other)
+                    "--early", other, "--seeds", other)
     assert cp.returncode == 0, cp.stderr
     md = (same / "results.md").read_text()
+    # --seeds: each run's own numbers, their mean and range, the authors' over the same iterations
+    assert "| run | seed | best (%) | final (%) | mean 33,000–40,000 (%) | mean before the step (%) | " \
+           "mean 32,000–112,200 (%) | best ≥ 99.65 % |" in md
+    assert "| `same` | – | 99.72 @ 36,600 | 99.68 @ 112,200 | 99.69 |" in md
+    assert "| `other` | – | 99.72 @ 36,600 | 99.68 @ 112,200 | 99.69 |" in md
+    assert "| range of the runs (points) |  | 0.00 | 0.00 | 0.00 | 0.00 | 0.00 |  |" in md
+    assert "| the authors' log | none | 99.72 @ 36,600 | 99.68 @ 112,200 | 99.69 |" in md
     assert "| iteration | authors | same | other | spread of the runs (points) |" in md
     assert "| 600 | 96.96 | 96.96 | 96.96 | 0.00 |" in md and "| 3,000 | " in md and "| 3,600 | " not in md
     assert "| best test accuracy (%) | 99.72 @ 36,600 | 99.72 @ 36,600 |" in md

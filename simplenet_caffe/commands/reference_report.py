@@ -7,6 +7,7 @@ PNG, SVG and PDF -- this run and the authors' on one axis in %, the paper's numb
 line, and a second panel over --zoom (default the last 10,000 iterations of --xlim). Phases are
 split at the solver's first stepvalue; means compare the test iterations both logs have.
 --best-goal and --mean-tolerance state the acceptance checks that results.md says are met or not.
+--seeds adds other seeds' runs of the same schedule: a table of each run's numbers and their curves.
 """
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ def main(argv=None) -> int:
     ap.add_argument("--early", nargs="+", default=[], metavar="RUN",
                     help="run folders of the same schedule with other seeds: their tests up to --early-until "
                          "beside this run's and the authors'")
+    ap.add_argument("--seeds", nargs="+", default=[], metavar="RUN",
+                    help="run folders of the same full schedule with other solver seeds: their best, final and phase "
+                         "means in a table beside this run's, and their test curves in the figure")
     ap.add_argument("--early-until", type=int, default=3000, metavar="N", help="last iteration of --early (default 3000)")
     ap.add_argument("-o", "--out", help="output folder (default: the run folder)")
     ap.add_argument("--name", help="figure file stem (default: the run folder's name)")
@@ -52,10 +56,11 @@ def main(argv=None) -> int:
         raise UserError("--xlim and --window need both ends")
     if a.early_until < 1:
         raise UserError("--early-until must be >= 1")
-    for d in a.early:
+    for d in [*a.early, *a.seeds]:
         if not caffelog.run_logs(Path(d)):
             raise UserError(f"{d}: no Caffe logs (caffe.log, caffe.N.log) in it")
     early = [caffelog.parse(d, name=Path(d).name) for d in a.early]
+    seeds = [(caffelog.parse(d, name=Path(d).name), Path(d)) for d in a.seeds]
     rec = record.read(run_dir)
     experiment = a.experiment or (rec.experiment if rec is not None else None)
     ours = caffelog.parse(run_dir, name=run_dir.name)
@@ -64,14 +69,15 @@ def main(argv=None) -> int:
     paper = plotting.reported_accuracy(experiment) if experiment else None
     out = Path(a.out) if a.out else run_dir
     zoom = a.zoom or (max(a.xlim[0], a.xlim[1] - 10000), a.xlim[1])
-    figures = plotting.plot_runs([ours], out, metrics=["test_accuracy", "train_loss"], name=a.name or run_dir.name,
-                                 labels=["this run"], formats=("png", "svg", "pdf"), references=[theirs],
+    figures = plotting.plot_runs([ours, *(r for r, _ in seeds)], out, metrics=["test_accuracy", "train_loss"],
+                                 name=a.name or run_dir.name, labels=["this run", *(r.name for r, _ in seeds)],
+                                 formats=("png", "svg", "pdf"), references=[theirs],
                                  reference_labels=["the authors' log"], paper_value=paper or False, percent=True,
                                  xlim=a.xlim, zoom=zoom)
     text = reference.results_markdown(
         ours, theirs, run_dir, paper=paper[1] if paper else None, first_step=first_step,
         window=(int(a.window[0]), int(a.window[1])), best_goal=a.best_goal, mean_tolerance=a.mean_tolerance,
-        figures=[f for f in figures if f.suffix == ".png"], early=early, early_until=a.early_until,
+        figures=[f for f in figures if f.suffix == ".png"], early=early, early_until=a.early_until, seeds=seeds,
         command="tools/reference_report.py " + shlex.join(sys.argv[1:] if argv is None else list(argv)))
     md = reference.write_results(out / "results.md", text)
     for f in [*figures, md]:

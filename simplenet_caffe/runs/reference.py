@@ -98,9 +98,10 @@ def _mean_in(run: CaffeLog, window: tuple[int, int]) -> float | None:
 def results_markdown(ours: CaffeLog, theirs: CaffeLog, log_dir: str | os.PathLike, *, paper: float | None,
                      first_step: int, window: tuple[int, int], best_goal: float, mean_tolerance: float,
                      figures: Sequence[str] = (), command: str = "", early: Sequence[CaffeLog] = (),
-                     early_until: int = 3000) -> str:
+                     early_until: int = 3000, seeds: Sequence[tuple[CaffeLog, str | os.PathLike]] = ()) -> str:
     """results.md of a reference run (see the module docstring). `paper`, `best_goal` in %,
-    `mean_tolerance` in percentage points."""
+    `mean_tolerance` in percentage points. `seeds`: other runs of the same full schedule as
+    (log, run folder), tabulated beside this one (:func:`seeds_markdown`)."""
     rec = record.read(log_dir)
     so, st = run_stats(ours), run_stats(theirs)
     lines = [f"# Reference run `{ours.name}`", ""]
@@ -142,6 +143,13 @@ def results_markdown(ours: CaffeLog, theirs: CaffeLog, log_dir: str | os.PathLik
               _table(["phase", "iterations", "tests", "this run (mean %)", "authors (mean %)", "difference",
                       "this run (range %)", "authors (range %)"],
                      [p.row() for p in phases(ours, theirs, first_step, window)])]
+    if seeds:
+        lines += ["## Seed to seed", "",
+                  "The same schedule with other solver seeds, each run's own numbers over its own tests (iteration 0 "
+                  "left out before the step); the authors' log over the same iterations, its final test at its "
+                  "own end:", "",
+                  seeds_markdown([(ours, log_dir), *seeds], theirs, first_step=first_step, window=window,
+                                 best_goal=best_goal)]
     if early:
         lines += [f"## The early curve of other seeds (to iteration {early_until:,})", "",
                   "The same schedule from iteration 0 with other solver seeds (test accuracy, %), beside this run "
@@ -152,6 +160,42 @@ def results_markdown(ours: CaffeLog, theirs: CaffeLog, log_dir: str | os.PathLik
     if command:
         lines += ["## How this file was made", "", "```bash", command, "```", ""]
     return "\n".join(lines)
+
+
+def seeds_markdown(runs: Sequence[tuple[CaffeLog, str | os.PathLike]], theirs: CaffeLog, *, first_step: int,
+                   window: tuple[int, int], best_goal: float) -> str:
+    """One row per run (log, run folder) and one for the authors' log: solver seed (from the run
+    record), best and final test accuracy with their iterations, the mean over `window`, the means
+    before and after `first_step` (after: up to the runs' last test, for the authors' log too), and
+    whether the best reaches `best_goal` (%). Then the mean and range of the runs' numbers, where
+    every run has the number."""
+
+    until = max((max(a) for a in (_acc_by_iter(r) for r, _ in runs) if a), default=first_step)
+
+    def cells(run: CaffeLog) -> tuple[list[str], list[float | None]]:
+        st = run_stats(run)
+        vals = [st["best_accuracy"], st["final_accuracy"], _mean_in(run, window), phase_means(run, first_step)[0],
+                _mean_in(run, (first_step, until))]
+        at = lambda key: f" @ {st[key]:,}" if st[key] is not None else ""
+        return ([f"{_pct(vals[0])}{at('best_iteration')}", f"{_pct(vals[1])}{at('final_iteration')}",
+                 *(_pct(v) for v in vals[2:])], vals)
+
+    rows, table = [], []
+    for run, folder in runs:
+        rec = record.read(folder)
+        seed = "–" if rec is None or rec.seed is None else str(rec.seed)
+        text, vals = cells(run)
+        ok = vals[0] is not None and 100 * vals[0] >= best_goal
+        rows.append([f"`{run.name}`", seed, *text, "yes" if ok else "no"])
+        table.append(vals)
+    if len(runs) > 1:
+        for label, fn in (("mean of the runs", np.mean), ("range of the runs (points)", np.ptp)):
+            col = [[v[k] for v in table] for k in range(5)]
+            rows.append([label, "", *("–" if None in c else f"{100 * fn(c):.2f}" for c in col), ""])
+    text, vals = cells(theirs)
+    rows.append(["the authors' log", "none", *text, "yes" if vals[0] is not None and 100 * vals[0] >= best_goal else "no"])
+    return _table(["run", "seed", "best (%)", "final (%)", f"mean {window[0]:,}–{window[1]:,} (%)",
+                   "mean before the step (%)", f"mean {first_step:,}–{until:,} (%)", f"best ≥ {best_goal:g} %"], rows)
 
 
 def early_markdown(runs: Sequence[CaffeLog], theirs: CaffeLog, until: int) -> str:
