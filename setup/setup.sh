@@ -13,11 +13,12 @@
 #                          element-wise layers on OpenMP threads; docs/speed.md);
 #                          openmp: Debian OpenBLAS's OpenMP build + the speed patch;
 #                          open: Debian OpenBLAS (pthreads), stock Caffe code
-#   DNN=onednn|onednn-blocked|none  oneDNN engine for Caffe's CPU convolutions (the onednn patches of setup/patches/series;
-#                          default onednn with BLAS=mkl|openmp, none with BLAS=open or CUDA=1): PyPI's pinned oneDNN
-#                          GNU OpenMP build, unpacked into the cache; engine: CAFFE in a prototxt keeps stock code;
-#                          onednn-blocked adds the blocked patch (activations stay in oneDNN's layout between
-#                          layers; docs/speed.md "Blocked layout between layers")
+#   DNN=onednn-blocked|onednn|none  oneDNN engine for Caffe's CPU convolutions (the onednn patches of
+#                          setup/patches/series; default onednn-blocked with BLAS=mkl|openmp, none with BLAS=open or
+#                          CUDA=1): PyPI's pinned oneDNN GNU OpenMP build, unpacked into the cache; engine: CAFFE in
+#                          a prototxt keeps stock code; onednn-blocked adds the blocked patches (activations stay in
+#                          oneDNN's layout between layers; docs/speed.md "Blocked layout between layers"), onednn
+#                          leaves them out (NCHW between layers)
 #   CUDA_TOOLKIT_ROOT_DIR  (CUDA=1) toolkit with nvcc, cuBLAS, cuRAND, cuDNN 9, NCCL; default: nvcc's
 #                          toolkit joined with PyPI's nvidia-cublas / -curand / -cudnn-cu13 / -nccl-cu13
 #                          wheels (pinned) in the cache
@@ -68,8 +69,9 @@ CUDA=${CUDA:-0}
 # CPU builds default to MKL (fastest measured); GPU builds to OpenMP OpenBLAS, the compile-checked
 # GPU combination (the CPU BLAS hardly matters when the GPU trains).
 BLAS=${BLAS:-$([ "$CUDA" = 1 ] && echo openmp || echo mkl)}
-# oneDNN layers for CPU builds on the speed patch (mkl, openmp); none for the stock and GPU builds.
-DNN=${DNN:-$([ "$CUDA" = 1 ] || [ "$BLAS" = open ] && echo none || echo onednn)}
+# oneDNN layers, blocked layout between them, for CPU builds on the speed patch (mkl, openmp):
+# faster and smaller than onednn on all three benchmark nets (docs/speed.md); none for the stock and GPU builds.
+DNN=${DNN:-$([ "$CUDA" = 1 ] || [ "$BLAS" = open ] && echo none || echo onednn-blocked)}
 CUDA_ARCH_BIN=${CUDA_ARCH_BIN:-90}
 CAFFE_CACHE=${CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/simplenet-caffe}
 SRC_VERSION=1.0.0+git20180821.99bd997
@@ -363,7 +365,7 @@ case "$DNN" in
     CMAKE_FLAGS+=("-DONEDNN_ROOT=$ONEDNN_DIR")
     PATCH_TAGS+=(onednn)
     [ "$DNN" = onednn ] || PATCH_TAGS+=(blocked) ;;
-  *) die "unknown DNN=$DNN" "use DNN=onednn, DNN=onednn-blocked or DNN=none" ;;
+  *) die "unknown DNN=$DNN" "use DNN=onednn-blocked, DNN=onednn or DNN=none" ;;
 esac
 if [ "${MINIMAL:-0}" = 1 ]; then  # later -D settings override the defaults above
   CMAKE_FLAGS+=(-DBUILD_python=OFF -DBUILD_python_layer=OFF -DUSE_OPENCV=OFF -DUSE_LEVELDB=OFF)
