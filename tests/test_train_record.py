@@ -220,6 +220,28 @@ def test_a_killed_segment_reads_as_stopped(exp, tmp_path):
     assert rec.state == "running" and record.effective_state(rec, log_dir) == "stopped"
 
 
+def test_continuing_a_killed_run_closes_its_killed_segment(exp, tmp_path):
+    """kill -9 after the snapshot at 10: --continue goes on from it, and the record's first
+    segment is closed as killed at the last iteration its log has, not left running."""
+    solver = _solver(exp, tmp_path, "killed2", max_iter=10_000_000, snapshot=10)
+    log_dir = tmp_path / "logs" / "killed2"
+    proc = _popen_train(solver, "--log-dir", log_dir)
+    _wait_for(lambda: _logged_iteration(log_dir / "caffe.log", 20), proc, "iteration 20")
+    proc.kill()
+    proc.wait()
+    subprocess.run(["pkill", "-KILL", "-f", f"solver={log_dir}/solver.prototxt"], check=False)
+    killed = caffelog.parse(log_dir).segments[0]
+    last, snapped = killed.last_iteration, max(i for i, _, _ in killed.snapshots)
+    assert last >= 20 and snapped >= 10
+    cp = run_script("tools/train.py", solver, "--log-dir", log_dir, "--continue", "--max-iter", str(last + 5),
+                    "--no-progress")
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    rec = record.read(log_dir)
+    first, second = rec.segments
+    assert first.state == "killed" and first.end_iter == last and first.rc is None and first.ended
+    assert second.state == "done" and second.start_iter == snapped and rec.state == "done"
+
+
 def test_failed_runs_among_good_ones_are_skipped(exp, tmp_path):
     good = tmp_path / "logs" / "good"
     assert run_script("tools/train.py", _solver(exp, tmp_path, "good"), "--log-dir", good,

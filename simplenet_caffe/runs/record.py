@@ -21,7 +21,10 @@ again when it ends; it holds:
   exited non-zero).
 
 A record that says ``running`` while no process holds the run's lock belongs to a segment that
-was killed outright (``kill -9``, power loss): :func:`effective_state` reports it ``stopped``.
+was killed outright (``kill -9``, power loss): :func:`effective_state` reports it ``stopped``, and
+the next segment of the run (``--resume``/``--continue``) closes it: that segment's state becomes
+``killed`` (a segment-only state: it has no exit status), with its last iteration and time as its
+log has them.
 
 One writer per run: :func:`hold` takes an exclusive lock (``logs/.<run>.lock``, an
 ``fcntl.flock`` the kernel drops when the process dies) for the whole segment, and a second
@@ -48,6 +51,7 @@ from ..protoio import read_net
 
 RECORD_NAME = "run.json"
 STATES = ("running", "stopped", "done", "diverged", "failed")
+SEGMENT_STATES = STATES + ("killed",)
 FORMAT = 1
 
 
@@ -66,7 +70,7 @@ class Segment:
     ended: str | None = None
     rc: int | None = None                  # exit status (128+N after signal N)
     signal: str | None = None              # "SIGINT", "SIGTERM", ... when stopped by one
-    state: str = "running"                 # this segment's outcome (see STATES)
+    state: str = "running"                 # this segment's outcome (see SEGMENT_STATES)
     overrides: dict = field(default_factory=dict)
     resumed_from: str | None = None        # the .solverstate it started from
     commit: str | None = None

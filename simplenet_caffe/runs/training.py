@@ -437,10 +437,23 @@ def _start_record(plan: _Plan, solver_used: Path, experiment: str | None, cwd: P
     rec.seed = plan.sp.random_seed if plan.sp.random_seed >= 0 else None
     rec.experiment = rec.experiment or experiment
     rec.data = record.data_fingerprint(plan.net_file, cwd)
+    for earlier in rec.segments:
+        if earlier.state == "running":            # killed outright; we hold the lock now, so it is over
+            _close_killed_segment(earlier, plan.log_dir)
     rec.state = "running"
     rec.segments.append(seg)
     record.write(plan.log_dir, rec)
     return rec
+
+
+def _close_killed_segment(seg: record.Segment, log_dir: Path) -> None:
+    """Close the record of a segment that ended with no exit written (``kill -9``, power loss, a VM
+    stop): state ``killed``, its last iteration and time from its log."""
+    from_log = legacy_segments([log_dir / seg.log])
+    seg.state = "killed"
+    if from_log:
+        seg.end_iter = from_log[-1].end_iter
+        seg.ended = from_log[-1].ended
 
 
 def _command(plan: _Plan, solver_used: Path, gpu, extra_args: Sequence[str]) -> list[str]:
