@@ -151,3 +151,10 @@ def test_run_list_phase_means(caffe_logs_dir, tmp_path):
     assert 0.97 < before < 0.99 and after > 0.996
     table = runlist.format_table([row])
     assert f"{100 * before:.2f} / {100 * after:.2f} @32000" in table
+
+
+def test_best_goal_counts_whole_test_images():
+    """0.996499 is Caffe's float mean for 9,965 of 10,000 right: it reaches 99.65 %; 9,964 does not."""
+    from simplenet_caffe.runs.reference import reaches
+    assert reaches(0.996499, 99.65) and reaches(0.9965, 99.65) and reaches(0.9972, 99.65)
+    assert not reaches(0.9964, 99.65) and not reaches(None, 99.65)

@@ -90,6 +90,13 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def reaches(accuracy: float | None, goal: float) -> bool:
+    """Whether `accuracy` (a fraction, 0-1) reaches `goal` (in %), with 0.001 points of slack: Caffe
+    logs a test accuracy as the float mean of its batches' accuracies, so 9,965 of 10,000 right
+    can print as 0.996499."""
+    return accuracy is not None and 100 * accuracy >= goal - 1e-3
+
+
 def _mean_in(run: CaffeLog, window: tuple[int, int]) -> float | None:
     vals = [v for i, v in _acc_by_iter(run).items() if window[0] <= i <= window[1]]
     return float(np.mean(vals)) if vals else None
@@ -120,7 +127,7 @@ def results_markdown(ours: CaffeLog, theirs: CaffeLog, log_dir: str | os.PathLik
     lines += [f"- wall time (stitched, downtime left out): {wall / 3600:.2f} h" if wall else "- wall time: –",
               f"- device: {ours.device or '–'}; the authors': {theirs.device or '–'}", ""]
     mo, mt = _mean_in(ours, window), _mean_in(theirs, window)
-    best_ok = so["best_accuracy"] is not None and 100 * so["best_accuracy"] >= best_goal
+    best_ok = reaches(so["best_accuracy"], best_goal)
     mean_ok = mo is not None and mt is not None and abs(100 * (mo - mt)) <= mean_tolerance
     lines += ["## Result", "",
               _table(["", "this run", "the authors' log"], [
@@ -185,15 +192,14 @@ def seeds_markdown(runs: Sequence[tuple[CaffeLog, str | os.PathLike]], theirs: C
         rec = record.read(folder)
         seed = "–" if rec is None or rec.seed is None else str(rec.seed)
         text, vals = cells(run)
-        ok = vals[0] is not None and 100 * vals[0] >= best_goal
-        rows.append([f"`{run.name}`", seed, *text, "yes" if ok else "no"])
+        rows.append([f"`{run.name}`", seed, *text, "yes" if reaches(vals[0], best_goal) else "no"])
         table.append(vals)
     if len(runs) > 1:
         for label, fn in (("mean of the runs", np.mean), ("range of the runs (points)", np.ptp)):
             col = [[v[k] for v in table] for k in range(5)]
             rows.append([label, "", *("–" if None in c else f"{100 * fn(c):.2f}" for c in col), ""])
     text, vals = cells(theirs)
-    rows.append(["the authors' log", "none", *text, "yes" if vals[0] is not None and 100 * vals[0] >= best_goal else "no"])
+    rows.append(["the authors' log", "none", *text, "yes" if reaches(vals[0], best_goal) else "no"])
     return _table(["run", "seed", "best (%)", "final (%)", f"mean {window[0]:,}–{window[1]:,} (%)",
                    "mean before the step (%)", f"mean {first_step:,}–{until:,} (%)", f"best ≥ {best_goal:g} %"], rows)
 
