@@ -252,8 +252,11 @@ def train_nets(nets, args) -> list:
     return out
 
 
-def _rows(nets, builds, res: dict, rss: dict, gemm: float, args, have_torch: bool) -> list[dict]:
-    """One result row per net: Caffe's speed, its share of SGEMM, the baseline and PyTorch beside it."""
+def _rows(nets, builds, res: dict, rss: dict, gemm: float, args, have_torch: bool, by_type: dict) -> list[dict]:
+    """One result row per net: Caffe's speed, its share of SGEMM, the baseline and PyTorch beside it.
+    ``caffe_vs_torch_conv_ceiling``: the better PyTorch layout's ms over Caffe's Convolution layers'
+    ms alone, the ratio Caffe would reach if everything else took no time (both run oneDNN's
+    convolution kernels, so this bounds what work outside the convolutions can gain)."""
     rows = []
     for title, stem, batch, _, _ in nets:
         macs = count_prototxt(PROTOTXT_DIR / f"{stem}_deploy.prototxt").macs
@@ -277,6 +280,10 @@ def _rows(nets, builds, res: dict, rss: dict, gemm: float, args, have_torch: boo
                 row[f"torch_{t}_ms"] = round(res[stem, t], 1)
                 row[f"torch_{t}_rss_MiB"] = round(rss[stem, t])
                 row[f"caffe_vs_torch_{t}"] = round(res[stem, t] / ms, 2)
+            conv = by_type.get((stem, "caffe", "Convolution"))
+            if conv:
+                row["caffe_conv_ms"] = round(conv, 1)
+                row["caffe_vs_torch_conv_ceiling"] = round(min(res[stem, "nchw"], res[stem, "cl"]) / conv, 2)
         if (stem, "pace", False, "caffe") in res:
             for label, _ in builds:
                 time_ips = batch / res[stem, label] * 1e3
@@ -318,6 +325,9 @@ def _report(rows: list[dict], nets, builds, by_type: dict, about: str, args, hav
         if have_torch:
             line += (f" | torch NCHW {r['torch_nchw_ms']:.0f} ms ({r['caffe_vs_torch_nchw']:.2f}x),"
                      f" channels_last {r['torch_cl_ms']:.0f} ms ({r['caffe_vs_torch_cl']:.2f}x), {r['torch_cl_rss_MiB']} MiB")
+            if "caffe_vs_torch_conv_ceiling" in r:
+                line += (f"; Convolution {r['caffe_conv_ms']:.0f} ms: with nothing else, "
+                         f"{r['caffe_vs_torch_conv_ceiling']:.2f}x the better PyTorch")
         if args.train_rss:
             line += f" | caffe train peak RSS {r['caffe_train_rss_MiB']} MiB" + (
                 f", baseline {r['baseline_train_rss_MiB']} MiB ({r['caffe_train_rss_MiB'] / r['baseline_train_rss_MiB']:.2f}x)"
@@ -400,7 +410,7 @@ def main(argv=None):
     gemm = sgemm_gflops()
     print(f"numpy SGEMM (2048^3, float32, {os.cpu_count()} cores): {gemm:.0f} GFLOP/s")
     res, rss, by_type = _measure(nets, builds, have_torch, args, pb2)
-    rows = _rows(nets, builds, res, rss, gemm, args, have_torch)
+    rows = _rows(nets, builds, res, rss, gemm, args, have_torch, by_type)
     md_text = _report(rows, nets, builds, by_type, f"CPU: {cpu}\n\ncaffe: {caffe}\n\nnumpy SGEMM {gemm:.0f} GFLOP/s",
                       args, have_torch)
     demo_md = []
