@@ -207,29 +207,19 @@ def test_a_signal_to_caffe_itself_is_a_stop_not_done(exp, tmp_path):
     assert rec.state == "done" and rec.segments[1].start_iter == stopped and rec.iterations_done == stopped + 10
 
 
-def test_a_killed_segment_reads_as_stopped(exp, tmp_path):
-    """kill -9 of the trainer: the record still says running, but nobody holds the lock."""
-    solver = _solver(exp, tmp_path, "killed", max_iter=10_000_000, snapshot=0)
+def test_a_killed_segment_reads_as_stopped_and_continuing_closes_it(exp, tmp_path):
+    """kill -9 of the trainer after its snapshot at 10: the record still says running, but nobody
+    holds the lock, so it reads as stopped; --continue goes on from the snapshot and closes the
+    first segment as killed at the last iteration its log has."""
+    solver = _solver(exp, tmp_path, "killed", max_iter=10_000_000, snapshot=10)
     log_dir = tmp_path / "logs" / "killed"
-    proc = _popen_train(solver, "--log-dir", log_dir)
-    _wait_for(lambda: _logged_iteration(log_dir / "caffe.log", 10), proc, "iteration 10")
-    proc.kill()
-    proc.wait()
-    subprocess.run(["pkill", "-KILL", "-f", f"solver={log_dir}/solver.prototxt"], check=False)
-    rec = record.read(log_dir)
-    assert rec.state == "running" and record.effective_state(rec, log_dir) == "stopped"
-
-
-def test_continuing_a_killed_run_closes_its_killed_segment(exp, tmp_path):
-    """kill -9 after the snapshot at 10: --continue goes on from it, and the record's first
-    segment is closed as killed at the last iteration its log has, not left running."""
-    solver = _solver(exp, tmp_path, "killed2", max_iter=10_000_000, snapshot=10)
-    log_dir = tmp_path / "logs" / "killed2"
     proc = _popen_train(solver, "--log-dir", log_dir)
     _wait_for(lambda: _logged_iteration(log_dir / "caffe.log", 20), proc, "iteration 20")
     proc.kill()
     proc.wait()
     subprocess.run(["pkill", "-KILL", "-f", f"solver={log_dir}/solver.prototxt"], check=False)
+    rec = record.read(log_dir)
+    assert rec.state == "running" and record.effective_state(rec, log_dir) == "stopped"
     killed = caffelog.parse(log_dir).segments[0]
     last, snapped = killed.last_iteration, max(i for i, _, _ in killed.snapshots)
     assert last >= 20 and snapped >= 10
