@@ -60,6 +60,20 @@ def sgemm_gflops(n: int = 2048, seconds: float = 3.0) -> float:
     return best
 
 
+def copy_gbs(mib: int = 256, seconds: float = 2.0) -> float:
+    """Best memory rate of one numpy copy of `mib` MiB (GB/s, bytes read + written; one thread):
+    what a layer that streams its blobs through memory (BatchNorm, pooling) can hope for."""
+    src = np.ones(mib * 2 ** 18, dtype=np.float32)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    best, t_end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t = time.perf_counter()
+        np.copyto(dst, src)
+        best = max(best, 2 * src.nbytes / (time.perf_counter() - t) / 1e9)
+    return best
+
+
 def cpu_name() -> str:
     """'<model name>, <n> cores, AVX-512|AVX2' from /proc/cpuinfo (Linux), else the platform's word."""
     import platform
@@ -409,9 +423,12 @@ def main(argv=None):
     print(f"CPU: {cpu}")
     gemm = sgemm_gflops()
     print(f"numpy SGEMM (2048^3, float32, {os.cpu_count()} cores): {gemm:.0f} GFLOP/s")
+    copy = copy_gbs()
+    print(f"numpy copy of 256 MiB (one thread, read + write): {copy:.1f} GB/s")
     res, rss, by_type = _measure(nets, builds, have_torch, args, pb2)
     rows = _rows(nets, builds, res, rss, gemm, args, have_torch, by_type)
-    md_text = _report(rows, nets, builds, by_type, f"CPU: {cpu}\n\ncaffe: {caffe}\n\nnumpy SGEMM {gemm:.0f} GFLOP/s",
+    md_text = _report(rows, nets, builds, by_type, f"CPU: {cpu}\n\ncaffe: {caffe}\n\nnumpy SGEMM {gemm:.0f} GFLOP/s, "
+                      f"copy {copy:.1f} GB/s",
                       args, have_torch)
     demo_md = []
     for venv in args.demo:

@@ -1,4 +1,4 @@
-"""The committed reference runs (logs/reference/mnist_s300a/, seed 1, and mnist_s300a_seed2/):
+"""The committed reference runs (logs/reference/mnist_s300a/, seed 1, mnist_s300a_seed2/ and _seed3/):
 their records, stitched logs and results.md agree with each other and with the authors' schedule,
 and the report made again from the committed files says what the committed results.md says."""
 from __future__ import annotations
@@ -16,6 +16,7 @@ from conftest import run_script
 
 RUN = REPO_ROOT / "logs" / "reference" / "mnist_s300a"
 SEED2 = REPO_ROOT / "logs" / "reference" / "mnist_s300a_seed2"
+SEED3 = REPO_ROOT / "logs" / "reference" / "mnist_s300a_seed3"
 
 
 def test_record_and_logs_agree():
@@ -35,30 +36,37 @@ def test_record_and_logs_agree():
     assert len({s.commit for s in rec.segments}) == 1 and len({s.build for s in rec.segments}) == 1
 
 
-def test_seed2_is_the_same_schedule_continued_after_a_cut():
-    """Seed 2 was cut by a session's end at about iteration 7,300 (its first segment never closed)
-    and continued from its 6,000-iteration snapshot: the stitched log runs 0..40,000 with one test
-    row per 600 iterations, with seed 1's commit, build and solver apart from the seed."""
-    rec, rec1 = record.read(SEED2), record.read(RUN)
-    assert rec.seed == 2 and rec.max_iter == 40000 and record.effective_state(rec, SEED2) == "done"
+# seed -> (its run folder, the iteration its second segment continued from): each was cut by a
+# session's end (its first segment never closed) and continued with the project's own resume.
+SEEDS = {2: (SEED2, 6000), 3: (SEED3, 12000)}
+
+
+@pytest.mark.parametrize("seed", sorted(SEEDS))
+def test_other_seeds_are_the_same_schedule_continued_after_a_cut(seed):
+    """The stitched log runs 0..40,000 with one test row per 600 iterations, with seed 1's
+    commit, build and solver apart from the seed."""
+    folder, resumed = SEEDS[seed]
+    rec, rec1 = record.read(folder), record.read(RUN)
+    assert rec.seed == seed and rec.max_iter == 40000 and record.effective_state(rec, folder) == "done"
     assert [s.log for s in rec.segments] == ["caffe.log", "caffe.1.log"]
-    assert rec.segments[1].start_iter == 6000 and rec.segments[1].resumed_from.endswith("_iter_6000.solverstate")
+    assert rec.segments[1].start_iter == resumed
+    assert rec.segments[1].resumed_from.endswith(f"_iter_{resumed}.solverstate")
     assert {s.commit for s in rec.segments} == {s.commit for s in rec1.segments}
     assert {s.build for s in rec.segments} == {s.build for s in rec1.segments}
-    assert record.sha256_file(SEED2 / "solver.prototxt") == rec.solver_sha256
-    ours, seed1 = protoio.read_solver(SEED2 / "solver.prototxt"), protoio.read_solver(RUN / "solver.prototxt")
-    assert (ours.random_seed, seed1.random_seed) == (2, 1)
+    assert record.sha256_file(folder / "solver.prototxt") == rec.solver_sha256
+    ours, seed1 = protoio.read_solver(folder / "solver.prototxt"), protoio.read_solver(RUN / "solver.prototxt")
+    assert (ours.random_seed, seed1.random_seed) == (seed, 1)
     ours.random_seed = seed1.random_seed = 0
     ours.snapshot_prefix = seed1.snapshot_prefix = ""
     assert ours == seed1
-    run = caffelog.parse(SEED2)
+    run = caffelog.parse(folder)
     assert run.warnings == [] and run.last_iteration == 40000
     assert [r["iteration"] for r in run.test.rows] == list(range(0, 40000, 600))
 
 
 def test_results_md_is_what_the_report_says(caffe_logs_dir, tmp_path):
     authors = caffe_logs_dir / "mnist_slim310k_99.72.log"
-    cp = run_script("tools/reference_report.py", RUN, "--authors", authors, "--seeds", SEED2, "-o", tmp_path)
+    cp = run_script("tools/reference_report.py", RUN, "--authors", authors, "--seeds", SEED2, SEED3, "-o", tmp_path)
     assert cp.returncode == 0, cp.stderr
     made = (tmp_path / "results.md").read_text()
     committed = (RUN / "results.md").read_text()
