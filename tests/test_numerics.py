@@ -14,6 +14,7 @@ Run it against another build with SIMPLENET_VENV=<that venv> <that venv>/bin/pyt
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -199,6 +200,28 @@ def test_onednn_build_fuses_the_batchnorm_groups(caffe, tmp_path):
     groups = [l.split("on the CPU: ", 1)[1] for l in log.splitlines() if "run as one on the CPU: " in l]
     assert groups == (["bnconv1, scaleconv1, reluconv1", "bnconv2, scaleconv2, reluconv2"]
                       if has_onednn else []), log[-2000:]
+
+
+def test_blocked_build_converts_few_s300a_activations(caffe):
+    """bench/onednn_split.py on S300-A with the build in use: 13 convolutions forward and
+    backward-weights, 12 backward-data (none for the first), and, with DNN=onednn-blocked, the
+    activations reordered only where a layer reads NCHW (the 50-channel group, the standalone
+    ReLUs, the end): 17 per pass, against 2-3 per convolution with NCHW between layers."""
+    from conftest import run_script
+    need(_built_with_onednn(), "not a oneDNN build")
+    cp = run_script("bench/onednn_split.py", "mnist_s300a", "--iterations", "1")
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    calls = {m[1].strip(): int(m[2]) for m in re.finditer(r"^(\S[\w :]+?)\s+[\d.]+\s+[\d.]+%\s+(\d+)$", cp.stdout, re.M)}
+    assert (calls["convolution forward"], calls["convolution backward_data"],
+            calls["convolution backward_weights"]) == (13, 12, 13), cp.stdout
+    assert calls["reorder: weights"] == 38 and calls["reorder: biases"] == 13, cp.stdout
+    blocked = "variant=cpu-mkl-onednn-blocked" in (caffe_env_prefix() / "BUILD_INFO").read_text()
+    assert calls["reorder: activations"] == 17 if blocked else calls["reorder: activations"] > 30, cp.stdout
+
+
+def caffe_env_prefix() -> Path:
+    from simplenet_caffe import caffe_env
+    return caffe_env.caffe_prefix()
 
 
 def _built_with_onednn() -> bool:
