@@ -90,17 +90,33 @@ def cpu_name() -> str:
     return f"{model.group(1).strip() if model else platform.machine()}, {os.cpu_count()} cores{isa}"
 
 
+#: Run argv[2:] and write its peak RSS (KiB) to the file argv[1]; exit with its status (128+N on
+#: signal N). A process started from this script would report at least this script's own peak
+#: (with torch and the SGEMM arrays, about 300 MiB): Linux starts a new process's ``ru_maxrss`` at
+#: the peak of the process it was spawned from. This small launcher (``python -S``, about 10 MiB)
+#: stands between them.
+_LAUNCHER = """import os, sys
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(128 - code if code < 0 else code)
+"""
+
+
 def measured(cmd: list[str], env=None, cwd=None) -> tuple[int, str, str, float]:
-    """Run ``cmd``: (exit code, stdout, stderr, peak RSS in MiB of that process)."""
+    """Run ``cmd``: (exit code, stdout, stderr, peak RSS in MiB of that process alone)."""
     import subprocess
-    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
-        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=env, cwd=cwd)
-        _, status, usage = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe, \
+            tempfile.NamedTemporaryFile("r", suffix=".rss") as fr:
+        p = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, fr.name, *map(str, cmd)], stdout=fo, stderr=fe,
+                           env=env, cwd=cwd)
         fo.seek(0)
         fe.seek(0)
+        kib = fr.read().strip()
         return (p.returncode, fo.read().decode(errors="replace"), fe.read().decode(errors="replace"),
-                usage.ru_maxrss / 1024)  # Linux: KiB
+                int(kib) / 1024 if kib else 0.0)  # Linux: KiB
 
 
 def caffe_time(caffe: str, model: Path, iterations: int) -> dict[str, float]:
