@@ -97,7 +97,8 @@ def reaches(accuracy: float | None, goal: float) -> bool:
     return accuracy is not None and 100 * accuracy >= goal - 1e-3
 
 
-def _mean_in(run: CaffeLog, window: tuple[int, int]) -> float | None:
+def window_mean(run: CaffeLog, window: tuple[int, int]) -> float | None:
+    """Mean test accuracy (a fraction) over the tests at iterations in `window` (both ends in)."""
     vals = [v for i, v in _acc_by_iter(run).items() if window[0] <= i <= window[1]]
     return float(np.mean(vals)) if vals else None
 
@@ -126,7 +127,7 @@ def results_markdown(ours: CaffeLog, theirs: CaffeLog, log_dir: str | os.PathLik
     wall = ours.wall_seconds
     lines += [f"- wall time (stitched, downtime left out): {wall / 3600:.2f} h" if wall else "- wall time: –",
               f"- device: {ours.device or '–'}; the authors': {theirs.device or '–'}", ""]
-    mo, mt = _mean_in(ours, window), _mean_in(theirs, window)
+    mo, mt = window_mean(ours, window), window_mean(theirs, window)
     best_ok = reaches(so["best_accuracy"], best_goal)
     mean_ok = mo is not None and mt is not None and abs(100 * (mo - mt)) <= mean_tolerance
     lines += ["## Result", "",
@@ -181,8 +182,8 @@ def seeds_markdown(runs: Sequence[tuple[CaffeLog, str | os.PathLike]], theirs: C
 
     def cells(run: CaffeLog) -> tuple[list[str], list[float | None]]:
         st = run_stats(run)
-        vals = [st["best_accuracy"], st["final_accuracy"], _mean_in(run, window), phase_means(run, first_step)[0],
-                _mean_in(run, (first_step, until))]
+        vals = [st["best_accuracy"], st["final_accuracy"], window_mean(run, window), phase_means(run, first_step)[0],
+                window_mean(run, (first_step, until))]
         at = lambda key: f" @ {st[key]:,}" if st[key] is not None else ""
         return ([f"{_pct(vals[0])}{at('best_iteration')}", f"{_pct(vals[1])}{at('final_iteration')}",
                  *(_pct(v) for v in vals[2:])], vals)
