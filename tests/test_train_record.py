@@ -232,6 +232,24 @@ def test_a_killed_segment_reads_as_stopped_and_continuing_closes_it(exp, tmp_pat
     assert second.state == "done" and second.start_iter == snapped and rec.state == "done"
 
 
+def test_a_resume_off_a_whole_pass_notes_the_batch_order(exp, tmp_path):
+    """The tiny LMDB holds 200 records, batch 20: one pass is 10 iterations. Resuming at 15 reads
+    the LMDB from its first record again, so the batches differ from an uninterrupted run's: a note
+    says so and how to avoid it; resuming at 10 (a whole pass) says nothing."""
+    for name, stop, note in (("off", 15, True), ("whole", 10, False)):
+        solver = _solver(exp, tmp_path, name, max_iter=stop, snapshot=stop)
+        log_dir = tmp_path / "logs" / name
+        assert run_script("tools/train.py", solver, "--log-dir", log_dir, "--no-progress").returncode == 0
+        cp = run_script("tools/train.py", solver, "--log-dir", log_dir, "--resume", "--max-iter", str(stop + 5),
+                        "--no-progress")
+        assert cp.returncode == 0, cp.stderr[-2000:]
+        said = [l for l in cp.stderr.splitlines() if l.startswith("train: note: resuming at iteration")]
+        assert said == ([f"train: note: resuming at iteration {stop}: Caffe's Data layer reads {exp['root'] / 'train_lmdb'} "
+                         "from its first record again, so the training batches from here differ from an "
+                         "uninterrupted run's; resuming at a multiple of 10 iterations (one pass) keeps them"]
+                        if note else []), cp.stderr[-2000:]
+
+
 def test_failed_runs_among_good_ones_are_skipped(exp, tmp_path):
     good = tmp_path / "logs" / "good"
     assert run_script("tools/train.py", _solver(exp, tmp_path, "good"), "--log-dir", good,

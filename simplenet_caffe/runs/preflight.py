@@ -56,6 +56,34 @@ def check_train(sp, net_file: str | os.PathLike | None, cwd: str | os.PathLike,
         check_solver_type(sp, Path(state), net_file)
 
 
+def batch_order_note(sp, net_file: str | os.PathLike | None, cwd: str | os.PathLike, start_iter: int) -> str | None:
+    """A note when a resume at `start_iter` changes which batches the training sees, else None.
+
+    A .solverstate holds the weights, the solver's history and the iteration, not a Data layer's
+    place in its LMDB: a resumed ``caffe train`` reads from the first record again. An
+    uninterrupted run is there only when ``start_iter`` x batch x iter_size is a whole number of
+    passes over the records."""
+    cwd = Path(cwd)
+    net = read_net(net_file) if net_file is not None else (sp.train_net_param if sp.HasField("train_net_param")
+                                                           else sp.net_param)
+    per_iter_factor = max(1, sp.iter_size)
+    for lp in net.layer:
+        if lp.type != "Data" or not in_phase(lp, "TRAIN") or lp.data_param.backend != lp.data_param.LMDB:
+            continue
+        try:
+            n = count_lmdb(_abs(lp.data_param.source, cwd))
+        except UserError:
+            continue
+        per_iter = lp.data_param.batch_size * per_iter_factor
+        if n == 0 or per_iter == 0 or (start_iter * per_iter) % n == 0:
+            continue
+        epoch = f"; resuming at a multiple of {n // per_iter:,} iterations (one pass) keeps them" \
+            if n % per_iter == 0 else ""
+        return (f"resuming at iteration {start_iter:,}: Caffe's Data layer reads {lp.data_param.source} from its "
+                f"first record again, so the training batches from here differ from an uninterrupted run's{epoch}")
+    return None
+
+
 def _abs(path: str, cwd: Path) -> Path:
     return Path(path) if Path(path).is_absolute() else cwd / path
 

@@ -394,6 +394,10 @@ def _plan(solver: Path, run_name: str, log_dir: Path, cwd: Path, gpu, cpu: bool,
         log_path = log_dir / session_log_name(len(existing))
     # what Caffe would abort on, refused before anything of the run is touched
     preflight.check_train(sp, net_file, cwd, ws, state)
+    if state is not None and (it := snapshots.iteration_of(state.name)) is not None:
+        note = preflight.batch_order_note(sp, net_file, cwd, it)
+        if note:
+            print(f"train: note: {note}", file=sys.stderr, flush=True)
     if not resume:
         for p in [*existing, *log_dir.glob("events.out.tfevents.*"), record.record_path(log_dir)]:
             p.unlink(missing_ok=True)
