@@ -40,8 +40,7 @@ def check_train(sp, net_file: str | os.PathLike | None, cwd: str | os.PathLike,
     its net inline), ``weights`` the ``-weights`` caffemodels, ``state`` the ``-snapshot``
     solverstate or None."""
     cwd = Path(cwd)
-    net = read_net(net_file) if net_file is not None else (sp.train_net_param if sp.HasField("train_net_param")
-                                                           else sp.net_param)
+    net = _solver_train_net(sp, net_file)
     where = str(net_file) if net_file is not None else "the solver's inline net"
     # Caffe tests the train net file itself (`net`) when test_iter has more entries than test nets
     n_test_nets = len(sp.test_net) + len(sp.test_net_param)
@@ -64,8 +63,7 @@ def batch_order_note(sp, net_file: str | os.PathLike | None, cwd: str | os.PathL
     uninterrupted run is there only when ``start_iter`` x batch x iter_size is a whole number of
     passes over the records."""
     cwd = Path(cwd)
-    net = read_net(net_file) if net_file is not None else (sp.train_net_param if sp.HasField("train_net_param")
-                                                           else sp.net_param)
+    net = _solver_train_net(sp, net_file)
     per_iter_factor = max(1, sp.iter_size)
     for lp in net.layer:
         if lp.type != "Data" or not in_phase(lp, "TRAIN") or lp.data_param.backend != lp.data_param.LMDB:
@@ -82,6 +80,12 @@ def batch_order_note(sp, net_file: str | os.PathLike | None, cwd: str | os.PathL
         return (f"resuming at iteration {start_iter:,}: Caffe's Data layer reads {lp.data_param.source} from its "
                 f"first record again, so the training batches from here differ from an uninterrupted run's{epoch}")
     return None
+
+
+def _solver_train_net(sp, net_file: str | os.PathLike | None):
+    """The NetParameter ``caffe train`` builds its train net from: `net_file`, else the solver's inline net."""
+    return read_net(net_file) if net_file is not None else (sp.train_net_param if sp.HasField("train_net_param")
+                                                            else sp.net_param)
 
 
 def _abs(path: str, cwd: Path) -> Path:
