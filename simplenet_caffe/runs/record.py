@@ -51,7 +51,6 @@ from ..protoio import read_net
 
 RECORD_NAME = "run.json"
 STATES = ("running", "stopped", "done", "diverged", "failed")
-SEGMENT_STATES = STATES + ("killed",)
 FORMAT = 1
 
 
@@ -70,7 +69,7 @@ class Segment:
     ended: str | None = None
     rc: int | None = None                  # exit status (128+N after signal N)
     signal: str | None = None              # "SIGINT", "SIGTERM", ... when stopped by one
-    state: str = "running"                 # this segment's outcome (see SEGMENT_STATES)
+    state: str = "running"                 # this segment's outcome: one of STATES, or "killed"
     overrides: dict = field(default_factory=dict)
     resumed_from: str | None = None        # the .solverstate it started from
     commit: str | None = None
