@@ -205,8 +205,8 @@ def test_onednn_build_fuses_the_batchnorm_groups(caffe, tmp_path):
 def test_blocked_build_converts_few_s300a_activations(caffe):
     """bench/onednn_split.py on S300-A with the build in use: 13 convolutions forward and
     backward-weights, 12 backward-data (none for the first), and, with DNN=onednn-blocked, the
-    activations reordered only where a layer reads NCHW (the 50-channel group, the standalone
-    ReLUs, the end): 17 per pass, against 2-3 per convolution with NCHW between layers."""
+    activations reordered only where a layer reads NCHW (the pooling of the 100-channel cccp6,
+    forward and backward): 2 per pass, against 2-3 per convolution with NCHW between layers."""
     from conftest import run_script
     need(_built_with_onednn(), "not a oneDNN build")
     cp = run_script("bench/onednn_split.py", "mnist_s300a", "--iterations", "1")
@@ -216,7 +216,7 @@ def test_blocked_build_converts_few_s300a_activations(caffe):
             calls["convolution backward_weights"]) == (13, 12, 13), cp.stdout
     assert calls["reorder: weights"] == 38 and calls["reorder: biases"] == 13, cp.stdout
     blocked = re.search(r"^variant=.*-onednn-blocked$", _build_info(), re.M) is not None
-    assert calls["reorder: activations"] == 17 if blocked else calls["reorder: activations"] > 30, cp.stdout
+    assert calls["reorder: activations"] == 2 if blocked else calls["reorder: activations"] > 30, cp.stdout
 
 
 def _build_info() -> str:
@@ -275,9 +275,9 @@ def _bn_group(n, bot, i) -> None:
 
 def _layout_net(caffe, tmp: Path, engine: str, phase: str = "TRAIN"):
     """conv1 -> BatchNorm group -> pool1 -> conv2 (24 channels, not a multiple of oneDNN's
-    channel block) -> group -> conv3 (1x1) -> conv4 (the blob between two convolutions) ->
-    group -> pool2 (7x7 -> 4x4, edge windows) -> InnerProduct -> loss; ``engine`` for every
-    convolution."""
+    channel block) -> group -> conv3 (1x1, 28 channels) -> standalone ReLU -> conv4 (the blob
+    between two convolutions) -> group -> pool2 (7x7 -> 4x4, edge windows) -> InnerProduct ->
+    loss; ``engine`` for every convolution."""
     from caffe import layers as L, params as P
     eng = getattr(P.Convolution, engine)
     n = caffe.NetSpec()
@@ -288,7 +288,8 @@ def _layout_net(caffe, tmp: Path, engine: str, phase: str = "TRAIN"):
     n.pool1 = L.Pooling(n.conv1, pool=P.Pooling.MAX, kernel_size=2, stride=2)
     n.conv2 = L.Convolution(n.pool1, num_output=24, kernel_size=3, pad=1, engine=eng)
     _bn_group(n, n.conv2, 2)
-    n.conv3 = L.Convolution(n.conv2, num_output=16, kernel_size=1, engine=eng)
+    n.conv3 = L.Convolution(n.conv2, num_output=28, kernel_size=1, engine=eng)
+    n.relu3 = L.ReLU(n.conv3, in_place=True)
     n.conv4 = L.Convolution(n.conv3, num_output=32, kernel_size=3, pad=1, engine=eng)
     _bn_group(n, n.conv4, 4)
     n.pool2 = L.Pooling(n.conv4, pool=P.Pooling.MAX, kernel_size=2, stride=2)
@@ -374,34 +375,41 @@ def test_blobs_read_through_pycaffe_are_nchw(caffe, tmp_path, peek, phase, make_
 
 
 GROUP_SHAPE = (4, 32, 40, 40)   # 204,800 values: the OpenMP paths
+# 32 channels: whole blocks of 16 (or 8); 40: the last block of 16 padded with 8 zero channels.
+GROUP_CHANNELS = [32, 40]
 
 
-def _group_net(caffe, tmp: Path, engine: str):
+def _group_shape(channels: int) -> tuple[int, int, int, int]:
+    return (GROUP_SHAPE[0], channels) + GROUP_SHAPE[2:]
+
+
+def _group_net(caffe, tmp: Path, engine: str, channels: int = GROUP_SHAPE[1]):
     """conv1 -> BatchNorm group -> Dropout (in place, the default mask) -> conv2 -> group, both
     convolutions 1x1 with identity weights (their outputs and input gradients are exact, on any
     thread count), ``engine`` for both; the top gradient is given through pycaffe."""
     from caffe import layers as L, params as P
     eng = getattr(P.Convolution, engine)
     n = caffe.NetSpec()
-    n.data = L.Input(shape=dict(dim=list(GROUP_SHAPE)))
+    n.data = L.Input(shape=dict(dim=list(_group_shape(channels))))
     bot = n.data
     for i in (1, 2):
-        conv = L.Convolution(bot, num_output=GROUP_SHAPE[1], kernel_size=1, engine=eng)
+        conv = L.Convolution(bot, num_output=channels, kernel_size=1, engine=eng)
         setattr(n, f"conv{i}", conv)
         _bn_group(n, conv, i)
         if i == 1:
             n.drop1 = L.Dropout(conv, in_place=True, dropout_ratio=0.2)
         bot = conv
-    return _load_net(caffe, n, tmp / f"group_{engine}.prototxt")
+    return _load_net(caffe, n, tmp / f"group_{engine}_{channels}.prototxt")
 
 
-def _group_pass(caffe, tmp: Path, engine: str) -> dict[str, np.ndarray]:
+def _group_pass(caffe, tmp: Path, engine: str, channels: int = GROUP_SHAPE[1]) -> dict[str, np.ndarray]:
     """Every blob's data and diff and the BatchNorm / Scale parameters and gradients of one
     seeded pass (the convolutions' weight gradients left out: not the loops under test)."""
     caffe.set_mode_cpu()
-    net = _group_net(caffe, tmp, engine)
+    net = _group_net(caffe, tmp, engine, channels)
     rng = np.random.RandomState(13)
-    c = GROUP_SHAPE[1]
+    c = channels
+    shape = _group_shape(c)
     for name, blobs in net.params.items():
         if name.startswith("conv"):
             blobs[0].data[...] = np.eye(c, dtype=np.float32).reshape(c, c, 1, 1)
@@ -410,11 +418,11 @@ def _group_pass(caffe, tmp: Path, engine: str) -> dict[str, np.ndarray]:
             blobs[0].data[...] = rng.uniform(0.5, 2, c)
             blobs[1].data[...] = rng.uniform(-0.5, 0.5, c)
     # per-channel offsets and scales, so the statistics differ between channels
-    x = rng.standard_normal(GROUP_SHAPE) * rng.uniform(0.5, 3, (1, c, 1, 1)) + rng.uniform(-2, 2, (1, c, 1, 1))
+    x = rng.standard_normal(shape) * rng.uniform(0.5, 3, (1, c, 1, 1)) + rng.uniform(-2, 2, (1, c, 1, 1))
     net.blobs["data"].data[...] = x
     caffe.set_random_seed(1701)
     net.forward()
-    net.blobs["conv2"].diff[...] = rng.standard_normal(GROUP_SHAPE)
+    net.blobs["conv2"].diff[...] = rng.standard_normal(shape)
     net.backward()
     return {k: v for k, v in net_arrays(net).items()
             if not (k.startswith("conv") and k.count(".") == 2 and k.endswith(".diff"))}
@@ -426,7 +434,7 @@ from pathlib import Path
 sys.path.insert(0, {tests!r})
 import test_numerics as t
 from simplenet_caffe import caffe_env
-out = t._group_pass(caffe_env.import_caffe(), Path({tmp!r}), "DEFAULT")
+out = t._group_pass(caffe_env.import_caffe(), Path({tmp!r}), "DEFAULT", {channels})
 h = hashlib.sha256()
 for k in sorted(out):
     h.update(k.encode()); h.update(out[k].tobytes())
@@ -434,30 +442,34 @@ print(len(out), h.hexdigest())
 """
 
 
-def test_batchnorm_group_and_dropout_do_not_depend_on_the_thread_count(tmp_path):
+@pytest.mark.parametrize("channels", GROUP_CHANNELS)
+def test_batchnorm_group_and_dropout_do_not_depend_on_the_thread_count(tmp_path, channels):
     """The BatchNorm group's statistics and gradient sums (each channel's in double by one thread
-    in a fixed order, in the NCHW and in the blocked layout) and the Dropout masks (in the blocked
-    build drawn on the blocked copy) give the same bits with 1 and 2 OpenMP threads."""
+    in a fixed order, in the NCHW and in the blocked layout, whole or padded blocks) and the
+    Dropout masks (in the blocked build drawn on the blocked copy) give the same bits with 1 and
+    2 OpenMP threads."""
     import os
     import subprocess
     from simplenet_caffe import caffe_env
     digests = []
     for threads in ("1", "2"):
         env = dict(caffe_env.tool_env(), OMP_NUM_THREADS=threads)
-        script = GROUP_SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__)), tmp=str(tmp_path))
+        script = GROUP_SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__)), tmp=str(tmp_path),
+                                     channels=channels)
         r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
         assert r.returncode == 0, r.stderr[-2000:]
         digests.append(r.stdout.split()[-2:])
     assert int(digests[0][0]) >= 16 and digests[0] == digests[1], digests
 
 
-def test_batchnorm_group_with_dropout_in_blocked_layout_is_the_nchw_pass(caffe, tmp_path):
-    """The same pass with oneDNN convolutions (in the blocked build: the groups and the Dropout
-    on blocked copies) and with ``engine: CAFFE`` convolutions (NCHW throughout): the same
-    Dropout mask, and every array equal to float rounding, as
-    test_blobs_read_through_pycaffe_are_nchw."""
-    want = _group_pass(caffe, tmp_path, "CAFFE")
-    got = _group_pass(caffe, tmp_path, "DEFAULT")
+@pytest.mark.parametrize("channels", GROUP_CHANNELS)
+def test_batchnorm_group_with_dropout_in_blocked_layout_is_the_nchw_pass(caffe, tmp_path, channels):
+    """The same pass with oneDNN convolutions (in the blocked build: the groups on blocked
+    copies, padded ones too, and the Dropout on unpadded ones) and with ``engine: CAFFE``
+    convolutions (NCHW throughout): the same Dropout mask, and every array equal to float
+    rounding, as test_blobs_read_through_pycaffe_are_nchw."""
+    want = _group_pass(caffe, tmp_path, "CAFFE", channels)
+    got = _group_pass(caffe, tmp_path, "DEFAULT", channels)
     assert sorted(got) == sorted(want) and "bn1.0.data" in got and "scale2.0.diff" in got
     zero = want["conv1.data"] == 0   # after ReLU and Dropout
     assert 0.2 < float(zero.mean()) < 0.9
