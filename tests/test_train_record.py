@@ -242,8 +242,12 @@ def test_a_killed_segment_reads_as_stopped_and_continuing_closes_it(exp, tmp_pat
 def test_a_resume_off_a_whole_pass_notes_the_batch_order(exp, tmp_path):
     """The tiny LMDB holds 200 records, batch 20: one pass is 10 iterations. Resuming at 15 reads
     the LMDB from its first record again, so the batches differ from an uninterrupted run's: a note
-    says so and how to avoid it; resuming at 10 (a whole pass) says nothing."""
+    says so and how to avoid it; resuming at 10 (a whole pass) says nothing, and its weights 5
+    iterations on are byte for byte an uninterrupted run's (at 15 they are not)."""
     for name, stop, note in (("off", 15, True), ("whole", 10, False)):
+        straight = _solver(exp, tmp_path, f"{name}_straight", max_iter=stop + 5, snapshot=stop + 5)
+        assert run_script("tools/train.py", straight, "--log-dir", tmp_path / "logs" / f"{name}_straight",
+                          "--no-progress").returncode == 0
         solver = _solver(exp, tmp_path, name, max_iter=stop, snapshot=stop)
         log_dir = tmp_path / "logs" / name
         assert run_script("tools/train.py", solver, "--log-dir", log_dir, "--no-progress").returncode == 0
@@ -255,6 +259,9 @@ def test_a_resume_off_a_whole_pass_notes_the_batch_order(exp, tmp_path):
                          "from its first record again, so the training batches from here differ from an "
                          "uninterrupted run's; resuming at a multiple of 10 iterations (one pass) keeps them"]
                         if note else []), cp.stderr[-2000:]
+        resumed, uninterrupted = (tmp_path / "snap" / n / f"{n}_iter_{stop + 5}.caffemodel"
+                                  for n in (name, f"{name}_straight"))
+        assert (resumed.read_bytes() == uninterrupted.read_bytes()) is not note
 
 
 def test_failed_runs_among_good_ones_are_skipped(exp, tmp_path):
