@@ -186,7 +186,9 @@ def output_lock(path: str | os.PathLike, busy: Callable[[str], str] | None = Non
     """Hold an exclusive ``fcntl.flock`` on ``path``'s lock file for the ``with`` body. If
     another process holds it, a :class:`UserError` names it (pid, host, since when) at once;
     ``busy(holder)`` words that message when given.
-    The kernel drops the lock when its process dies, however it dies."""
+    The body gets the lock's file descriptor: a child process given it too (``pass_fds``) keeps
+    the lock held until it exits as well. The kernel drops the lock when the last process holding
+    it dies, however it dies."""
     lp = lock_path(path)
     try:
         lp.parent.mkdir(parents=True, exist_ok=True)
@@ -203,9 +205,16 @@ def output_lock(path: str | os.PathLike, busy: Callable[[str], str] | None = Non
                             "(two writers to one output would mix or delete each other's parts)") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
-        yield
+        yield fd
     finally:
         os.close(fd)      # releases the lock
+
+
+def add_lock_holder(fd: int, who: str) -> None:
+    """Add ``who`` (a child given the lock, e.g. ``caffe pid N``) to the holder line that
+    :func:`lock_holder` and a refused second writer show."""
+    line = os.pread(fd, 200, 0).decode(errors="replace").strip()
+    os.pwrite(fd, f"{line} ({who})\n".encode(), 0)     # longer than the line it replaces: one write
 
 
 def lock_holder(path: str | os.PathLike) -> str | None:

@@ -4,6 +4,7 @@ results table and the run list over good, failed and diverged runs."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -208,16 +209,30 @@ def test_a_signal_to_caffe_itself_is_a_stop_not_done(exp, tmp_path):
 
 
 def test_a_killed_segment_reads_as_stopped_and_continuing_closes_it(exp, tmp_path):
-    """kill -9 of the trainer after its snapshot at 10: the record still says running, but nobody
-    holds the lock, so it reads as stopped; --continue goes on from the snapshot and closes the
-    first segment as killed at the last iteration its log reached (a display line or a snapshot)."""
+    """kill -9 of the trainer after its snapshot at 10: while its Caffe lives on (here: stopped
+    with SIGSTOP), the run is still held, named by both pids, and --continue is refused; once
+    Caffe is gone too the record still says running, but nobody holds the lock, so it reads as
+    stopped; --continue goes on from the snapshot and closes the first segment as killed at the
+    last iteration its log reached (a display line or a snapshot)."""
     solver = _solver(exp, tmp_path, "killed", max_iter=10_000_000, snapshot=10)
     log_dir = tmp_path / "logs" / "killed"
     proc = _popen_train(solver, "--log-dir", log_dir)
     _wait_for(lambda: _logged_iteration(log_dir / "caffe.log", 20), proc, "iteration 20")
+    pids = subprocess.run(["pgrep", "-f", f"solver={log_dir}/solver.prototxt"], capture_output=True,
+                          text=True).stdout.split()
+    assert len(pids) == 1, pids
+    caffe_pid = int(pids[0])
+    os.kill(caffe_pid, signal.SIGSTOP)
     proc.kill()
     proc.wait()
-    subprocess.run(["pkill", "-KILL", "-f", f"solver={log_dir}/solver.prototxt"], check=False)
+    holder = record.live_holder(log_dir)
+    assert holder is not None and holder.startswith(f"pid {proc.pid} ") and holder.endswith(f"(caffe pid {caffe_pid})")
+    cp = run_script("tools/train.py", solver, "--log-dir", log_dir, "--continue", "--no-progress")
+    assert cp.returncode == 2 and f"(caffe pid {caffe_pid}); wait for it to finish" in cp.stderr, cp.stderr
+    os.kill(caffe_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while record.live_holder(log_dir) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
     rec = record.read(log_dir)
     assert rec.state == "running" and record.effective_state(rec, log_dir) == "stopped"
     killed = caffelog.parse(log_dir).segments[0]
@@ -227,7 +242,7 @@ def test_a_killed_segment_reads_as_stopped_and_continuing_closes_it(exp, tmp_pat
     last = max(killed.last_iteration, logged)
     # A kill during the snapshot at N (logged first, then written and fsynced) leaves no
     # N.solverstate (they are written atomically): the resume takes the newest one the log names
-    # that exists. Caffe, orphaned, may snapshot further before pkill reaches it; its log is gone.
+    # that exists.
     snapped = max(i for i, p, _ in killed.snapshots if p.endswith(".solverstate") and (REPO_ROOT / p).is_file())
     assert last >= 20 and snapped >= 10 and snapped in (logged, logged - 10)
     cp = run_script("tools/train.py", solver, "--log-dir", log_dir, "--continue", "--max-iter", str(last + 5),

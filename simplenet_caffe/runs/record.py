@@ -27,8 +27,9 @@ the next segment of the run (``--resume``/``--continue``) closes it: that segmen
 log has them.
 
 One writer per run: :func:`hold` takes an exclusive lock (``logs/.<run>.lock``, an
-``fcntl.flock`` the kernel drops when the process dies) for the whole segment, and a second
-trainer of the same run is refused with the holder's pid, host and start time.
+``fcntl.flock`` the kernel drops when its processes die) for the whole segment, shared with the
+segment's Caffe, and a second trainer of the same run is refused with the holder's pid, host and
+start time (and Caffe's pid).
 """
 from __future__ import annotations
 
@@ -146,13 +147,14 @@ def _lock_target(log_dir: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def hold(log_dir: str | os.PathLike, run: str) -> Iterator[None]:
-    """The run's writer lock for the ``with`` body; a :class:`UserError` naming the holder when
-    another process trains (or deletes) the run now."""
+def hold(log_dir: str | os.PathLike, run: str) -> Iterator[int]:
+    """The run's writer lock for the ``with`` body, which gets its file descriptor (Caffe is given
+    it, so that a Caffe orphaned by ``kill -9`` of its trainer still holds the run); a
+    :class:`UserError` naming the holder when another process trains (or deletes) the run now."""
     with output_lock(_lock_target(log_dir), busy=lambda who: (
             f"run {run} is being trained by {who}; wait for it to finish, or stop it (kill -INT its pid: "
-            "Caffe snapshots and stops) before starting, resuming or overwriting it")):
-        yield
+            "Caffe snapshots and stops) before starting, resuming or overwriting it")) as fd:
+        yield fd
 
 
 def live_holder(log_dir: str | os.PathLike) -> str | None:

@@ -16,7 +16,8 @@ A run is a folder ``logs/<run>/`` described by its record (:mod:`simplenet_caffe
 * Resume runs the run's own solver again, with its own overrides; overrides given on resume
   (``--max-iter 300`` to extend) are applied to it and recorded as that segment's.
 * One writer: the run is locked (:func:`simplenet_caffe.runs.record.hold`) from the first check
-  to the last record update; a second start, resume or overwrite is refused naming the holder.
+  to the last record update, and Caffe shares the lock while it lives; a second start, resume or
+  overwrite is refused naming the holder.
 * Divergence: a NaN or infinite train or test loss in the log stops Caffe at once (no snapshot
   of the broken weights is written), marks the run ``diverged`` and returns
   :data:`DIVERGED_RC`.
@@ -49,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from ..atomic import add_lock_holder
 from ..caffe_env import caffe_tool, tool_env
 from ..cli import option_hint as _hint
 from .caffelog import LogReader, expand_log_paths, read_segments, run_logs, session_log_name
@@ -530,7 +532,7 @@ def _kill_group(proc) -> None:
 
 
 def _run_caffe(plan: _Plan, cmd, cwd: Path, show_progress: bool, echo: bool, progress_seconds: float,
-               tensorboard: bool) -> tuple[int, list[int], LogReader, list[str], str | None]:
+               tensorboard: bool, lock_fd: int) -> tuple[int, list[int], LogReader, list[str], str | None]:
     reader = LogReader(str(plan.log_path))
     status = live.Status(plan.run, plan.sp.max_iter, show_progress, line_every=5 * progress_seconds)
     board = live.TensorBoard(plan.log_dir, enabled=tensorboard)
@@ -542,8 +544,11 @@ def _run_caffe(plan: _Plan, cmd, cwd: Path, show_progress: bool, echo: bool, pro
     else:
         env.pop(live.PROGRESS_ENV, None)
     signals_seen: list[int] = []
+    # Caffe shares the run's lock: killed alone (kill -9), this process leaves Caffe training
+    # until its next log line meets the closed pipe, and the run must not look free until then.
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, pass_fds=(lock_fd,))
+    add_lock_holder(lock_fd, f"caffe pid {proc.pid}")
 
     def on_signal(signum, frame):  # noqa: ARG001
         signals_seen.append(signum)
@@ -637,7 +642,7 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
     if not solver.is_file():
         raise UserError(f"solver {solver}: no such file")
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    with record.hold(log_dir, run_name):
+    with record.hold(log_dir, run_name) as lock_fd:
         plan = _plan(solver, run_name, log_dir, cwd, gpu, cpu, resume, weights, overwrite, overrides, cont)
         if isinstance(plan, TrainResult):
             return plan
@@ -651,7 +656,7 @@ def train(solver: str | os.PathLike, run_name: str | None = None, gpu: str | int
         cmd = _command(plan, solver_used, gpu, extra_args)
         try:
             rc, signals_seen, reader, tail, diverged = _run_caffe(plan, cmd, cwd, show_progress, echo,
-                                                                  progress_seconds, tensorboard)
+                                                                  progress_seconds, tensorboard, lock_fd)
         except BaseException:
             rec.segments[-1].ended, rec.segments[-1].state, rec.state = record.now_iso(), "failed", "failed"
             record.write(log_dir, rec)
