@@ -48,6 +48,14 @@ def _wait_for(pred, proc, what: str, timeout: float = 120) -> None:
     pytest.fail(f"timed out waiting for {what}")
 
 
+def _caffe_pid(log_dir: Path) -> int:
+    """The pid of the one caffe process training the run in `log_dir`."""
+    pids = subprocess.run(["pgrep", "-f", f"solver={log_dir}/solver.prototxt"], capture_output=True,
+                          text=True).stdout.split()
+    assert len(pids) == 1, pids
+    return int(pids[0])
+
+
 def _logged_iteration(log: Path, it: int) -> bool:
     return log.exists() and re.search(rf"\] Iteration {it}\b[^\n]*, loss", log.read_text(errors="replace")) is not None
 
@@ -186,10 +194,7 @@ def test_a_signal_to_caffe_itself_is_a_stop_not_done(exp, tmp_path):
     log_dir = tmp_path / "logs" / "direct"
     proc = _popen_train(solver, "--log-dir", log_dir)
     _wait_for(lambda: _logged_iteration(log_dir / "caffe.log", 20), proc, "iteration 20")
-    pids = subprocess.run(["pgrep", "-f", f"solver={log_dir}/solver.prototxt"], capture_output=True,
-                          text=True).stdout.split()
-    assert len(pids) == 1, pids
-    subprocess.run(["kill", "-INT", pids[0]], check=True)
+    subprocess.run(["kill", "-INT", str(_caffe_pid(log_dir))], check=True)
     _, err = proc.communicate(timeout=120)
     text = (log_dir / "caffe.log").read_text(errors="replace")
     assert "Optimization stopped early" in text and "Optimization Done" in text
@@ -218,10 +223,7 @@ def test_a_killed_segment_reads_as_stopped_and_continuing_closes_it(exp, tmp_pat
     log_dir = tmp_path / "logs" / "killed"
     proc = _popen_train(solver, "--log-dir", log_dir)
     _wait_for(lambda: _logged_iteration(log_dir / "caffe.log", 20), proc, "iteration 20")
-    pids = subprocess.run(["pgrep", "-f", f"solver={log_dir}/solver.prototxt"], capture_output=True,
-                          text=True).stdout.split()
-    assert len(pids) == 1, pids
-    caffe_pid = int(pids[0])
+    caffe_pid = _caffe_pid(log_dir)
     os.kill(caffe_pid, signal.SIGSTOP)
     proc.kill()
     proc.wait()
