@@ -218,8 +218,8 @@ def add_lock_holder(fd: int, who: str) -> None:
 
 
 def lock_holder(path: str | os.PathLike) -> str | None:
-    """``pid N on HOST since T`` of the process holding :func:`output_lock` on ``path`` now;
-    None when nobody holds it."""
+    """``pid N on HOST since T`` of the process holding :func:`output_lock` on ``path`` now,
+    followed by what :func:`add_lock_holder` added (``(caffe pid M)``); None when nobody holds it."""
     try:
         fd = os.open(lock_path(path), os.O_RDONLY)
     except OSError:

@@ -158,7 +158,8 @@ def hold(log_dir: str | os.PathLike, run: str) -> Iterator[int]:
 
 
 def live_holder(log_dir: str | os.PathLike) -> str | None:
-    """``pid N on HOST since T`` of the process training the run now, None when nobody is."""
+    """``pid N on HOST since T`` of the trainer holding the run now, ending in ``(caffe pid M)``
+    once its Caffe runs; None when nobody holds it."""
     return lock_holder(_lock_target(log_dir))
 
 
